@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * gcheap: a garbage-collected heap whose pages are owned by the kernel.
+ *
+ * This header is the whole contract between gcheap.ko and userspace.
+ *
+ * Model
+ * -----
+ * Every open() of /dev/gcheap creates one heap.  The heap's address space is
+ * a row of up to GCH_MAX_ARENAS arenas of GCH_ARENA_SIZE (64 MiB) each, cut
+ * into heap pages of GCH_PAGE_SIZE (8 KiB).  Heap pages are numbered from 0
+ * across the whole heap: page p lives in arena p / GCH_PAGES_PER_ARENA.
+ * A span is a run of contiguous heap pages inside one arena; the kernel's
+ * page allocator hands out and takes back spans.
+ *
+ * mmap() offsets
+ * --------------
+ *  GCH_MMAP_ARENA(i)   arena i: exactly GCH_ARENA_SIZE bytes, MAP_SHARED,
+ *                      PROT_READ|PROT_WRITE allowed.  The first mmap() of an
+ *                      arena creates it; from then on its pages may be
+ *                      allocated.  Pages are populated with zeroed memory on
+ *                      first touch.  Mapping the arenas at
+ *                      base + i * GCH_ARENA_SIZE (MAP_FIXED inside one
+ *                      PROT_NONE reservation) gives one flat heap where
+ *                      page p is at base + p * GCH_PAGE_SIZE; libgcheap does so.
+ *  GCH_MMAP_PAGEMAP    the page-to-span map: GCH_PAGEMAP_SIZE bytes, MAP_SHARED,
+ *                      PROT_READ only (PROT_WRITE or a later mprotect() to
+ *                      write gives -EPERM/-EACCES).  One __u64 entry per heap
+ *                      page (see GCH_PME_*).  The entries of an arena become
+ *                      readable when the arena is created; touching the entries
+ *                      of an arena that does not exist yet raises SIGBUS.
+ *  GCH_MMAP_SPANSLOTS  the span slots: same size and layout as the page map,
+ *                      PROT_READ|PROT_WRITE.  One __u64 per heap page that the
+ *                      kernel never reads; the slot of a span's first page
+ *                      belongs to userspace while the span is allocated (for
+ *                      its span-metadata index).  The kernel sets the slots of
+ *                      a span's pages to 0 when it allocates the span.
+ *
+ * Any other offset (one inside a region, or past the last arena), a length
+ * that is not exactly the region's size, MAP_PRIVATE, or PROT_EXEC gives
+ * -EINVAL.
+ * Mappings are never copied into a child by fork() (VM_DONTCOPY), cannot be
+ * grown or moved by mremap() (-EINVAL / -EFAULT as mm reports it), and cannot
+ * be split: munmap() or mprotect() of part of a mapping fails with -EINVAL.
+ * Unmapping a whole arena keeps its spans; mapping it again shows them.
+ *
+ * Ownership, fork() and file descriptors
+ * --------------------------------------
+ * A heap belongs to the address space (mm) that opened it.  dup() and
+ * threads share it freely.  In any other process (a fork() child, or a
+ * process that received the fd over a socket) every ioctl except
+ * GCH_IOC_VERSION and GCH_IOC_STATS, and every mmap(), fails with -EPERM:
+ * such a process can watch the heap but can never change or map it.  The heap,
+ * with every page it holds, is destroyed when the last reference goes: the
+ * last file descriptor and the last mapping.
+ *
+ * ioctl conventions (as iommufd)
+ * ------------------------------
+ * Every ioctl takes a pointer to a struct that starts with
+ * "__u32 size; __u32 flags;".  size is sizeof() the struct as userspace knows
+ * it; the ioctl numbers do not encode a size, so structs grow at the tail.
+ *  - size smaller than the struct's first version: -EINVAL.
+ *  - size larger than the kernel knows and any byte past the kernel's struct
+ *    non-zero: -E2BIG.
+ *  - an unknown flag, or a non-zero reserved field: -EINVAL.
+ *  - an unknown ioctl number: -ENOTTY.
+ *  - a bad user pointer (the struct itself or one it points to): -EFAULT.
+ *  - output fields are ignored on input; on success the kernel writes back
+ *    min(size, its own sizeof) bytes.
+ * A failing ioctl changes nothing in the heap.
+ * All ioctls may be called from any number of threads at once.
+ */
+#ifndef _UAPI_LINUX_GCHEAP_H
+#define _UAPI_LINUX_GCHEAP_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define GCH_ABI_VERSION		1
+
+#define GCH_PAGE_SHIFT		13
+#define GCH_PAGE_SIZE		(1UL << GCH_PAGE_SHIFT)		/* 8 KiB */
+#define GCH_ARENA_SHIFT		26
+#define GCH_ARENA_SIZE		(1ULL << GCH_ARENA_SHIFT)	/* 64 MiB */
+#define GCH_PAGES_PER_ARENA	(1U << (GCH_ARENA_SHIFT - GCH_PAGE_SHIFT))
+#define GCH_MAX_ARENAS		1024U				/* 64 GiB */
+#define GCH_MAX_PAGES		(GCH_MAX_ARENAS * GCH_PAGES_PER_ARENA)
+/* The largest span: spans never cross an arena boundary. */
+#define GCH_MAX_SPAN_PAGES	GCH_PAGES_PER_ARENA
+
+#define GCH_MMAP_ARENA(i)	((__u64)(i) << GCH_ARENA_SHIFT)
+#define GCH_MMAP_PAGEMAP	(1ULL << 40)
+#define GCH_MMAP_SPANSLOTS	(2ULL << 40)
+#define GCH_PAGEMAP_SIZE	((__u64)GCH_MAX_PAGES * sizeof(__u64))	/* 64 MiB */
+
+/*
+ * Page-map entry, one per heap page.  0: the page is in no span (free).
+ * Otherwise bits 0..31 hold the heap page number of the span's first page and
+ * bits 32..63 the span's length in pages (>= 1).  The kernel changes the
+ * entries of a span's pages only inside GCH_IOC_SPAN_ALLOC and
+ * GCH_IOC_SPAN_FREE of that span, with single 64-bit stores: a reader racing
+ * with them sees the old or the new entry, never a mix.  The map says what the
+ * kernel allocated; whether an object inside is live is userspace's business.
+ */
+#define GCH_PME_START(e)	((__u32)(e))
+#define GCH_PME_NPAGES(e)	((__u32)((e) >> 32))
+#define GCH_PME_MAKE(start, n)	((__u64)(start) | ((__u64)(n) << 32))
+
+/* Feature bits reported by GCH_IOC_VERSION. */
+#define GCH_FEAT_PAGEMAP	(1ULL << 0)	/* GCH_MMAP_PAGEMAP */
+#define GCH_FEAT_SPANSLOTS	(1ULL << 1)	/* GCH_MMAP_SPANSLOTS */
+#define GCH_FEAT_SCAVENGER	(1ULL << 2)	/* background scavenger kthread */
+#define GCH_FEAT_SHRINKER	(1ULL << 3)	/* memory-pressure shrinker */
+#define GCH_FEAT_TRACEPOINTS	(1ULL << 4)	/* gcheap:* tracepoints */
+#define GCH_FEAT_GC_PHASE	(1ULL << 5)	/* GCH_IOC_GC_PHASE */
+
+#define GCH_IOC_MAGIC		0xB6
+
+enum {
+	GCH_CMD_VERSION = 0x80,
+	GCH_CMD_SPAN_ALLOC,
+	GCH_CMD_SPAN_FREE,
+	GCH_CMD_LIMITS,
+	GCH_CMD_STATS,
+	GCH_CMD_SCAVENGE,
+	GCH_CMD_GC_PHASE,
+};
+
+/**
+ * struct gch_version - GCH_IOC_VERSION: the handshake
+ * @size: sizeof(struct gch_version)
+ * @flags: must be 0
+ * @abi_version: out, GCH_ABI_VERSION of the running module
+ * @page_shift: out, GCH_PAGE_SHIFT
+ * @features: out, GCH_FEAT_* the module implements
+ * @arena_shift: out, GCH_ARENA_SHIFT
+ * @max_arenas: out, arenas this heap may create (GCH_MAX_ARENAS)
+ * @pagemap_offset: out, GCH_MMAP_PAGEMAP
+ * @spanslot_offset: out, GCH_MMAP_SPANSLOTS
+ * @max_span_pages: out, GCH_MAX_SPAN_PAGES
+ * @heap_id: out, this heap's id (the name of its debugfs directory is
+ *           "<pid>-<heap_id>")
+ *
+ * Allowed from any process that holds the fd.
+ */
+struct gch_version {
+	__u32 size;
+	__u32 flags;
+	__u32 abi_version;
+	__u32 page_shift;
+	__aligned_u64 features;
+	__u32 arena_shift;
+	__u32 max_arenas;
+	__aligned_u64 pagemap_offset;
+	__aligned_u64 spanslot_offset;
+	__aligned_u64 max_span_pages;
+	__aligned_u64 heap_id;
+};
+#define GCH_IOC_VERSION		_IO(GCH_IOC_MAGIC, GCH_CMD_VERSION)
+
+/**
+ * struct gch_span_alloc - GCH_IOC_SPAN_ALLOC: allocate one span
+ * @size: sizeof(struct gch_span_alloc)
+ * @flags: must be 0
+ * @npages: in, the span's length in heap pages, 1..GCH_MAX_SPAN_PAGES
+ *          (0 or more: -EINVAL)
+ * @out_flags: out, GCH_SPAN_ZEROED when every byte of the span is known to
+ *             be zero (its pages were never touched since the kernel gave
+ *             them, or were released since), so userspace need not clear it
+ * @page: out, heap page number of the span's first page
+ * @reserved: must be 0
+ *
+ * Address-ordered first fit over the arenas created so far: the span is the
+ * lowest-addressed free run that fits.  The page map entries of the span's
+ * pages and their span slots are set before the ioctl returns.
+ * Errors: -ENOMEM when no created arena has a free run that long (map another
+ * arena and retry), or when the heap's hard limit or the module's total cap
+ * would be passed (counted in limit_hits; nothing changes).
+ */
+struct gch_span_alloc {
+	__u32 size;
+	__u32 flags;
+	__u32 npages;
+	__u32 out_flags;
+	__aligned_u64 page;
+	__aligned_u64 reserved;
+};
+#define GCH_SPAN_ZEROED		(1U << 0)
+#define GCH_IOC_SPAN_ALLOC	_IO(GCH_IOC_MAGIC, GCH_CMD_SPAN_ALLOC)
+
+/* One span to free: exactly what GCH_IOC_SPAN_ALLOC returned. */
+struct gch_span_ref {
+	__u32 page;
+	__u32 npages;
+};
+
+/**
+ * struct gch_span_free - GCH_IOC_SPAN_FREE: free a batch of spans
+ * @size: sizeof(struct gch_span_free)
+ * @flags: must be 0
+ * @count: in, number of entries at @spans, 1..GCH_SPAN_FREE_MAX
+ * @reserved: must be 0
+ * @spans: in, user pointer to @count struct gch_span_ref
+ *
+ * All or nothing: every entry must name a span that is allocated now, by its
+ * first page and exact length, and no span may appear twice; otherwise the
+ * ioctl fails with -EINVAL and frees nothing.  Freed pages keep their memory
+ * (it still counts as resident) until the scavenger, the shrinker or
+ * GCH_IOC_SCAVENGE releases it; adjacent free runs coalesce.
+ */
+struct gch_span_free {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 reserved;
+	__aligned_u64 spans;
+};
+#define GCH_SPAN_FREE_MAX	4096U
+#define GCH_IOC_SPAN_FREE	_IO(GCH_IOC_MAGIC, GCH_CMD_SPAN_FREE)
+
+/**
+ * struct gch_limits - GCH_IOC_LIMITS: set and read the heap's limits
+ * @size: sizeof(struct gch_limits)
+ * @flags: in, which fields to apply: GCH_LIMIT_HARD, GCH_LIMIT_SOFT,
+ *         GCH_LIMIT_GOAL; 0 only reads
+ * @hard_pages: in/out, most heap pages the heap may hold in spans; 0 means
+ *              no per-heap limit (the module's total cap still holds).
+ *              Lowering it below what is in use keeps the spans and makes
+ *              allocations fail until frees bring the heap under it.
+ * @soft_bytes: in/out, soft limit on the heap's resident memory; while above
+ *              it the scavenger releases free pages eagerly. 0: none.
+ * @goal_bytes: in/out, the collector's heap goal; the scavenger retains
+ *              free memory up to about 10% over it.  0: the kernel's default.
+ *
+ * On success every field holds the value now in force.
+ */
+struct gch_limits {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 hard_pages;
+	__aligned_u64 soft_bytes;
+	__aligned_u64 goal_bytes;
+};
+#define GCH_LIMIT_HARD		(1U << 0)
+#define GCH_LIMIT_SOFT		(1U << 1)
+#define GCH_LIMIT_GOAL		(1U << 2)
+#define GCH_IOC_LIMITS		_IO(GCH_IOC_MAGIC, GCH_CMD_LIMITS)
+
+/**
+ * struct gch_stats - GCH_IOC_STATS: the heap's counters
+ * @size: sizeof(struct gch_stats)
+ * @flags: must be 0
+ * All other fields are out.  Gauges are a snapshot; counters only grow.
+ * Resident memory is counted in bytes because a heap page is backed by
+ * several system pages that are populated one at a time.
+ * @heap_id: this heap's id
+ * @arenas: arenas created
+ * @mapped_bytes: address space of the created arenas
+ * @span_pages: heap pages in allocated spans
+ * @spans: allocated spans
+ * @free_pages: heap pages of created arenas in no span
+ * @resident_bytes: memory backing the heap's arenas now
+ * @free_resident_bytes: part of @resident_bytes backing free pages
+ * @hard_limit_pages: the hard limit in force (0: none)
+ * @alloc_calls: successful span allocations
+ * @free_calls: successful GCH_IOC_SPAN_FREE calls
+ * @spans_freed: spans freed by them
+ * @faults: system pages populated by page faults
+ * @limit_hits: allocations refused by the hard limit or the module cap
+ * @released_bg_bytes: memory released by the background scavenger, paced
+ * @released_eager_bytes: ... by the scavenger working above the soft limit
+ * @released_shrink_bytes: ... by the shrinker under memory pressure
+ * @released_ioctl_bytes: ... by GCH_IOC_SCAVENGE
+ * @scavenge_ns: time spent releasing this heap's memory, all paths
+ * @gc_cycle: last cycle announced by GCH_IOC_GC_PHASE
+ * @heap_live: heap_live of the last announcement
+ * @heap_goal: heap goal in force (announced or set by GCH_IOC_LIMITS)
+ *
+ * Allowed from any process that holds the fd.
+ */
+struct gch_stats {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 heap_id;
+	__aligned_u64 arenas;
+	__aligned_u64 mapped_bytes;
+	__aligned_u64 span_pages;
+	__aligned_u64 spans;
+	__aligned_u64 free_pages;
+	__aligned_u64 resident_bytes;
+	__aligned_u64 free_resident_bytes;
+	__aligned_u64 hard_limit_pages;
+	__aligned_u64 alloc_calls;
+	__aligned_u64 free_calls;
+	__aligned_u64 spans_freed;
+	__aligned_u64 faults;
+	__aligned_u64 limit_hits;
+	__aligned_u64 released_bg_bytes;
+	__aligned_u64 released_eager_bytes;
+	__aligned_u64 released_shrink_bytes;
+	__aligned_u64 released_ioctl_bytes;
+	__aligned_u64 scavenge_ns;
+	__aligned_u64 gc_cycle;
+	__aligned_u64 heap_live;
+	__aligned_u64 heap_goal;
+};
+#define GCH_IOC_STATS		_IO(GCH_IOC_MAGIC, GCH_CMD_STATS)
+
+/**
+ * struct gch_scavenge - GCH_IOC_SCAVENGE: release free memory now
+ * @size: sizeof(struct gch_scavenge)
+ * @flags: GCH_SCAVENGE_ALL releases every free page, ignoring the
+ *         retained budget; without it the budget is kept
+ * @max_bytes: in, release at most this much; 0: no cap
+ * @released_bytes: out, memory released by this call
+ *
+ * Released pages keep their address space; the next touch gets a zero page.
+ */
+struct gch_scavenge {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 max_bytes;
+	__aligned_u64 released_bytes;
+};
+#define GCH_SCAVENGE_ALL	(1U << 0)
+#define GCH_IOC_SCAVENGE	_IO(GCH_IOC_MAGIC, GCH_CMD_SCAVENGE)
+
+/**
+ * struct gch_gc_phase - GCH_IOC_GC_PHASE: the collector announces a phase
+ * @size: sizeof(struct gch_gc_phase)
+ * @flags: must be 0
+ * @phase: GCH_GC_MARK_START, GCH_GC_MARK_END or GCH_GC_SWEEP_END
+ *         (anything else: -EINVAL)
+ * @reserved: must be 0
+ * @cycle: the collector's cycle number
+ * @heap_live: bytes the collector found live (at MARK_END) or holds now
+ * @heap_goal: the heap goal for the next cycle; non-zero replaces the goal
+ *             the scavenger keeps its budget by
+ *
+ * The kernel fires the gcheap_gc_phase tracepoint and, between MARK_START
+ * and SWEEP_END, the background scavenger leaves this heap alone.
+ */
+struct gch_gc_phase {
+	__u32 size;
+	__u32 flags;
+	__u32 phase;
+	__u32 reserved;
+	__aligned_u64 cycle;
+	__aligned_u64 heap_live;
+	__aligned_u64 heap_goal;
+};
+#define GCH_GC_MARK_START	1U
+#define GCH_GC_MARK_END		2U
+#define GCH_GC_SWEEP_END	3U
+#define GCH_IOC_GC_PHASE	_IO(GCH_IOC_MAGIC, GCH_CMD_GC_PHASE)
+
+#endif /* _UAPI_LINUX_GCHEAP_H */
