@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gcheap internal header: the heap object and the interfaces between the
+ * module's mechanisms (one .c file each).
+ *
+ * Object model
+ * ------------
+ * One struct gch_heap per open() of /dev/gcheap (file->private_data).  It owns
+ * an anonymous inode on gcheap's pseudo filesystem whose address_space is the
+ * file's f_mapping, so every VMA of this heap sits in that mapping's i_mmap
+ * tree and unmap_mapping_range() zaps this heap's PTEs and no other heap's.
+ * The heap is destroyed by ->release(), i.e. when the last file reference
+ * goes; every VMA holds a file reference, so at that point no user PTE can
+ * point at a heap page any more.
+ *
+ * Arenas (struct gch_arena) are created by the first mmap() of their offset
+ * and live until the heap dies.  Each holds the page allocator's state for
+ * its 8192 heap pages, its slice of the page map and of the span slots
+ * (vmalloc'ed, mapped to userspace by fault) and the table of system pages
+ * that back its address space.
+ *
+ * Locking (outermost first)
+ * -------------------------
+ *  mmap_lock (mmap(), faults)
+ *    -> heap->lock (mutex): arena creation and heap->arenas[] writes, the
+ *       allocator state (bitmaps, summary trees, arena tree), page-map and
+ *       span-slot writes, limits, span counters.  Never held across
+ *       copy_{to,from}_user (a copy may fault on mmap_lock, and mmap() takes
+ *       heap->lock under mmap_lock).
+ *      -> page lock (release path locks the pages it took out of the table)
+ *        -> i_mmap_rwsem, PTE locks (unmap_mapping_range)
+ *      -> heap->res_lock (spinlock): arena->pages[], arena->resident and the
+ *         heap's residency counters; page-map entries are also written under
+ *         it so that a fault classifies a page as free/in-span consistently
+ *         with the allocator's residency bookkeeping.
+ *  The fault handler takes only res_lock and then one page lock, never
+ *  heap->lock, so faults cannot deadlock against ioctls.
+ *
+ * heap->arenas[i] is published with smp_store_release() once the arena is
+ * complete and never cleared before teardown, so faults read it with
+ * smp_load_acquire() and no lock.
+ */
+#ifndef _GCHEAP_INTERNAL_H
+#define _GCHEAP_INTERNAL_H
+
+#include <linux/types.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/mm_types.h>
+#include <linux/gcheap.h>	/* the uAPI, from ../uapi */
+
+#define GCH_SYS_PER_HEAP_PAGE	(GCH_PAGE_SIZE / PAGE_SIZE)
+#define GCH_SYS_PER_ARENA	(GCH_ARENA_SIZE >> PAGE_SHIFT)
+#define GCH_ARENA_SYS_SHIFT	(GCH_ARENA_SHIFT - PAGE_SHIFT)
+/* Bytes of page map (and of span slots) that describe one arena. */
+#define GCH_MAP_BYTES_PER_ARENA	(GCH_PAGES_PER_ARENA * sizeof(u64))
+#define GCH_MAP_SYS_PER_ARENA	(GCH_MAP_BYTES_PER_ARENA >> PAGE_SHIFT)
+
+/* Allocator bitmap words per arena, and the summary tree over them. */
+#define GCH_WORDS_PER_ARENA	(GCH_PAGES_PER_ARENA / BITS_PER_LONG)
+#define GCH_TREE_NODES		(2 * GCH_WORDS_PER_ARENA)
+
+/* Free-run summary of a power-of-two block of heap pages. */
+struct gch_sum {
+	u16 pre;	/* free pages at the block's low end */
+	u16 suf;	/* free pages at the block's high end */
+	u16 max;	/* longest free run inside the block */
+};
+
+struct gch_arena {
+	unsigned int index;
+	/* heap->lock: one bit per heap page, set while the page is in a span */
+	unsigned long used[GCH_WORDS_PER_ARENA];
+	/* heap->lock: implicit segment tree, leaves are used[] words */
+	struct gch_sum tree[GCH_TREE_NODES];
+	/* written under heap->lock + res_lock, read by userspace and faults */
+	u64 *pagemap;
+	/* written by the kernel under heap->lock at allocation, else userspace's */
+	u64 *slots;
+	/* res_lock: system page backing each PAGE_SIZE of the arena, or NULL */
+	struct page **pages;
+	/* res_lock: number of non-NULL pages[] */
+	unsigned int resident;
+};
+
+struct gch_heap {
+	u64 id;
+	pid_t pid;			/* tgid of the opener, for names/traces */
+	struct mm_struct *mm;		/* owner; mmgrab()ed so never reused */
+	struct inode *inode;		/* private address_space for the VMAs */
+	struct dentry *debugfs;
+
+	struct mutex lock;
+	/* heap->lock */
+	struct gch_arena *arenas[GCH_MAX_ARENAS];
+	/* heap->lock: max-tree of arena longest free runs, leaves = arenas */
+	u16 arena_tree[2 * GCH_MAX_ARENAS];
+	unsigned int narenas;
+	u64 span_pages;
+	u64 spans;
+	u64 hard_pages;
+	u64 soft_bytes;
+	u64 goal_bytes;
+	u64 gc_cycle;
+	u64 heap_live;
+	u32 gc_phase;
+	u64 alloc_calls;
+	u64 free_calls;
+	u64 spans_freed;
+	u64 limit_hits;
+	u64 released_ioctl_bytes;
+	u64 scavenge_ns;
+
+	spinlock_t res_lock;
+	/* res_lock: system pages backing the heap, and those of free pages */
+	u64 resident_pages;
+	u64 free_resident_pages;
+	/* res_lock */
+	u64 faults;
+};
+
+/* main.c */
+extern unsigned long gch_max_total_pages;
+extern atomic_long_t gch_total_span_pages;
+extern struct dentry *gch_debugfs_root;
+
+/* heap.c */
+int gch_fs_init(void);
+void gch_fs_exit(void);
+extern const struct file_operations gch_fops;
+bool gch_is_owner(const struct gch_heap *heap);
+
+/* ioctl.c */
+long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+
+/* arena.c */
+int gch_mmap(struct file *file, struct vm_area_struct *vma);
+struct gch_arena *gch_arena_get(struct gch_heap *heap, unsigned int i);
+void gch_arenas_destroy(struct gch_heap *heap);
+unsigned long gch_release_range(struct gch_heap *heap, u64 page, u64 npages,
+				unsigned long max_sys);
+bool gch_range_resident(struct gch_heap *heap, u64 page, u64 npages,
+			u64 *nres);
+
+/* pagemap.c */
+int gch_pagemap_alloc(struct gch_arena *arena);
+void gch_pagemap_free(struct gch_arena *arena);
+int gch_pagemap_mmap(struct gch_heap *heap, struct vm_area_struct *vma,
+		     bool slots);
+void gch_pagemap_set(struct gch_arena *arena, u32 first, u32 npages,
+		     u64 entry);
+u64 gch_pagemap_get(struct gch_arena *arena, u32 idx);
+
+/* pagealloc.c */
+void gch_pagealloc_arena_init(struct gch_heap *heap, struct gch_arena *arena);
+int gch_span_alloc(struct gch_heap *heap, u32 npages, u64 *page, bool *zeroed);
+int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
+		   u32 count);
+unsigned long gch_scavenge_free(struct gch_heap *heap, unsigned long max_sys,
+				bool all);
+
+/* stats.c */
+void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st);
+void gch_debugfs_heap_add(struct gch_heap *heap);
+void gch_debugfs_heap_del(struct gch_heap *heap);
+
+#endif /* _GCHEAP_INTERNAL_H */

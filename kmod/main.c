@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gcheap module entry: parameters, the /dev/gcheap misc device and the
+ * ordered init/exit of the module-wide pieces (pseudo filesystem for the
+ * per-heap address spaces, debugfs root, misc device).
+ *
+ * The misc device is registered last: once it exists, open() may create
+ * heaps, so everything a heap needs must already be in place.  Exit runs the
+ * inverse order.  Module unload cannot race with an open heap: every open
+ * file pins the module through gch_fops.owner.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/miscdevice.h>
+#include <linux/debugfs.h>
+#include <linux/mm.h>
+#include "gcheap.h"
+
+/*
+ * Cap on heap pages held in spans by all heaps together.  0 at load time
+ * means "half of RAM"; the resolved value is visible in sysfs.
+ */
+unsigned long gch_max_total_pages;
+module_param_named(max_total_pages, gch_max_total_pages, ulong, 0644);
+MODULE_PARM_DESC(max_total_pages,
+		 "Max heap pages (8 KiB) in spans over all heaps (0 at load: half of RAM)");
+
+atomic_long_t gch_total_span_pages = ATOMIC_LONG_INIT(0);
+struct dentry *gch_debugfs_root;
+
+static struct miscdevice gch_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "gcheap",
+	.fops = &gch_fops,
+	.mode = 0666,
+};
+
+static int __init gch_init(void)
+{
+	int err;
+
+	if (!gch_max_total_pages)
+		gch_max_total_pages = (totalram_pages() / 2) /
+				      GCH_SYS_PER_HEAP_PAGE;
+
+	err = gch_fs_init();
+	if (err)
+		return err;
+
+	/* debugfs is optional: without it the heaps just have no directory */
+	gch_debugfs_root = debugfs_create_dir("gcheap", NULL);
+
+	err = misc_register(&gch_misc);
+	if (err)
+		goto err_remove_debugfs;
+
+	pr_info("gcheap: abi %u, /dev/gcheap ready, max_total_pages=%lu\n",
+		GCH_ABI_VERSION, gch_max_total_pages);
+	return 0;
+
+err_remove_debugfs:
+	debugfs_remove(gch_debugfs_root);
+	gch_fs_exit();
+	return err;
+}
+
+static void __exit gch_exit(void)
+{
+	misc_deregister(&gch_misc);
+	debugfs_remove(gch_debugfs_root);
+	gch_fs_exit();
+}
+
+module_init(gch_init);
+module_exit(gch_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("gcheap: garbage-collected heap pages owned by the kernel");
+MODULE_AUTHOR("gcheap team");
