@@ -1,0 +1,168 @@
+# SPDX-License-Identifier: MIT
+#
+# gcheap front door.  The kernel module is built through the top-level Kbuild
+# (`make -C $(KDIR) M=$(CURDIR)`, the out-of-tree convention); libgcheap/ and
+# selftests/ have their own Makefiles and are skipped while they do not exist.
+#
+#   make              module + library + selftests
+#   make module       kmod/gcheap.ko against KDIR
+#   make lib          libgcheap (into build/libgcheap, VM tests into build/vmtests-lib)
+#   make selftests    static kselftest binaries into build/selftests
+#   make vmtest       boot the VM: insmod, every test in VM_TESTDIRS, rmmod, verdict
+#   make check        static checks + host tests + runner self-tests + VM run
+#   make demo         boot the VM with the module loaded and show it working
+#   make shell        like vmtest, then an interactive shell in the guest
+#   make clean
+#
+# Variables:
+#   VM_KERNEL=debian  (default) Debian's packaged kernel, KDIR = its headers
+#   VM_KERNEL=debug   the KASAN/lockdep/kmemleak kit in $(DEBUG_KIT); the module
+#                     is built in a copy under build/mod-debug
+#   KDIR=...          build against another kernel tree in place, e.g. the
+#                     running kernel: KDIR=/lib/modules/$(uname -r)/build
+#   BTF=1             module with BTF (for tp_btf/fentry): build/kdir-btf is a
+#                     copy of the headers plus a vmlinux extracted from /boot
+#   VM_TESTDIRS       directories whose executables run in the VM (default:
+#                     build/selftests and every build/vmtests-*)
+# scripts/vm documents its own VM_* variables (timeouts, memory, ...).
+
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+BUILD := $(ROOT)/build
+BITS := $(ROOT)/.cache/kernel-bits
+
+VM_KERNEL ?= debian
+export VM_KERNEL
+KVER := $(shell $(ROOT)/scripts/kver 2>/dev/null)
+DEBUG_KIT ?= $(or $(GCHEAP_DEBUG_KIT),$(HOME)/.cache/gcheap-debug-kernel/kit)
+export GCHEAP_DEBUG_KIT := $(DEBUG_KIT)
+
+# Where the module is built.  Kbuild (6.1) writes its objects next to the
+# sources, so a second kernel gets its own copy of the sources (MODSRC) instead
+# of fighting over kmod/*.o with the default build.
+ifeq ($(VM_KERNEL),debug)
+KDIR ?= $(DEBUG_KIT)
+MODSRC := $(BUILD)/mod-debug
+else ifeq ($(BTF),1)
+KDIR ?= $(BUILD)/kdir-btf
+MODSRC := $(BUILD)/mod-btf
+KBUILD_EXTRA := RESOLVE_BTFIDS=true
+else
+KDIR ?= /lib/modules/$(KVER)/build
+MODSRC := $(ROOT)
+endif
+MODULE := $(MODSRC)/kmod/gcheap.ko
+export VM_MODULE ?= $(MODULE)
+
+HAVE_KMOD := $(wildcard $(ROOT)/Kbuild)
+HAVE_LIB := $(wildcard $(ROOT)/libgcheap/Makefile)
+HAVE_SELFTESTS := $(wildcard $(ROOT)/selftests/Makefile)
+
+VM_TESTDIRS ?= $(wildcard $(BUILD)/selftests $(BUILD)/vmtests-*)
+
+.PHONY: all module module-check lib selftests vmtest check demo shell rig-test \
+	kernel-bits btf-kdir clean
+
+all: module lib selftests
+
+# ---------------------------------------------------------------- module
+# Only kbuild's sources are copied, so stale objects of another kernel never
+# reach the copy; cp -p keeps mtimes so the copy rebuilds incrementally.
+define copy_module_sources
+	mkdir -p $(1)
+	cd $(ROOT) && find Kbuild kmod uapi -type f \( -name Kbuild -o -name Makefile \
+		-o -name '*.[chS]' \) -print0 | xargs -0 cp -p --parents -t $(1)
+endef
+
+module: $(if $(filter $(BUILD)/kdir-btf,$(KDIR)),btf-kdir)
+ifeq ($(HAVE_KMOD),)
+	@echo "module: no top-level Kbuild yet, nothing to build"
+else
+	@test -d $(KDIR) || { echo "module: no kernel tree at $(KDIR) (run scripts/deps)"; exit 1; }
+	$(if $(filter-out $(ROOT),$(MODSRC)),$(call copy_module_sources,$(MODSRC)))
+	$(MAKE) -C $(KDIR) M=$(MODSRC) $(KBUILD_EXTRA) modules
+endif
+
+# W=1 and sparse (C=2) over a fresh copy, so every file is compiled and every
+# warning shows up again even when the in-place build is up to date.  Any
+# "warning"/"error" line fails; kbuild's note about skipping BTF is not one.
+module-check:
+ifeq ($(HAVE_KMOD),)
+	@echo "module-check: no top-level Kbuild yet, nothing to check"
+else
+	@rm -rf $(BUILD)/mod-check
+	@$(call copy_module_sources,$(BUILD)/mod-check)
+	@set -o pipefail; $(MAKE) -C $(KDIR) M=$(BUILD)/mod-check W=1 C=2 modules 2>&1 | \
+		tee $(BUILD)/mod-check/build.log
+	@if grep -Ei 'warning|error' $(BUILD)/mod-check/build.log | grep -v 'Skipping BTF'; then \
+		echo "module-check: the lines above are warnings: W=1/sparse must be clean"; exit 1; \
+	fi
+	@echo "module-check: W=1 and sparse C=2 clean"
+endif
+
+# ---------------------------------------------------------------- userspace
+lib:
+ifeq ($(HAVE_LIB),)
+	@echo "lib: no libgcheap/Makefile yet, nothing to build"
+else
+	$(MAKE) -C libgcheap
+endif
+
+selftests: kernel-bits
+ifeq ($(HAVE_SELFTESTS),)
+	@echo "selftests: no selftests/Makefile yet, nothing to build"
+else
+	$(MAKE) -C selftests OUT=$(BUILD)/selftests
+endif
+
+kernel-bits:
+	@test -f $(BITS)/kselftest_harness.h -a -f $(BITS)/kselftest.h -a -f $(BITS)/extract-vmlinux || \
+		{ echo "kernel-bits: $(BITS) is incomplete: run scripts/deps"; exit 1; }
+
+# ---------------------------------------------------------------- BTF
+# Debian's headers skip module BTF because they ship no vmlinux.  A copy of
+# the headers directory with a vmlinux extracted from the packaged bzImage
+# (which keeps .BTF) and absolute links to the shared kbuild scripts/tools
+# makes kbuild run pahole; resolve_btfids is not packaged, hence
+# RESOLVE_BTFIDS=true above.
+btf-kdir: $(BUILD)/kdir-btf/vmlinux
+
+$(BUILD)/kdir-btf/vmlinux: | kernel-bits
+	@test -n "$(KVER)" || { echo "btf-kdir: no Debian kernel (run scripts/deps)"; exit 1; }
+	rm -rf $(BUILD)/kdir-btf.tmp && mkdir -p $(BUILD)
+	cp -a /usr/src/linux-headers-$(KVER) $(BUILD)/kdir-btf.tmp
+	for l in scripts tools; do \
+		ln -sfn $$(readlink -f /usr/src/linux-headers-$(KVER)/$$l) $(BUILD)/kdir-btf.tmp/$$l; done
+	sh $(BITS)/extract-vmlinux /boot/vmlinuz-$(KVER) > $(BUILD)/kdir-btf.tmp/vmlinux
+	rm -rf $(BUILD)/kdir-btf && mv $(BUILD)/kdir-btf.tmp $(BUILD)/kdir-btf
+
+# ---------------------------------------------------------------- VM
+vmtest: module selftests lib
+	$(ROOT)/scripts/vm $(VM_TESTDIRS)
+
+shell: module selftests lib
+	$(ROOT)/scripts/vm --shell $(VM_TESTDIRS)
+
+demo: module
+	@mkdir -p $(BUILD)/demo
+	$(CC) -static -O2 -Wall -Wextra -Werror -I$(ROOT)/uapi -o $(BUILD)/demo/gcheap-demo \
+		$(ROOT)/scripts/demo/gcheap-demo.c
+	$(ROOT)/scripts/vm $(BUILD)/demo
+
+rig-test:
+	$(ROOT)/tests/rig/run
+
+check:
+	@MAKE="$(MAKE)" $(ROOT)/scripts/check
+
+clean:
+ifneq ($(HAVE_KMOD),)
+	-test -d $(KDIR) && $(MAKE) -C $(KDIR) M=$(ROOT) clean
+endif
+ifneq ($(HAVE_LIB),)
+	-$(MAKE) -C libgcheap clean
+endif
+ifneq ($(HAVE_SELFTESTS),)
+	-$(MAKE) -C selftests clean OUT=$(BUILD)/selftests
+endif
+	rm -rf $(BUILD)
