@@ -137,29 +137,39 @@ long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 
 /* arena.c */
 int gch_mmap(struct file *file, struct vm_area_struct *vma);
+int gch_vma_no_split(struct vm_area_struct *vma, unsigned long addr);
+int gch_vma_no_mremap(struct vm_area_struct *vma);
 struct gch_arena *gch_arena_get(struct gch_heap *heap, unsigned int i);
 void gch_arenas_destroy(struct gch_heap *heap);
-unsigned long gch_release_range(struct gch_heap *heap, u64 page, u64 npages,
-				unsigned long max_sys);
-bool gch_range_resident(struct gch_heap *heap, u64 page, u64 npages,
-			u64 *nres);
+unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
+			       u32 first, u32 n, u64 entry);
+unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
+				u32 first, u32 n, unsigned long max_sys);
 
 /* pagemap.c */
 int gch_pagemap_alloc(struct gch_arena *arena);
 void gch_pagemap_free(struct gch_arena *arena);
 int gch_pagemap_mmap(struct gch_heap *heap, struct vm_area_struct *vma,
 		     bool slots);
-void gch_pagemap_set(struct gch_arena *arena, u32 first, u32 npages,
-		     u64 entry);
-u64 gch_pagemap_get(struct gch_arena *arena, u32 idx);
+void gch_pagemap_set(struct gch_arena *arena, u32 first, u32 n, u64 entry);
+void gch_slots_clear(struct gch_arena *arena, u32 first, u32 n);
 
 /* pagealloc.c */
 void gch_pagealloc_arena_init(struct gch_heap *heap, struct gch_arena *arena);
 int gch_span_alloc(struct gch_heap *heap, u32 npages, u64 *page, bool *zeroed);
 int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
 		   u32 count);
-unsigned long gch_scavenge_free(struct gch_heap *heap, unsigned long max_sys,
-				bool all);
+
+/* scavenge.c */
+enum gch_release_reason {
+	GCH_RELEASE_IOCTL,
+	GCH_RELEASE_BG,
+	GCH_RELEASE_EAGER,
+	GCH_RELEASE_SHRINK,
+};
+u64 gch_goal_bytes(const struct gch_heap *heap);
+u64 gch_scavenge(struct gch_heap *heap, u64 max_bytes, bool all,
+		 enum gch_release_reason reason);
 
 /* stats.c */
 void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st);

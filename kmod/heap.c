@@ -29,6 +29,7 @@
 #include <linux/slab.h>
 #include <linux/mm.h>
 #include "gcheap.h"
+#include "gcheap_trace.h"
 
 #define GCHEAP_FS_MAGIC	0x67636870	/* "gchp" */
 
@@ -88,6 +89,9 @@ static struct gch_heap *gch_heap_create(void)
 
 static void gch_heap_destroy(struct gch_heap *heap)
 {
+	trace_gcheap_heap_destroy(heap);
+	gch_debugfs_heap_del(heap);
+	gch_arenas_destroy(heap);
 	atomic_long_sub(heap->span_pages, &gch_total_span_pages);
 	iput(heap->inode);
 	mmdrop(heap->mm);
@@ -109,6 +113,8 @@ static int gch_open(struct inode *inode, struct file *file)
 
 	file->private_data = heap;
 	file->f_mapping = heap->inode->i_mapping;
+	gch_debugfs_heap_add(heap);
+	trace_gcheap_heap_create(heap);
 	return 0;
 }
 
@@ -124,5 +130,6 @@ const struct file_operations gch_fops = {
 	.release = gch_release,
 	.unlocked_ioctl = gch_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = gch_mmap,
 	.llseek = noop_llseek,
 };

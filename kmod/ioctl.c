@@ -15,9 +15,18 @@
 #include <linux/slab.h>
 #include <linux/mm.h>
 #include "gcheap.h"
+#include "gcheap_trace.h"
 
 /* The size of each struct's first published version. */
 #define GCH_V1_VERSION		sizeof(struct gch_version)
+#define GCH_V1_SPAN_ALLOC	sizeof(struct gch_span_alloc)
+#define GCH_V1_SPAN_FREE	sizeof(struct gch_span_free)
+#define GCH_V1_LIMITS		sizeof(struct gch_limits)
+#define GCH_V1_STATS		sizeof(struct gch_stats)
+#define GCH_V1_SCAVENGE		sizeof(struct gch_scavenge)
+#define GCH_V1_GC_PHASE		sizeof(struct gch_gc_phase)
+
+#define GCH_LIMIT_ALL		(GCH_LIMIT_HARD | GCH_LIMIT_SOFT | GCH_LIMIT_GOAL)
 
 static int gch_copy_in(void *karg, size_t ksize, size_t minsize,
 		       void __user *uarg, u32 *usize)
@@ -39,7 +48,8 @@ static int gch_copy_out(void __user *uarg, const void *karg, size_t ksize,
 
 static u64 gch_features(void)
 {
-	return GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS;
+	return GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS | GCH_FEAT_TRACEPOINTS |
+	       GCH_FEAT_GC_PHASE;
 }
 
 static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
@@ -66,15 +76,175 @@ static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
 	return gch_copy_out(uarg, &v, sizeof(v), usize);
 }
 
+static int gch_ioc_span_alloc(struct gch_heap *heap, void __user *uarg)
+{
+	struct gch_span_alloc a;
+	bool zeroed;
+	u32 usize;
+	int err;
+
+	err = gch_copy_in(&a, sizeof(a), GCH_V1_SPAN_ALLOC, uarg, &usize);
+	if (err)
+		return err;
+	if (a.flags || a.reserved || !a.npages || a.npages > GCH_MAX_SPAN_PAGES)
+		return -EINVAL;
+
+	err = gch_span_alloc(heap, a.npages, &a.page, &zeroed);
+	if (err)
+		return err;
+	a.out_flags = zeroed ? GCH_SPAN_ZEROED : 0;
+	err = gch_copy_out(uarg, &a, sizeof(a), usize);
+	if (err) {
+		/* userspace never learns of the span: take it back */
+		struct gch_span_ref ref = { .page = a.page, .npages = a.npages };
+
+		gch_spans_free(heap, &ref, 1);
+	}
+	return err;
+}
+
+static int gch_ioc_span_free(struct gch_heap *heap, void __user *uarg)
+{
+	struct gch_span_ref *refs;
+	struct gch_span_free f;
+	u32 usize;
+	int err;
+
+	err = gch_copy_in(&f, sizeof(f), GCH_V1_SPAN_FREE, uarg, &usize);
+	if (err)
+		return err;
+	if (f.flags || f.reserved || !f.count || f.count > GCH_SPAN_FREE_MAX)
+		return -EINVAL;
+
+	refs = kvmalloc_array(f.count, sizeof(*refs), GFP_KERNEL);
+	if (!refs)
+		return -ENOMEM;
+	if (copy_from_user(refs, u64_to_user_ptr(f.spans),
+			   (size_t)f.count * sizeof(*refs)))
+		err = -EFAULT;
+	else
+		err = gch_spans_free(heap, refs, f.count);
+	kvfree(refs);
+	return err;
+}
+
+static int gch_ioc_limits(struct gch_heap *heap, void __user *uarg)
+{
+	struct gch_limits l;
+	u32 usize;
+	int err;
+
+	err = gch_copy_in(&l, sizeof(l), GCH_V1_LIMITS, uarg, &usize);
+	if (err)
+		return err;
+	if (l.flags & ~GCH_LIMIT_ALL)
+		return -EINVAL;
+
+	mutex_lock(&heap->lock);
+	if (l.flags & GCH_LIMIT_HARD)
+		heap->hard_pages = l.hard_pages;
+	if (l.flags & GCH_LIMIT_SOFT)
+		heap->soft_bytes = l.soft_bytes;
+	if (l.flags & GCH_LIMIT_GOAL)
+		heap->goal_bytes = l.goal_bytes;
+	l.hard_pages = heap->hard_pages;
+	l.soft_bytes = heap->soft_bytes;
+	l.goal_bytes = gch_goal_bytes(heap);
+	mutex_unlock(&heap->lock);
+	return gch_copy_out(uarg, &l, sizeof(l), usize);
+}
+
+static int gch_ioc_stats(struct gch_heap *heap, void __user *uarg)
+{
+	struct gch_stats st;
+	u32 usize;
+	int err;
+
+	err = gch_copy_in(&st, sizeof(st), GCH_V1_STATS, uarg, &usize);
+	if (err)
+		return err;
+	if (st.flags)
+		return -EINVAL;
+	gch_stats_fill(heap, &st);
+	return gch_copy_out(uarg, &st, sizeof(st), usize);
+}
+
+static int gch_ioc_scavenge(struct gch_heap *heap, void __user *uarg)
+{
+	struct gch_scavenge sc;
+	u32 usize;
+	int err;
+
+	err = gch_copy_in(&sc, sizeof(sc), GCH_V1_SCAVENGE, uarg, &usize);
+	if (err)
+		return err;
+	if (sc.flags & ~GCH_SCAVENGE_ALL)
+		return -EINVAL;
+	sc.released_bytes = gch_scavenge(heap, sc.max_bytes,
+					 sc.flags & GCH_SCAVENGE_ALL,
+					 GCH_RELEASE_IOCTL);
+	return gch_copy_out(uarg, &sc, sizeof(sc), usize);
+}
+
+static int gch_ioc_gc_phase(struct gch_heap *heap, void __user *uarg)
+{
+	struct gch_gc_phase p;
+	u32 usize;
+	u64 goal;
+	int err;
+
+	err = gch_copy_in(&p, sizeof(p), GCH_V1_GC_PHASE, uarg, &usize);
+	if (err)
+		return err;
+	if (p.flags || p.reserved || p.phase < GCH_GC_MARK_START ||
+	    p.phase > GCH_GC_SWEEP_END)
+		return -EINVAL;
+
+	mutex_lock(&heap->lock);
+	heap->gc_phase = p.phase;
+	heap->gc_cycle = p.cycle;
+	heap->heap_live = p.heap_live;
+	if (p.heap_goal)
+		heap->goal_bytes = p.heap_goal;
+	goal = gch_goal_bytes(heap);
+	mutex_unlock(&heap->lock);
+	trace_gcheap_gc_phase(heap, p.phase, p.cycle, p.heap_live, goal);
+	return gch_copy_out(uarg, &p, sizeof(p), usize);
+}
+
 long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct gch_heap *heap = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	/* watchers (fork children, fd receivers) may only look */
 	switch (cmd) {
 	case GCH_IOC_VERSION:
 		return gch_ioc_version(heap, uarg);
+	case GCH_IOC_STATS:
+		return gch_ioc_stats(heap, uarg);
+	case GCH_IOC_SPAN_ALLOC:
+	case GCH_IOC_SPAN_FREE:
+	case GCH_IOC_LIMITS:
+	case GCH_IOC_SCAVENGE:
+	case GCH_IOC_GC_PHASE:
+		if (!gch_is_owner(heap))
+			return -EPERM;
+		break;
 	default:
 		return -ENOTTY;
+	}
+
+	switch (cmd) {
+	case GCH_IOC_SPAN_ALLOC:
+		return gch_ioc_span_alloc(heap, uarg);
+	case GCH_IOC_SPAN_FREE:
+		return gch_ioc_span_free(heap, uarg);
+	case GCH_IOC_LIMITS:
+		return gch_ioc_limits(heap, uarg);
+	case GCH_IOC_SCAVENGE:
+		return gch_ioc_scavenge(heap, uarg);
+	default:
+		return gch_ioc_gc_phase(heap, uarg);
 	}
 }

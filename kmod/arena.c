@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Arenas: mmap() of the device, the fault handler that backs heap memory
+ * with the module's own pages, and the release primitive that takes that
+ * memory back.
+ *
+ * Backing memory
+ * --------------
+ * Each arena keeps a table pages[] with one entry per PAGE_SIZE of its 64 MiB
+ * (the file offset of arena i is i * 64 MiB, so a VMA's pgoff indexes the
+ * table directly).  A fault looks the entry up; if it is empty it allocates a
+ * zeroed page charged to the faulting task's memory cgroup (__GFP_ACCOUNT)
+ * and installs it.  The table holds one page reference; the fault returns
+ * another in vmf->page.  Pages are not in the page cache and not on the LRU:
+ * nothing but this module can free them, reclaim included (issue 4 adds a
+ * shrinker that calls the release primitive).
+ *
+ * Fault vs. release
+ * -----------------
+ * Release clears the table entry under res_lock, then locks the page, zaps
+ * every PTE of that range with unmap_mapping_range() on the heap's private
+ * mapping, unlocks and drops the table's reference.  The fault returns the
+ * page locked (VM_FAULT_LOCKED) after re-checking, with the page lock held,
+ * that the table still holds it; the core installs the PTE before unlocking.
+ * So either the fault saw the entry cleared and retries, or its PTE exists
+ * before release's zap runs: a released page is never left mapped.
+ * Release runs under heap->lock, which keeps the released range free (no
+ * span allocation can hand it out meanwhile); the fault never takes
+ * heap->lock, so the two cannot deadlock.
+ *
+ * Residency bookkeeping (res_lock): arena->resident, heap->resident_pages and
+ * heap->free_resident_pages.  A fault classifies a new page as free or
+ * in-span by the page-map entry, which the allocator writes under res_lock
+ * while it also counts the span's resident pages (gch_span_publish()), so
+ * the two views agree exactly.
+ *
+ * VMA rules: exact arena size, MAP_SHARED only, never executable, not copied
+ * on fork, not expandable, not splittable (may_split) and not movable
+ * (mremap), which keeps "one VMA == one whole arena" true for its lifetime.
+ */
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include "gcheap.h"
+
+/* Pages released per unmap_mapping_range() call. */
+#define GCH_RELEASE_BATCH	64
+
+int gch_vma_no_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	return -EINVAL;
+}
+
+int gch_vma_no_mremap(struct vm_area_struct *vma)
+{
+	return -EINVAL;
+}
+
+/* Take a page for @idx from the table, installing @fresh if it is empty. */
+static struct page *gch_table_get(struct gch_heap *heap,
+				  struct gch_arena *arena, unsigned int idx,
+				  struct page **fresh)
+{
+	struct page *page;
+
+	spin_lock(&heap->res_lock);
+	page = arena->pages[idx];
+	if (!page && *fresh) {
+		page = *fresh;
+		*fresh = NULL;
+		arena->pages[idx] = page;
+		arena->resident++;
+		heap->resident_pages++;
+		heap->faults++;
+		if (!READ_ONCE(arena->pagemap[idx / GCH_SYS_PER_HEAP_PAGE]))
+			heap->free_resident_pages++;
+	}
+	if (page)
+		get_page(page);
+	spin_unlock(&heap->res_lock);
+	return page;
+}
+
+static vm_fault_t gch_arena_fault(struct vm_fault *vmf)
+{
+	struct gch_heap *heap = vmf->vma->vm_private_data;
+	unsigned long ai = vmf->pgoff >> GCH_ARENA_SYS_SHIFT;
+	unsigned int idx = vmf->pgoff & (GCH_SYS_PER_ARENA - 1);
+	struct page *page, *fresh = NULL;
+	struct gch_arena *arena;
+	bool current_entry;
+
+	if (ai >= GCH_MAX_ARENAS)
+		return VM_FAULT_SIGBUS;
+	arena = smp_load_acquire(&heap->arenas[ai]);
+	if (!arena)
+		return VM_FAULT_SIGBUS;
+
+	for (;;) {
+		page = gch_table_get(heap, arena, idx, &fresh);
+		if (!page) {
+			fresh = alloc_page(GFP_HIGHUSER | __GFP_ZERO |
+					   __GFP_ACCOUNT);
+			if (!fresh)
+				return VM_FAULT_OOM;
+			continue;
+		}
+		lock_page(page);
+		spin_lock(&heap->res_lock);
+		current_entry = arena->pages[idx] == page;
+		spin_unlock(&heap->res_lock);
+		if (likely(current_entry))
+			break;
+		/* released between lookup and lock: look again */
+		unlock_page(page);
+		put_page(page);
+	}
+	if (fresh)
+		put_page(fresh);	/* another fault installed one first */
+	vmf->page = page;
+	return VM_FAULT_LOCKED;
+}
+
+static const struct vm_operations_struct gch_arena_vm_ops = {
+	.fault = gch_arena_fault,
+	.may_split = gch_vma_no_split,
+	.mremap = gch_vma_no_mremap,
+};
+
+static struct gch_arena *gch_arena_alloc(unsigned int index)
+{
+	struct gch_arena *arena;
+
+	arena = kzalloc(sizeof(*arena), GFP_KERNEL_ACCOUNT);
+	if (!arena)
+		return NULL;
+	arena->index = index;
+	arena->pages = kvcalloc(GCH_SYS_PER_ARENA, sizeof(*arena->pages),
+				GFP_KERNEL_ACCOUNT);
+	if (!arena->pages)
+		goto err_free_arena;
+	if (gch_pagemap_alloc(arena))
+		goto err_free_pages;
+	return arena;
+
+err_free_pages:
+	kvfree(arena->pages);
+err_free_arena:
+	kfree(arena);
+	return NULL;
+}
+
+static void gch_arena_free(struct gch_arena *arena)
+{
+	unsigned int i;
+
+	for (i = 0; i < GCH_SYS_PER_ARENA; i++)
+		if (arena->pages[i])
+			put_page(arena->pages[i]);
+	gch_pagemap_free(arena);
+	kvfree(arena->pages);
+	kfree(arena);
+}
+
+/*
+ * Return arena @i, creating it on first use.  The memory is allocated before
+ * heap->lock is taken so that reclaim entered from the allocation (and a
+ * future shrinker walking heaps) never waits for a lock we hold.
+ */
+struct gch_arena *gch_arena_get(struct gch_heap *heap, unsigned int i)
+{
+	struct gch_arena *arena, *fresh;
+
+	arena = smp_load_acquire(&heap->arenas[i]);
+	if (arena)
+		return arena;
+
+	fresh = gch_arena_alloc(i);
+	if (!fresh)
+		return ERR_PTR(-ENOMEM);
+
+	mutex_lock(&heap->lock);
+	arena = heap->arenas[i];
+	if (!arena) {
+		gch_pagealloc_arena_init(heap, fresh);
+		heap->narenas++;
+		smp_store_release(&heap->arenas[i], fresh);
+		arena = fresh;
+		fresh = NULL;
+	}
+	mutex_unlock(&heap->lock);
+
+	if (fresh)
+		gch_arena_free(fresh);
+	return arena;
+}
+
+/* Teardown: no VMA exists any more, so pages are just dropped. */
+void gch_arenas_destroy(struct gch_heap *heap)
+{
+	unsigned int i;
+
+	for (i = 0; i < GCH_MAX_ARENAS; i++)
+		if (heap->arenas[i])
+			gch_arena_free(heap->arenas[i]);
+}
+
+static int gch_arena_mmap(struct gch_heap *heap, struct vm_area_struct *vma,
+			  u64 off)
+{
+	struct gch_arena *arena;
+
+	if (off & (GCH_ARENA_SIZE - 1) || off >= GCH_MMAP_ARENA(GCH_MAX_ARENAS))
+		return -EINVAL;
+	if (vma->vm_end - vma->vm_start != GCH_ARENA_SIZE)
+		return -EINVAL;
+
+	arena = gch_arena_get(heap, off >> GCH_ARENA_SHIFT);
+	if (IS_ERR(arena))
+		return PTR_ERR(arena);
+
+	vma->vm_ops = &gch_arena_vm_ops;
+	return 0;
+}
+
+int gch_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct gch_heap *heap = file->private_data;
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	int err;
+
+	if (!gch_is_owner(heap))
+		return -EPERM;
+	/* VM_MAYSHARE: a MAP_SHARED mapping of an O_RDONLY fd lacks VM_SHARED */
+	if (!(vma->vm_flags & VM_MAYSHARE) || (vma->vm_flags & VM_EXEC))
+		return -EINVAL;
+
+	if (off == GCH_MMAP_PAGEMAP || off == GCH_MMAP_SPANSLOTS)
+		err = gch_pagemap_mmap(heap, vma, off == GCH_MMAP_SPANSLOTS);
+	else
+		err = gch_arena_mmap(heap, vma, off);
+	if (err)
+		return err;
+
+	vma->vm_flags |= VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_flags &= ~VM_MAYEXEC;
+	vma->vm_private_data = heap;
+	return 0;
+}
+
+/*
+ * Write @entry into the page-map entries of heap pages [first, first + n) of
+ * @arena and return how many system pages back them now.  Done under
+ * res_lock so a concurrent fault classifies its page consistently.
+ */
+unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
+			       u32 first, u32 n, u64 entry)
+{
+	unsigned int i, end = (first + n) * GCH_SYS_PER_HEAP_PAGE;
+	unsigned long nres = 0;
+
+	lockdep_assert_held(&heap->lock);
+	spin_lock(&heap->res_lock);
+	gch_pagemap_set(arena, first, n, entry);
+	if (arena->resident)
+		for (i = first * GCH_SYS_PER_HEAP_PAGE; i < end; i++)
+			nres += !!arena->pages[i];
+	if (entry)
+		heap->free_resident_pages -= nres;
+	else
+		heap->free_resident_pages += nres;
+	spin_unlock(&heap->res_lock);
+	return nres;
+}
+
+/* Take up to @max pages of [*pos, end) out of the table, advancing *pos. */
+static unsigned int gch_table_take(struct gch_heap *heap,
+				   struct gch_arena *arena, unsigned int *pos,
+				   unsigned int end, struct page **batch,
+				   unsigned int max)
+{
+	unsigned int n = 0, i;
+
+	spin_lock(&heap->res_lock);
+	for (i = *pos; i < end && n < max && arena->resident; i++) {
+		if (!arena->pages[i])
+			continue;
+		batch[n++] = arena->pages[i];
+		arena->pages[i] = NULL;
+		arena->resident--;
+	}
+	heap->resident_pages -= n;
+	heap->free_resident_pages -= n;
+	*pos = arena->resident ? i : end;
+	spin_unlock(&heap->res_lock);
+	return n;
+}
+
+/*
+ * Release the memory backing free heap pages [first, first + n) of @arena,
+ * at most @max_sys system pages.  Returns the system pages released.  The
+ * caller holds heap->lock and the range is in no span.
+ */
+unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
+				u32 first, u32 n, unsigned long max_sys)
+{
+	struct address_space *mapping = heap->inode->i_mapping;
+	unsigned int pos = first * GCH_SYS_PER_HEAP_PAGE;
+	unsigned int end = (first + n) * GCH_SYS_PER_HEAP_PAGE;
+	pgoff_t base = (pgoff_t)arena->index << GCH_ARENA_SYS_SHIFT;
+	struct page *batch[GCH_RELEASE_BATCH];
+	unsigned long done = 0;
+	unsigned int i, cnt, start;
+
+	lockdep_assert_held(&heap->lock);
+	while (pos < end && done < max_sys) {
+		start = pos;
+		cnt = gch_table_take(heap, arena, &pos, end, batch,
+				     min_t(unsigned long, GCH_RELEASE_BATCH,
+					   max_sys - done));
+		if (!cnt)
+			break;
+		for (i = 0; i < cnt; i++)
+			lock_page(batch[i]);
+		unmap_mapping_range(mapping, (loff_t)(base + start) << PAGE_SHIFT,
+				    (loff_t)(pos - start) << PAGE_SHIFT, 1);
+		for (i = 0; i < cnt; i++) {
+			unlock_page(batch[i]);
+			put_page(batch[i]);
+		}
+		done += cnt;
+	}
+	return done;
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gcheap tracepoints (trace system "gcheap"), named gcheap_<object>_<verb>.
+ * Every event carries the heap id and the pid (tgid) of the heap's owner,
+ * and prints key=value pairs.  Families share an event class.  Fired after
+ * the heap's locks are dropped where possible, with values captured under
+ * them.  trace.c instantiates them (CREATE_TRACE_POINTS).
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM gcheap
+
+#if !defined(_GCHEAP_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define _GCHEAP_TRACE_H
+
+#include <linux/tracepoint.h>
+#include "gcheap.h"
+
+TRACE_DEFINE_ENUM(GCH_RELEASE_IOCTL);
+TRACE_DEFINE_ENUM(GCH_RELEASE_BG);
+TRACE_DEFINE_ENUM(GCH_RELEASE_EAGER);
+TRACE_DEFINE_ENUM(GCH_RELEASE_SHRINK);
+
+#define show_gch_release_reason(r)				\
+	__print_symbolic(r,					\
+			 { GCH_RELEASE_IOCTL, "ioctl" },	\
+			 { GCH_RELEASE_BG, "bg" },		\
+			 { GCH_RELEASE_EAGER, "eager" },	\
+			 { GCH_RELEASE_SHRINK, "shrink" })
+
+DECLARE_EVENT_CLASS(gcheap_heap_class,
+	TP_PROTO(const struct gch_heap *heap),
+	TP_ARGS(heap),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+	),
+	TP_printk("heap=%llu pid=%d", __entry->heap, __entry->pid)
+);
+
+DEFINE_EVENT(gcheap_heap_class, gcheap_heap_create,
+	TP_PROTO(const struct gch_heap *heap),
+	TP_ARGS(heap));
+
+DEFINE_EVENT(gcheap_heap_class, gcheap_heap_destroy,
+	TP_PROTO(const struct gch_heap *heap),
+	TP_ARGS(heap));
+
+TRACE_EVENT(gcheap_span_alloc,
+	TP_PROTO(const struct gch_heap *heap, u64 page, u32 npages,
+		 bool zeroed),
+	TP_ARGS(heap, page, npages, zeroed),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u32, npages)
+		__field(u64, page)
+		__field(bool, zeroed)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->npages = npages;
+		__entry->page = page;
+		__entry->zeroed = zeroed;
+	),
+	TP_printk("heap=%llu pid=%d page=%llu npages=%u zeroed=%d",
+		  __entry->heap, __entry->pid, __entry->page, __entry->npages,
+		  __entry->zeroed)
+);
+
+TRACE_EVENT(gcheap_spans_free,
+	TP_PROTO(const struct gch_heap *heap, u32 count, u64 npages),
+	TP_ARGS(heap, count, npages),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u32, count)
+		__field(u64, npages)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->count = count;
+		__entry->npages = npages;
+	),
+	TP_printk("heap=%llu pid=%d count=%u npages=%llu",
+		  __entry->heap, __entry->pid, __entry->count, __entry->npages)
+);
+
+TRACE_EVENT(gcheap_limit_hit,
+	TP_PROTO(const struct gch_heap *heap, u32 npages, u64 span_pages,
+		 u64 limit, bool total),
+	TP_ARGS(heap, npages, span_pages, limit, total),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u32, npages)
+		__field(u64, span_pages)
+		__field(u64, limit)
+		__field(bool, total)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->npages = npages;
+		__entry->span_pages = span_pages;
+		__entry->limit = limit;
+		__entry->total = total;
+	),
+	TP_printk("heap=%llu pid=%d npages=%u span_pages=%llu limit=%llu which=%s",
+		  __entry->heap, __entry->pid, __entry->npages,
+		  __entry->span_pages, __entry->limit,
+		  __entry->total ? "module" : "heap")
+);
+
+TRACE_EVENT(gcheap_pages_release,
+	TP_PROTO(const struct gch_heap *heap, u64 bytes, u64 ns, int reason),
+	TP_ARGS(heap, bytes, ns, reason),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(int, reason)
+		__field(u64, bytes)
+		__field(u64, ns)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->reason = reason;
+		__entry->bytes = bytes;
+		__entry->ns = ns;
+	),
+	TP_printk("heap=%llu pid=%d bytes=%llu ns=%llu reason=%s",
+		  __entry->heap, __entry->pid, __entry->bytes, __entry->ns,
+		  show_gch_release_reason(__entry->reason))
+);
+
+TRACE_EVENT(gcheap_gc_phase,
+	TP_PROTO(const struct gch_heap *heap, u32 phase, u64 cycle, u64 live,
+		 u64 goal),
+	TP_ARGS(heap, phase, cycle, live, goal),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u32, phase)
+		__field(u64, cycle)
+		__field(u64, live)
+		__field(u64, goal)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->phase = phase;
+		__entry->cycle = cycle;
+		__entry->live = live;
+		__entry->goal = goal;
+	),
+	TP_printk("heap=%llu pid=%d cycle=%llu phase=%s live=%llu goal=%llu",
+		  __entry->heap, __entry->pid, __entry->cycle,
+		  __print_symbolic(__entry->phase,
+				   { GCH_GC_MARK_START, "mark_start" },
+				   { GCH_GC_MARK_END, "mark_end" },
+				   { GCH_GC_SWEEP_END, "sweep_end" }),
+		  __entry->live, __entry->goal)
+);
+
+#endif /* _GCHEAP_TRACE_H */
+
+/* out-of-tree: trace.o is built with -I$(src), so "." finds this file */
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE gcheap_trace
+#include <trace/define_trace.h>

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The page allocator: spans of contiguous heap pages, address-ordered first
+ * fit, coalescing for free, O(log heap) per call plus O(span length) for the
+ * span's own page-map entries.
+ *
+ * Structure
+ * ---------
+ * Per arena, a bitmap used[] with one bit per heap page (set: in a span) and
+ * an implicit segment tree tree[] over its 128 64-bit words.  Node k (root 1,
+ * children 2k and 2k+1, leaves GCH_WORDS_PER_ARENA + word) summarises its
+ * block by the free run at its low end (pre), at its high end (suf) and the
+ * longest free run inside (max), the summary Go's page allocator keeps in its
+ * radix tree.  Over the arenas, heap->arena_tree[] is a max-tree of the
+ * arenas' longest free runs (0 for arenas not created).
+ *
+ * First fit descends the arena tree to the lowest arena whose longest run
+ * fits, then that arena's tree to the lowest run that fits: at each node the
+ * left child if its max fits, else the run crossing the middle (left.suf +
+ * right.pre) if it fits, else the right child.  A span never crosses an
+ * arena, matching the uAPI.  Allocation and free set or clear bits and then
+ * recompute only the leaves they touched and the nodes above them, level by
+ * level, so coalescing costs nothing extra: free runs are implicit in the
+ * bitmap and the summaries merge neighbours automatically.
+ *
+ * Free is batched and all-or-nothing: the batch is sorted by page, checked
+ * for duplicates and validated against the page map (each entry must be the
+ * head of a live span with exactly that length) before anything changes.
+ *
+ * Locking: heap->lock (one mutex per heap) protects all of it; callers pass
+ * kernel copies of user data, since no user copy may happen under the lock.
+ */
+#include <linux/bitmap.h>
+#include <linux/sort.h>
+#include <linux/minmax.h>
+#include "gcheap.h"
+#include "gcheap_trace.h"
+
+#define GCH_LEAF0	GCH_WORDS_PER_ARENA
+
+static struct gch_sum gch_word_sum(unsigned long used)
+{
+	unsigned long free = ~used;
+	struct gch_sum s;
+	u16 run = 0;
+
+	if (!used)
+		return (struct gch_sum){ BITS_PER_LONG, BITS_PER_LONG,
+					 BITS_PER_LONG };
+	s.pre = __ffs(used);
+	s.suf = BITS_PER_LONG - 1 - __fls(used);
+	/* each step shortens every run of ones by one */
+	while (free) {
+		free &= free >> 1;
+		run++;
+	}
+	s.max = run;
+	return s;
+}
+
+static struct gch_sum gch_sum_join(struct gch_sum l, struct gch_sum r,
+				   u16 half)
+{
+	struct gch_sum s;
+
+	s.pre = l.pre == half ? half + r.pre : l.pre;
+	s.suf = r.suf == half ? half + l.suf : r.suf;
+	s.max = max3(l.max, r.max, (u16)(l.suf + r.pre));
+	return s;
+}
+
+/* Lowest bit index starting @n clear bits in @used; @n fits by the caller. */
+static unsigned int gch_word_find(unsigned long used, unsigned int n)
+{
+	unsigned long free = ~used, rest;
+	unsigned int pos = 0, start, len;
+
+	while (pos < BITS_PER_LONG) {
+		rest = free >> pos;
+		if (!rest)
+			break;
+		start = pos + __ffs(rest);
+		rest = ~(free >> start);
+		len = rest ? __ffs(rest) : BITS_PER_LONG - start;
+		if (len >= n)
+			return start;
+		pos = start + len;
+	}
+	WARN_ON_ONCE(1);	/* the tree said this word fits */
+	return 0;
+}
+
+static void gch_arena_tree_update(struct gch_heap *heap,
+				  struct gch_arena *arena)
+{
+	unsigned int k = GCH_MAX_ARENAS + arena->index;
+
+	lockdep_assert_held(&heap->lock);
+	heap->arena_tree[k] = arena->tree[1].max;
+	for (k >>= 1; k; k >>= 1)
+		heap->arena_tree[k] = max(heap->arena_tree[2 * k],
+					  heap->arena_tree[2 * k + 1]);
+}
+
+/* Recompute the summaries above words [lo, hi] of @arena. */
+static void gch_tree_update(struct gch_heap *heap, struct gch_arena *arena,
+			    unsigned int lo, unsigned int hi)
+{
+	struct gch_sum *t = arena->tree;
+	unsigned int k, half = BITS_PER_LONG;
+
+	lockdep_assert_held(&heap->lock);
+	for (k = lo; k <= hi; k++)
+		t[GCH_LEAF0 + k] = gch_word_sum(arena->used[k]);
+	lo += GCH_LEAF0;
+	hi += GCH_LEAF0;
+	while (lo > 1) {
+		lo >>= 1;
+		hi >>= 1;
+		for (k = lo; k <= hi; k++)
+			t[k] = gch_sum_join(t[2 * k], t[2 * k + 1], half);
+		half <<= 1;
+	}
+	gch_arena_tree_update(heap, arena);
+}
+
+void gch_pagealloc_arena_init(struct gch_heap *heap, struct gch_arena *arena)
+{
+	bitmap_zero(arena->used, GCH_PAGES_PER_ARENA);
+	gch_tree_update(heap, arena, 0, GCH_WORDS_PER_ARENA - 1);
+}
+
+/* Lowest page of @arena starting a free run of @n pages; tree[1] fits. */
+static u32 gch_arena_find(struct gch_arena *arena, u32 n)
+{
+	const struct gch_sum *t = arena->tree;
+	unsigned int k = 1, half = GCH_PAGES_PER_ARENA / 2;
+	u32 base = 0;
+
+	while (k < GCH_LEAF0) {
+		const struct gch_sum *l = &t[2 * k], *r = &t[2 * k + 1];
+
+		if (l->max >= n) {
+			k = 2 * k;
+		} else if (l->suf + r->pre >= n) {
+			return base + half - l->suf;
+		} else {
+			k = 2 * k + 1;
+			base += half;
+		}
+		half >>= 1;
+	}
+	return base + gch_word_find(arena->used[k - GCH_LEAF0], n);
+}
+
+/* Lowest created arena with a free run of @n pages, or NULL. */
+static struct gch_arena *gch_find_arena(struct gch_heap *heap, u32 n)
+{
+	unsigned int k = 1;
+
+	lockdep_assert_held(&heap->lock);
+	if (heap->arena_tree[1] < n)
+		return NULL;
+	while (k < GCH_MAX_ARENAS)
+		k = heap->arena_tree[2 * k] >= n ? 2 * k : 2 * k + 1;
+	return heap->arenas[k - GCH_MAX_ARENAS];
+}
+
+static void gch_mark(struct gch_heap *heap, struct gch_arena *arena, u32 first,
+		     u32 n, bool used)
+{
+	if (used)
+		bitmap_set(arena->used, first, n);
+	else
+		bitmap_clear(arena->used, first, n);
+	gch_tree_update(heap, arena, first / BITS_PER_LONG,
+			(first + n - 1) / BITS_PER_LONG);
+}
+
+/* Refuse an allocation by a limit: counted, traced, nothing changes. */
+static int gch_limit_hit(struct gch_heap *heap, u32 npages, bool total)
+{
+	heap->limit_hits++;
+	trace_gcheap_limit_hit(heap, npages, heap->span_pages,
+			       total ? READ_ONCE(gch_max_total_pages) :
+				       heap->hard_pages, total);
+	return -ENOMEM;
+}
+
+int gch_span_alloc(struct gch_heap *heap, u32 npages, u64 *page, bool *zeroed)
+{
+	struct gch_arena *arena;
+	u64 first;
+	u32 idx;
+
+	mutex_lock(&heap->lock);
+	if (heap->hard_pages && heap->span_pages + npages > heap->hard_pages) {
+		gch_limit_hit(heap, npages, false);
+		goto err_unlock;
+	}
+	if (atomic_long_add_return(npages, &gch_total_span_pages) >
+	    READ_ONCE(gch_max_total_pages)) {
+		gch_limit_hit(heap, npages, true);
+		goto err_unreserve;
+	}
+	arena = gch_find_arena(heap, npages);
+	if (!arena)
+		goto err_unreserve;
+
+	idx = gch_arena_find(arena, npages);
+	first = (u64)arena->index * GCH_PAGES_PER_ARENA + idx;
+	gch_mark(heap, arena, idx, npages, true);
+	gch_slots_clear(arena, idx, npages);
+	*zeroed = !gch_span_publish(heap, arena, idx, npages,
+				    GCH_PME_MAKE(first, npages));
+	*page = first;
+	heap->span_pages += npages;
+	heap->spans++;
+	heap->alloc_calls++;
+	mutex_unlock(&heap->lock);
+	trace_gcheap_span_alloc(heap, first, npages, *zeroed);
+	return 0;
+
+err_unreserve:
+	atomic_long_sub(npages, &gch_total_span_pages);
+err_unlock:
+	mutex_unlock(&heap->lock);
+	return -ENOMEM;
+}
+
+static int gch_ref_cmp(const void *a, const void *b)
+{
+	const struct gch_span_ref *x = a, *y = b;
+
+	return x->page < y->page ? -1 : x->page > y->page;
+}
+
+/* The arena holding span @ref if @ref names a live span exactly, or NULL. */
+static struct gch_arena *gch_span_lookup(struct gch_heap *heap,
+					 const struct gch_span_ref *ref)
+{
+	struct gch_arena *arena;
+	u32 idx = ref->page % GCH_PAGES_PER_ARENA;
+
+	lockdep_assert_held(&heap->lock);
+	if (ref->page >= GCH_MAX_PAGES || !ref->npages)
+		return NULL;
+	arena = heap->arenas[ref->page / GCH_PAGES_PER_ARENA];
+	if (!arena)
+		return NULL;
+	if (READ_ONCE(arena->pagemap[idx]) !=
+	    GCH_PME_MAKE(ref->page, ref->npages))
+		return NULL;
+	return arena;
+}
+
+int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
+		   u32 count)
+{
+	struct gch_arena *arena;
+	u64 pages = 0;
+	u32 i;
+
+	sort(refs, count, sizeof(*refs), gch_ref_cmp, NULL);
+	mutex_lock(&heap->lock);
+	for (i = 0; i < count; i++) {
+		if ((i && refs[i].page == refs[i - 1].page) ||
+		    !gch_span_lookup(heap, &refs[i])) {
+			mutex_unlock(&heap->lock);
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < count; i++) {
+		u32 idx = refs[i].page % GCH_PAGES_PER_ARENA;
+
+		arena = heap->arenas[refs[i].page / GCH_PAGES_PER_ARENA];
+		gch_span_publish(heap, arena, idx, refs[i].npages, 0);
+		gch_mark(heap, arena, idx, refs[i].npages, false);
+		pages += refs[i].npages;
+	}
+	heap->span_pages -= pages;
+	heap->spans -= count;
+	heap->free_calls++;
+	heap->spans_freed += count;
+	atomic_long_sub(pages, &gch_total_span_pages);
+	mutex_unlock(&heap->lock);
+	trace_gcheap_spans_free(heap, count, pages);
+	return 0;
+}
