@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+/*
+ * zero_test: GCH_SPAN_ZEROED, scavenging and resident accounting.
+ *
+ * GCH_SPAN_ZEROED has two sides.  Safety: when the flag is set every byte of
+ * the span reads zero (checked on every allocation here).  Exactness: the
+ * flag is set exactly when each page was never written since the kernel gave
+ * it or was released since; a span with a written page lacks it.
+ *
+ * A background scavenger (GCH_FEAT_SCAVENGER) may release free pages at any
+ * moment, which legitimately turns a dirty page clean.  Tests that assert a
+ * dirty page stays dirty first announce GCH_GC_MARK_START, which keeps the
+ * scavenger off the heap; without GCH_IOC_GC_PHASE they only check safety.
+ */
+#include "gch_test.h"
+
+FIXTURE(z) {
+	int fd;
+	char *base;
+	long spg;		/* system page size */
+	bool exact;		/* nothing can release pages behind our back */
+};
+
+FIXTURE_SETUP(z)
+{
+	self->spg = sysconf(_SC_PAGESIZE);
+	self->fd = gch_open();
+	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", GCH_DEV, strerror(errno));
+	self->base = gch_reserve(1);
+	ASSERT_NE(MAP_FAILED, self->base);
+	ASSERT_EQ(0, gch_map_arena(self->fd, self->base, 0));
+	self->exact = !gch_has_feature(self->fd, GCH_FEAT_SCAVENGER);
+	if (gch_has_feature(self->fd, GCH_FEAT_GC_PHASE)) {
+		struct gch_gc_phase g = { .size = sizeof(g),
+					  .phase = GCH_GC_MARK_START,
+					  .cycle = 1 };
+
+		ASSERT_EQ(0, gch_ioctl(self->fd, GCH_IOC_GC_PHASE, &g));
+		self->exact = true;
+	}
+}
+
+FIXTURE_TEARDOWN(z)
+{
+	if (self->base != MAP_FAILED && self->base)
+		munmap(self->base, GCH_ARENA_SIZE);
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+static bool all_zero(const char *p, size_t len)
+{
+	const unsigned long *w = (const unsigned long *)p;
+
+	for (size_t i = 0; i < len / sizeof(*w); i++) {
+		if (w[i])
+			return false;
+	}
+	return true;
+}
+
+/* Allocate and check the safety side of the flag; returns the flags. */
+static __u32 alloc_checked(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(z) *self, __u32 n, __u64 *page)
+{
+	__u32 oflags = ~0U;
+
+	ASSERT_EQ(0, gch_alloc(self->fd, n, page, &oflags));
+	EXPECT_EQ(0, oflags & ~GCH_SPAN_ZEROED) TH_LOG("unknown out_flags");
+	if (oflags & GCH_SPAN_ZEROED) {
+		EXPECT_TRUE(all_zero(gch_page_addr(self->base, *page),
+				     (size_t)n * GCH_PAGE_SIZE))
+			TH_LOG("span %llu+%u flagged ZEROED holds data",
+			       (unsigned long long)*page, n);
+	}
+	return oflags;
+}
+
+TEST_F(z, fresh_spans_zeroed)
+{
+	static const __u32 sizes[] = { 1, 2, 3, 8, 100, 1000 };
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		__u64 page;
+		__u32 f = alloc_checked(_metadata, self, sizes[i], &page);
+
+		EXPECT_EQ(GCH_SPAN_ZEROED, f) TH_LOG("%u pages", sizes[i]);
+	}
+}
+
+TEST_F(z, untouched_free_stays_zeroed)
+{
+	__u64 a, b;
+
+	EXPECT_EQ(GCH_SPAN_ZEROED, alloc_checked(_metadata, self, 8, &a));
+	ASSERT_EQ(0, gch_free1(self->fd, a, 8));
+	EXPECT_EQ(GCH_SPAN_ZEROED, alloc_checked(_metadata, self, 8, &b));
+	EXPECT_EQ(a, b);
+}
+
+TEST_F(z, written_then_freed_not_zeroed)
+{
+	__u64 a, b;
+	char *p;
+
+	alloc_checked(_metadata, self, 4, &a);
+	p = gch_page_addr(self->base, a);
+	memset(p, 0x77, 4 * GCH_PAGE_SIZE);
+	ASSERT_EQ(0, gch_free1(self->fd, a, 4));
+	b = ~0ULL;
+	if (self->exact) {
+		EXPECT_EQ(0, alloc_checked(_metadata, self, 4, &b));
+	} else {
+		alloc_checked(_metadata, self, 4, &b);
+	}
+	EXPECT_EQ(a, b);
+}
+
+TEST_F(z, one_dirty_byte_spoils_the_span)
+{
+	__u64 a, b;
+
+	alloc_checked(_metadata, self, 16, &a);
+	gch_page_addr(self->base, a + 9)[GCH_PAGE_SIZE - 1] = 1;
+	ASSERT_EQ(0, gch_free1(self->fd, a, 16));
+	if (!self->exact)
+		SKIP(return, "background scavenger cannot be held off");
+	EXPECT_EQ(0, alloc_checked(_metadata, self, 16, &b));
+}
+
+/* Zeroed-ness is tracked per page: clean pages of a dirty span stay clean. */
+TEST_F(z, tracked_per_page)
+{
+	__u64 a, p0, p12, p3;
+
+	alloc_checked(_metadata, self, 4, &a);
+	ASSERT_EQ(0, a);
+	gch_page_addr(self->base, 3)[100] = 1;
+	ASSERT_EQ(0, gch_free1(self->fd, a, 4));
+	EXPECT_EQ(GCH_SPAN_ZEROED, alloc_checked(_metadata, self, 1, &p0));
+	EXPECT_EQ(GCH_SPAN_ZEROED, alloc_checked(_metadata, self, 2, &p12));
+	ASSERT_EQ(0, p0);
+	ASSERT_EQ(1, p12);
+	if (!self->exact)
+		SKIP(return, "background scavenger cannot be held off");
+	EXPECT_EQ(0, alloc_checked(_metadata, self, 1, &p3));
+	EXPECT_EQ(3, p3);
+}
+
+TEST_F(z, read_touch_is_safe)
+{
+	__u64 a, b;
+	volatile char *p;
+
+	alloc_checked(_metadata, self, 2, &a);
+	p = gch_page_addr(self->base, a);
+	for (size_t off = 0; off < 2 * GCH_PAGE_SIZE; off += self->spg) {
+		EXPECT_EQ(0, p[off]);
+	}
+	ASSERT_EQ(0, gch_free1(self->fd, a, 2));
+	/* reading populated zero memory: the flag may go either way */
+	alloc_checked(_metadata, self, 2, &b);
+	EXPECT_EQ(a, b);
+}
+
+TEST_F(z, scavenge_all_zeroes_again)
+{
+	struct gch_stats st0, st;
+	__u64 a, b, released = ~0ULL;
+	char *p;
+
+	alloc_checked(_metadata, self, 4, &a);
+	p = gch_page_addr(self->base, a);
+	memset(p, 0x3c, 4 * GCH_PAGE_SIZE);
+	ASSERT_EQ(0, gch_free1(self->fd, a, 4));
+	ASSERT_EQ(0, gch_stats(self->fd, &st0));
+	EXPECT_EQ(4 * GCH_PAGE_SIZE, st0.free_resident_bytes);
+	ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL, 0, &released));
+	EXPECT_EQ(st0.free_resident_bytes, released);
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(0, st.free_resident_bytes);
+	EXPECT_EQ(0, st.resident_bytes);
+	EXPECT_EQ(st0.released_ioctl_bytes + released, st.released_ioctl_bytes);
+	/* released pages are clean again and read zero through the mapping */
+	EXPECT_EQ(GCH_SPAN_ZEROED, alloc_checked(_metadata, self, 4, &b));
+	EXPECT_EQ(a, b);
+	EXPECT_TRUE(all_zero(p, 4 * GCH_PAGE_SIZE));
+	/* nothing left to release */
+	ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL, 0, &released));
+	EXPECT_EQ(0, released);
+}
+
+TEST_F(z, scavenge_spares_live_spans)
+{
+	struct gch_stats st;
+	__u64 live, dead, released;
+	char *lp;
+
+	alloc_checked(_metadata, self, 2, &live);
+	alloc_checked(_metadata, self, 2, &dead);
+	lp = gch_page_addr(self->base, live);
+	memset(lp, 0x11, 2 * GCH_PAGE_SIZE);
+	memset(gch_page_addr(self->base, dead), 0x22, 2 * GCH_PAGE_SIZE);
+	ASSERT_EQ(0, gch_free1(self->fd, dead, 2));
+	ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL, 0, &released));
+	EXPECT_EQ(2 * GCH_PAGE_SIZE, released);
+	for (size_t i = 0; i < 2 * GCH_PAGE_SIZE; i++) {
+		if (lp[i] != 0x11) {
+			ASSERT_EQ(0x11, lp[i]) TH_LOG("live byte %zu", i);
+		}
+	}
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(2 * GCH_PAGE_SIZE, st.resident_bytes);
+	EXPECT_EQ(0, st.free_resident_bytes);
+}
+
+TEST_F(z, scavenge_max_bytes_caps)
+{
+	struct gch_stats st0, st;
+	__u64 a, r1 = ~0ULL, r2 = ~0ULL;
+
+	alloc_checked(_metadata, self, 16, &a);
+	memset(gch_page_addr(self->base, a), 0x5, 16 * GCH_PAGE_SIZE);
+	ASSERT_EQ(0, gch_free1(self->fd, a, 16));
+	ASSERT_EQ(0, gch_stats(self->fd, &st0));
+	ASSERT_EQ(16 * GCH_PAGE_SIZE, st0.free_resident_bytes);
+	ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL,
+				  4 * GCH_PAGE_SIZE, &r1));
+	EXPECT_LE(r1, 4 * GCH_PAGE_SIZE);
+	EXPECT_LT(0, r1);
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(st0.free_resident_bytes - r1, st.free_resident_bytes);
+	ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL, 0, &r2));
+	EXPECT_EQ(16 * GCH_PAGE_SIZE, r1 + r2);
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(0, st.free_resident_bytes);
+}
+
+TEST_F(z, scavenge_with_budget_is_consistent)
+{
+	struct gch_stats st0, st;
+	__u64 a, released = ~0ULL;
+
+	alloc_checked(_metadata, self, 8, &a);
+	memset(gch_page_addr(self->base, a), 0x9, 8 * GCH_PAGE_SIZE);
+	ASSERT_EQ(0, gch_free1(self->fd, a, 8));
+	ASSERT_EQ(0, gch_stats(self->fd, &st0));
+	ASSERT_EQ(0, gch_scavenge(self->fd, 0, 0, &released));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_LE(released, st0.free_resident_bytes);
+	EXPECT_EQ(st0.free_resident_bytes - released, st.free_resident_bytes);
+	EXPECT_EQ(st0.released_ioctl_bytes + released, st.released_ioctl_bytes);
+}
+
+TEST_F(z, resident_counts_system_pages)
+{
+	struct gch_stats st0, st;
+	__u64 a;
+	char *p;
+
+	ASSERT_EQ(0, gch_stats(self->fd, &st0));
+	EXPECT_EQ(0, st0.resident_bytes);
+	alloc_checked(_metadata, self, 4, &a);
+	p = gch_page_addr(self->base, a);
+	/* one byte: one system page populated */
+	p[0] = 1;
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(self->spg, st.resident_bytes);
+	EXPECT_EQ(st0.faults + 1, st.faults);
+	/* every system page of the span */
+	for (size_t off = 0; off < 4 * GCH_PAGE_SIZE; off += self->spg)
+		p[off] = 1;
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(4 * GCH_PAGE_SIZE, st.resident_bytes);
+	EXPECT_EQ(st0.faults + 4 * GCH_PAGE_SIZE / self->spg, st.faults);
+	EXPECT_EQ(0, st.free_resident_bytes);
+	/* freeing keeps the memory: it becomes free resident */
+	ASSERT_EQ(0, gch_free1(self->fd, a, 4));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(4 * GCH_PAGE_SIZE, st.resident_bytes);
+	EXPECT_EQ(4 * GCH_PAGE_SIZE, st.free_resident_bytes);
+}
+
+TEST_F(z, scavenge_refuses_bad_flags)
+{
+	__u64 released;
+
+	EXPECT_EQ(-EINVAL, gch_scavenge(self->fd, GCH_SCAVENGE_ALL << 1, 0,
+					&released));
+}
+
+TEST_HARNESS_MAIN
