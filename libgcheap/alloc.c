@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The public allocation entry points and object lookups.
+ *
+ * Dispatch: size 1..15 noscan -> tiny block; size <= 32 KiB -> one table
+ * load for the size class, then the span-window fast path (internal.h);
+ * larger -> large.c.  Everything that can fail ends in gch_alloc_failed(),
+ * which runs the out-of-memory handler (no lock held) and retries once.
+ *
+ * Lookups go address -> page map -> span slot -> span, then divide by
+ * multiplication to the slot index, and check the slot is allocated: O(1)
+ * and safe on any address (nothing outside created arenas is read).
+ */
+#include "internal.h"
+
+void *gch_alloc_failed(struct gch_heap *h, size_t size, unsigned spanclass)
+{
+	gch_oom_fn fn = gch_load(&h->oom_fn);
+	void *arg = gch_load(&h->oom_arg);
+
+	if (fn && fn(h, size, arg)) {
+		void *p = spanclass >> 1 ?
+			gch_mcache_refill_try(h, spanclass) :
+			gch_large_try(h, size, spanclass & 1);
+
+		if (p)
+			return p;
+	}
+	gch_add(&h->oom_count, 1);
+	errno = ENOMEM;
+	return NULL;
+}
+
+static inline unsigned small_class(size_t size)
+{
+	return gch_size_to_class[(size + 7) >> 3];
+}
+
+void *gch_malloc(gch_heap *h, size_t size)
+{
+	if (likely(size <= GCH_MAX_SMALL))
+		return gch_alloc_small(h, gch_spanclass(small_class(size), 0));
+	return gch_large_alloc(h, size, 0);
+}
+
+void *gch_malloc_noscan(gch_heap *h, size_t size)
+{
+	if (size - 1 < GCH_TINY_SIZE - 1)
+		return gch_alloc_tiny(h, size);
+	if (likely(size <= GCH_MAX_SMALL))
+		return gch_alloc_small(h, gch_spanclass(small_class(size), 1));
+	return gch_large_alloc(h, size, 1);
+}
+
+static bool layout_has_pointers(const uint64_t *ptrmap, size_t nwords)
+{
+	size_t full = nwords / 64;
+
+	for (size_t i = 0; i < full; i++)
+		if (ptrmap[i])
+			return true;
+	return nwords % 64 && (ptrmap[full] & ((1ULL << (nwords % 64)) - 1));
+}
+
+void *gch_malloc_typed(gch_heap *h, size_t size, const uint64_t *ptrmap,
+		       size_t nwords)
+{
+	struct gch_span *s;
+	void *p;
+
+	if (!ptrmap || !nwords) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!layout_has_pointers(ptrmap, nwords))
+		return gch_malloc_noscan(h, size);
+	p = gch_malloc(h, size);
+	if (!p)
+		return NULL;
+	s = gch_span_of(h, (uintptr_t)p);
+	if (gch_span_set_ptrbits(s, (uintptr_t)p, ptrmap, nwords)) {
+		/* the slot stays unreachable garbage for the collector */
+		gch_add(&h->oom_count, 1);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
+/* The slot containing @p, or NULL. */
+static struct gch_span *find_object(struct gch_heap *h, const void *p,
+				    uintptr_t *base)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct gch_span *s = gch_span_of(h, a);
+	uint32_t idx;
+
+	if (!s || gch_load(&s->state) != GCH_SPAN_INUSE)
+		return NULL;
+	idx = gch_span_index(s, a);
+	if (idx >= s->nelems || !gch_span_slot_allocated(s, idx))
+		return NULL;
+	*base = s->base + idx * s->elemsize;
+	return s;
+}
+
+void *gch_base(gch_heap *h, const void *p)
+{
+	uintptr_t base;
+
+	return find_object(h, p, &base) ? (void *)base : NULL;
+}
+
+size_t gch_size(gch_heap *h, const void *p)
+{
+	uintptr_t base;
+	struct gch_span *s = find_object(h, p, &base);
+
+	return s ? s->elemsize : 0;
+}

@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libgcheap internals shared by the allocator's files (and by the collector,
+ * which builds on them).
+ *
+ * Layout of a heap
+ * ----------------
+ * One PROT_NONE reservation of max_arenas * 64 MiB at h->base; arena i is
+ * mapped (kernel) or made accessible (host) at base + i * 64 MiB, so heap
+ * page p is at base + p * 8 KiB.  h->pagemap[p] is the kernel's page-map
+ * entry (GCH_PME_*) and h->spanslots[first page of a span] holds the address
+ * of that span's struct gch_span; together they take any address to its span
+ * in O(1).  Entries are only read for pages below h->mapped_pages (the
+ * kernel's page map raises SIGBUS past the created arenas).
+ *
+ * Allocation path (Go's mcache -> mcentral -> page heap)
+ * ------------------------------------------------------
+ * Each thread owns one struct gch_mcache per heap, reached through the TLS
+ * array gch_tls_mcache[h->slot].  Unattached slots point at gch_mcache_none,
+ * whose every span class points at gch_span_empty (an empty window), so the
+ * fast path needs no NULL or heap check: an empty window sends it to the
+ * slow path, which attaches the thread.
+ *
+ * A span hands out slots through a 64-slot window: win_addr is the address of
+ * slot win_index (a multiple of 64) and bit i of cache set means slot
+ * win_index + i is free.  The fast path takes the lowest set bit and clears
+ * it; bits are consumed in ascending order, so everything below the lowest
+ * set bit is allocated (Go's freeindex).  Whoever owns the span (the mcache
+ * that caches it, or its mcentral under the lock) is the only writer of the
+ * window; others read it with relaxed atomics.
+ *
+ * Locking
+ * -------
+ *  h->lock            attached mcache list, slot table, span pool, close.
+ *  mcentral.lock      that span class's lists and the spans on them.
+ *  page layer         its own locks (host) or the kernel's.
+ * Lock order: h->lock before mcentral.lock before page-layer locks.
+ * No lock is held while calling the out-of-memory handler or the pacer hook.
+ */
+#ifndef GCHEAP_INTERNAL_H
+#define GCHEAP_INTERNAL_H
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/gcheap.h>
+
+#include "gcheap.h"
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define GCH_HIDDEN	__attribute__((visibility("hidden")))
+#define GCH_CACHELINE	64
+
+#define gch_load(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define gch_store(p, v)		__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define gch_load_acq(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define gch_store_rel(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define gch_add(p, v)		__atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
+
+/*
+ * A mutex that knows its owner, so functions that need a lock held can
+ * assert it (gch_assert_held).
+ */
+struct gch_lock {
+	pthread_mutex_t mu;
+	pthread_t owner;
+};
+
+static inline void gch_lock_init(struct gch_lock *l)
+{
+	pthread_mutex_init(&l->mu, NULL);
+	l->owner = 0;
+}
+
+static inline void gch_lock(struct gch_lock *l)
+{
+	pthread_mutex_lock(&l->mu);
+	gch_store(&l->owner, pthread_self());
+}
+
+static inline void gch_unlock(struct gch_lock *l)
+{
+	gch_store(&l->owner, (pthread_t)0);
+	pthread_mutex_unlock(&l->mu);
+}
+
+#define gch_assert_held(l) \
+	assert(pthread_equal(gch_load(&(l)->owner), pthread_self()))
+
+/* ---- size classes (sizeclass.c) ---------------------------------------- */
+
+#define GCH_NUM_CLASSES		68	/* class 0 is "large", 1..67 small */
+#define GCH_NUM_SPANCLASSES	(GCH_NUM_CLASSES * 2)
+#define GCH_MAX_SMALL		32768
+#define GCH_TINY_SIZE		16
+#define GCH_TINY_CLASS		2	/* the 16 B class backs tiny blocks */
+#define GCH_MAX_SPAN_OBJS	1024	/* 8 B objects in one 8 KiB page */
+#define GCH_BITMAP_WORDS	(GCH_MAX_SPAN_OBJS / 64)
+
+struct gch_class {
+	uint32_t size;		/* bytes per object */
+	uint32_t npages;	/* pages per span */
+	uint32_t nelems;	/* objects per span */
+	uint32_t divmul;	/* (off * divmul) >> 32 == off / size */
+};
+
+extern const struct gch_class gch_classes[GCH_NUM_CLASSES] GCH_HIDDEN;
+/* size_to_class[(size + 7) >> 3] for 0 <= size <= GCH_MAX_SMALL; filled by
+ * gch_sizeclass_init() (idempotent, thread-safe) before any heap opens. */
+extern uint8_t gch_size_to_class[GCH_MAX_SMALL / 8 + 1] GCH_HIDDEN;
+void gch_sizeclass_init(void) GCH_HIDDEN;
+
+/* A span class: size class << 1 | noscan. */
+static inline unsigned gch_spanclass(unsigned sizeclass, unsigned noscan)
+{
+	return sizeclass << 1 | noscan;
+}
+
+/* ---- spans (span.c) ----------------------------------------------------- */
+
+enum gch_span_state {
+	GCH_SPAN_DEAD = 0,	/* in the span pool */
+	GCH_SPAN_INUSE,		/* small span or large object */
+};
+
+struct gch_span_list {
+	struct gch_span *first;
+	uint64_t count;
+};
+
+/*
+ * Span metadata.  The first cache line is the fast path's.  Fields below it
+ * belong to the span's owner: the mcache caching it (incache set) or else
+ * its mcentral (under mcentral.lock); the collector changes them with the
+ * world stopped or the span claimed through sweepgen.
+ */
+struct gch_span {
+	/* fast path */
+	uint64_t cache;		/* free bits of the window; relaxed atomics */
+	uintptr_t win_addr;	/* address of slot win_index */
+	uintptr_t elemsize;
+	uint32_t win_index;	/* first slot of the window (multiple of 64) */
+	uint32_t win_free;	/* popcount(cache) when the window was taken */
+	uint32_t nelems;
+	uint32_t divmul;
+	uint8_t spanclass;
+	uint8_t state;		/* enum gch_span_state */
+	uint8_t incache;	/* owned by an mcache */
+	uint8_t needzero;	/* free slots may hold garbage (Go's needzero) */
+	uint32_t sweepgen;	/* Go's: h->sweepgen - 2 needs sweeping, - 1
+				 * being swept, == swept */
+
+	uintptr_t base;		/* address of page */
+	uint32_t page;		/* first heap page */
+	uint32_t npages;
+	uint32_t nalloc;	/* slots allocated, windows counted when left */
+	uint32_t pad;
+	struct gch_span *next, *prev;	/* mcentral list or span pool */
+	uint64_t *ptrbits;	/* typed objects: one bit per word of the span,
+				 * allocated on the first typed object */
+	/*
+	 * Alloc and mark bits (one per slot) live in bitstore; allocbits and
+	 * markbits point at its two halves so that sweeping can swap them
+	 * as Go does (mark bits become the new alloc bits).
+	 */
+	uint64_t *allocbits;
+	uint64_t *markbits;
+	uint64_t typedbits[GCH_BITMAP_WORDS];	/* slot has a pointer layout */
+	uint64_t bitstore[2][GCH_BITMAP_WORDS];
+};
+
+/* The window everyone starts from: no free slot, so the fast path falls
+ * through to the slow path. */
+extern struct gch_span gch_span_empty GCH_HIDDEN;
+
+void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
+		   uint32_t npages, uintptr_t base, bool zeroed) GCH_HIDDEN;
+uint32_t gch_span_next_window(struct gch_span *s) GCH_HIDDEN;
+uint32_t gch_span_close_window(struct gch_span *s) GCH_HIDDEN;
+bool gch_span_slot_allocated(const struct gch_span *s, uint32_t idx) GCH_HIDDEN;
+int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
+			 const uint64_t *ptrmap, size_t nwords) GCH_HIDDEN;
+
+static inline uint32_t gch_span_index(const struct gch_span *s, uintptr_t p)
+{
+	return (uint32_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
+}
+
+static inline bool gch_span_full(const struct gch_span *s)
+{
+	return s->nalloc == s->nelems;
+}
+
+/* ---- page layer (pagelayer_kernel.c, pagelayer_host.c) ------------------ */
+
+struct gch_heap;
+
+struct gch_pagelayer {
+	const char *name;
+	enum gch_backend kind;
+	/* Allocate @npages contiguous pages; 0 or -ENOMEM.  Thread-safe. */
+	int (*span_alloc)(struct gch_heap *h, uint32_t npages, uint32_t *page,
+			  bool *zeroed);
+	/* Free @n spans (any n; batched); 0 or -errno, all or nothing per
+	 * batch of GCH_SPAN_FREE_MAX.  Thread-safe. */
+	int (*span_free)(struct gch_heap *h, const struct gch_span_ref *refs,
+			 uint32_t n);
+	int (*limits)(struct gch_heap *h, struct gch_limits *l);
+	int (*stats)(struct gch_heap *h, struct gch_stats *st);
+	void (*close)(struct gch_heap *h);
+};
+
+int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
+	GCH_HIDDEN;
+/* One PROT_NONE reservation of @n arenas, 64 MiB aligned; 0 on failure. */
+uintptr_t gch_reserve_arenas(uint32_t n) GCH_HIDDEN;
+int gch_pl_host_open(struct gch_heap *h, const struct gch_options *o)
+	GCH_HIDDEN;
+
+/* ---- central lists (mcentral.c) ----------------------------------------- */
+
+/*
+ * Per span class, Go's mcentral: spans with free slots (partial) and without
+ * (full), each in a swept and an unswept set picked by sweepgen parity as in
+ * Go (the swept set is [sweepgen / 2 % 2]).  lock protects the lists and the
+ * spans on them.
+ */
+struct gch_mcentral {
+	struct gch_lock lock;
+	unsigned spanclass;
+	struct gch_span_list partial[2];
+	struct gch_span_list full[2];
+} __attribute__((aligned(GCH_CACHELINE)));
+
+struct gch_span *gch_mcentral_cache_span(struct gch_heap *h,
+					 struct gch_mcentral *c) GCH_HIDDEN;
+void gch_mcentral_uncache_span(struct gch_heap *h, struct gch_mcentral *c,
+			       struct gch_span *s) GCH_HIDDEN;
+void gch_mcentral_push_full(struct gch_heap *h, struct gch_mcentral *c,
+			    struct gch_span *s) GCH_HIDDEN;
+void gch_span_list_push(struct gch_span_list *l, struct gch_span *s) GCH_HIDDEN;
+void gch_span_list_remove(struct gch_span_list *l, struct gch_span *s)
+	GCH_HIDDEN;
+
+static inline struct gch_span_list *
+gch_partial_swept(struct gch_mcentral *c, uint32_t sweepgen)
+{
+	return &c->partial[sweepgen / 2 % 2];
+}
+
+static inline struct gch_span_list *
+gch_full_swept(struct gch_mcentral *c, uint32_t sweepgen)
+{
+	return &c->full[sweepgen / 2 % 2];
+}
+
+/* ---- per-thread caches (mcache.c) --------------------------------------- */
+
+struct gch_mcache {
+	struct gch_span *alloc[GCH_NUM_SPANCLASSES];
+	uintptr_t tiny;		/* current tiny block, 0: none */
+	uintptr_t tinyoffset;	/* bytes of it used; 16 when there is none */
+	struct gch_heap *heap;
+	/* counters written by the owner only, read by gch_stats() */
+	uint64_t alloc_bytes;
+	uint64_t alloc_objects;
+	uint64_t large_bytes;
+	uint64_t large_objects;
+	int64_t pacer_pending;	/* bytes not yet added to the heap's pacer */
+	/* for the collector: who owns this cache and where its stack is */
+	pthread_t thread;
+	uintptr_t stack_lo, stack_hi;
+	struct gch_mcache *next, *prev;	/* h->caches, under h->lock */
+};
+
+extern __thread struct gch_mcache *gch_tls_mcache[GCH_MAX_HEAPS]
+	__attribute__((tls_model("initial-exec"))) GCH_HIDDEN;
+extern struct gch_mcache gch_mcache_none GCH_HIDDEN;
+
+struct gch_mcache *gch_mcache_attach(struct gch_heap *h) GCH_HIDDEN;
+void gch_mcache_detach(struct gch_heap *h, struct gch_mcache *c) GCH_HIDDEN;
+void *gch_mcache_refill(struct gch_heap *h, struct gch_mcache *c,
+			unsigned spanclass) GCH_HIDDEN;
+void *gch_mcache_tiny_slow(struct gch_heap *h, struct gch_mcache *c,
+			   size_t size) GCH_HIDDEN;
+void gch_mcache_account(struct gch_heap *h, struct gch_mcache *c,
+			uint64_t bytes, uint64_t objects) GCH_HIDDEN;
+
+/* ---- large objects (large.c) -------------------------------------------- */
+
+void *gch_large_alloc(struct gch_heap *h, size_t size, unsigned noscan)
+	GCH_HIDDEN;
+
+/* ---- the heap (heap.c) -------------------------------------------------- */
+
+#define GCH_PACER_FLUSH		(64 * 1024)
+
+struct gch_heap {
+	/* read-mostly, hot */
+	uintptr_t base;
+	const uint64_t *pagemap;
+	uint64_t *spanslots;
+	uint64_t mapped_pages;		/* relaxed/acquire loads */
+	unsigned slot;			/* index into gch_tls_mcache */
+	uint32_t sweepgen;		/* Go's mheap.sweepgen */
+	const struct gch_pagelayer *pl;
+	void *pl_priv;
+	uint32_t max_arenas;
+	enum gch_backend backend;
+
+	gch_oom_fn oom_fn;		/* written under h->lock, read racily */
+	void *oom_arg;
+
+	/* pacer hook: the collector sets trigger and hook; allocation adds to
+	 * alloc_since_cycle in steps of GCH_PACER_FLUSH and calls hook when it
+	 * passes trigger (0: never). */
+	uint64_t alloc_since_cycle;
+	uint64_t pacer_trigger;
+	void (*pacer_hook)(struct gch_heap *h, uint64_t since_cycle);
+
+	struct gch_lock lock;
+	struct gch_mcache *caches;
+	uint32_t nthreads;
+	struct gch_span *span_pool;	/* free struct gch_span, via next */
+	void *span_chunks;		/* mmap'ed chunks, for close */
+
+	/* totals of detached caches and counters kept outside caches */
+	uint64_t done_alloc_bytes, done_alloc_objects;
+	uint64_t done_large_bytes, done_large_objects;
+	uint64_t span_bytes, nspans, oom_count;
+
+	struct gch_mcentral central[GCH_NUM_SPANCLASSES];
+};
+
+struct gch_span *gch_span_new(struct gch_heap *h, unsigned spanclass,
+			      uint32_t npages) GCH_HIDDEN;
+void gch_span_release(struct gch_heap *h, struct gch_span **spans,
+		      uint32_t n) GCH_HIDDEN;
+void *gch_alloc_failed(struct gch_heap *h, size_t size, unsigned spanclass)
+	GCH_HIDDEN;
+void *gch_mcache_refill_try(struct gch_heap *h, unsigned spanclass)
+	GCH_HIDDEN;
+void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
+	GCH_HIDDEN;
+
+/* The span holding address @p, or NULL: O(1) through the page map. */
+static inline struct gch_span *gch_span_of(struct gch_heap *h, uintptr_t p)
+{
+	uintptr_t off = p - h->base;
+	uint64_t pme;
+
+	if (off >= gch_load_acq(&h->mapped_pages) << GCH_PAGE_SHIFT)
+		return NULL;
+	pme = gch_load(&h->pagemap[off >> GCH_PAGE_SHIFT]);
+	if (!pme)
+		return NULL;
+	return (struct gch_span *)(uintptr_t)
+		gch_load_acq(&h->spanslots[GCH_PME_START(pme)]);
+}
+
+/* ---- fast paths ----------------------------------------------------------- */
+
+static inline struct gch_mcache *gch_mcache_of(struct gch_heap *h)
+{
+	return gch_tls_mcache[h->slot];
+}
+
+/* Small object of span class @sc: take the lowest free bit of the window. */
+static inline void *gch_alloc_small(struct gch_heap *h, unsigned sc)
+{
+	struct gch_mcache *c = gch_mcache_of(h);
+	struct gch_span *s = c->alloc[sc];
+	uint64_t bits = s->cache;
+
+	if (unlikely(bits == 0))
+		return gch_mcache_refill(h, c, sc);
+	gch_store(&s->cache, bits & (bits - 1));
+	return (void *)(s->win_addr +
+			(uintptr_t)__builtin_ctzll(bits) * s->elemsize);
+}
+
+/* Tiny noscan object, 1 <= size < 16: bump inside the thread's 16 B block,
+ * aligned to the lowest set bit of size (its natural alignment). */
+static inline void *gch_alloc_tiny(struct gch_heap *h, size_t size)
+{
+	struct gch_mcache *c = gch_mcache_of(h);
+	uintptr_t align = size & -size;
+	uintptr_t off = (c->tinyoffset + align - 1) & ~(align - 1);
+
+	if (unlikely(off + size > GCH_TINY_SIZE))
+		return gch_mcache_tiny_slow(h, c, size);
+	c->tinyoffset = off + size;
+	return (void *)(c->tiny + off);
+}
+
+#endif /* GCHEAP_INTERNAL_H */

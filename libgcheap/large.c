@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Large objects (over 32 KiB): each gets a span of its own straight from the
+ * page layer, rounded up to whole 8 KiB pages, as Go's largeAlloc does.
+ *
+ * The span is a one-slot span of size class 0 (span class 0 or 1 for
+ * noscan), already full when handed out, and goes on its central's full
+ * swept list so that the sweeper finds it like any other span; freeing a
+ * dead large object gives its span straight back to the page layer.
+ *
+ * Zeroing: the page layer says whether the span is known to be zero (never
+ * touched since the kernel got the pages); only otherwise is it cleared.
+ *
+ * No lock of ours is taken except the central's, for the list push; the
+ * page layer serialises itself.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
+{
+	struct gch_mcache *c = gch_mcache_attach(h);
+	unsigned sc = gch_spanclass(0, noscan);
+	struct gch_span *s;
+	uint32_t npages;
+
+	if (!c)
+		return NULL;
+	if (size > GCH_MAX_OBJECT) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	npages = (uint32_t)((size + GCH_PAGE_SIZE - 1) >> GCH_PAGE_SHIFT);
+	s = gch_span_new(h, sc, npages);
+	if (!s)
+		return NULL;
+	if (s->needzero) {
+		memset((void *)s->base, 0, s->elemsize);
+		s->needzero = 0;
+	}
+	/* the one slot is taken: close the window over it */
+	gch_store(&s->cache, 0);
+	gch_span_close_window(s);
+	gch_mcentral_push_full(h, &h->central[sc], s);
+
+	gch_store(&c->large_bytes, c->large_bytes + s->elemsize);
+	gch_store(&c->large_objects, c->large_objects + 1);
+	gch_mcache_account(h, c, s->elemsize, 1);
+	return (void *)s->base;
+}
+
+void *gch_large_alloc(struct gch_heap *h, size_t size, unsigned noscan)
+{
+	void *p = gch_large_try(h, size, noscan);
+
+	if (unlikely(!p))
+		return gch_alloc_failed(h, size, gch_spanclass(0, noscan));
+	return p;
+}

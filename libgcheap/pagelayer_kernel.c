@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kernel page layer: /dev/gcheap (uapi/linux/gcheap.h).
+ *
+ * Open: GCH_IOC_VERSION handshake (ABI, page and arena shifts, page map and
+ * span slots must be offered), one PROT_NONE reservation of max_arenas
+ * arenas aligned to 64 MiB, the page map mapped read-only and the span slots
+ * read-write, and arena 0 mapped MAP_FIXED at the reservation's start.
+ *
+ * Spans: GCH_IOC_SPAN_ALLOC.  Its -ENOMEM means either "no created arena has
+ * room" (map the next arena and retry) or "the hard limit / module cap" (give
+ * up).  The kernel counts limit refusals in limit_hits, so after an -ENOMEM
+ * we read GCH_IOC_STATS: a limit_hits above the last value we saw means a
+ * limit refused someone; we fail then rather than map arenas that could not
+ * be used.  (Racing threads can make one of them fail spuriously right at
+ * the limit; never the other way round.)
+ *
+ * Locking: grow_lock serialises arena creation and limit_hits bookkeeping;
+ * everything else is the kernel's to serialise.  h->mapped_pages is
+ * published with a release store after the arena's mmap() succeeded, so a
+ * reader that sees the page count can read those page-map entries.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct kernel_pl {
+	int fd;
+	struct gch_version ver;
+	uint32_t narenas;		/* under grow_lock, read relaxed */
+	uint64_t seen_limit_hits;	/* under grow_lock */
+	struct gch_lock grow_lock;
+	void *pagemap;
+	void *spanslots;
+};
+
+static struct kernel_pl *kpl(struct gch_heap *h)
+{
+	return h->pl_priv;
+}
+
+static int kioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+/* Map arena @i into the reservation.  Caller holds grow_lock. */
+static int map_arena(struct gch_heap *h, uint32_t i)
+{
+	struct kernel_pl *k = kpl(h);
+	void *want = (void *)(h->base + ((uintptr_t)i << GCH_ARENA_SHIFT));
+	void *p;
+
+	gch_assert_held(&k->grow_lock);
+	p = mmap(want, GCH_ARENA_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, k->fd, GCH_MMAP_ARENA(i));
+	if (p == MAP_FAILED)
+		return -errno;
+	gch_store(&k->narenas, i + 1);
+	gch_store_rel(&h->mapped_pages,
+		      (uint64_t)(i + 1) * GCH_PAGES_PER_ARENA);
+	return 0;
+}
+
+/*
+ * SPAN_ALLOC said -ENOMEM while @seen arenas existed: retry (0) if another
+ * thread mapped one meanwhile or we could map one, -ENOMEM if a limit is
+ * the reason or no arena is left.
+ */
+static int grow(struct gch_heap *h, uint32_t seen)
+{
+	struct kernel_pl *k = kpl(h);
+	struct gch_stats st = { .size = sizeof(st) };
+	int r;
+
+	gch_lock(&k->grow_lock);
+	if (k->narenas != seen) {
+		gch_unlock(&k->grow_lock);
+		return 0;
+	}
+	r = kioctl(k->fd, GCH_IOC_STATS, &st);
+	if (!r && st.limit_hits != k->seen_limit_hits) {
+		k->seen_limit_hits = st.limit_hits;
+		r = -ENOMEM;
+	} else if (!r) {
+		r = k->narenas < h->max_arenas ? map_arena(h, k->narenas)
+					       : -ENOMEM;
+	}
+	gch_unlock(&k->grow_lock);
+	return r ? -ENOMEM : 0;
+}
+
+static int kernel_span_alloc(struct gch_heap *h, uint32_t npages,
+			     uint32_t *page, bool *zeroed)
+{
+	struct kernel_pl *k = kpl(h);
+
+	for (;;) {
+		struct gch_span_alloc a = {
+			.size = sizeof(a),
+			.npages = npages,
+		};
+		uint32_t seen = gch_load(&k->narenas);
+		int r = kioctl(k->fd, GCH_IOC_SPAN_ALLOC, &a);
+
+		if (!r) {
+			*page = (uint32_t)a.page;
+			*zeroed = a.out_flags & GCH_SPAN_ZEROED;
+			return 0;
+		}
+		if (r != -ENOMEM)
+			return r;
+		r = grow(h, seen);
+		if (r)
+			return r;
+	}
+}
+
+static int kernel_span_free(struct gch_heap *h,
+			    const struct gch_span_ref *refs, uint32_t n)
+{
+	struct kernel_pl *k = kpl(h);
+
+	while (n) {
+		uint32_t m = n < GCH_SPAN_FREE_MAX ? n : GCH_SPAN_FREE_MAX;
+		struct gch_span_free f = {
+			.size = sizeof(f),
+			.count = m,
+			.spans = (uint64_t)(uintptr_t)refs,
+		};
+		int r = kioctl(k->fd, GCH_IOC_SPAN_FREE, &f);
+
+		if (r)
+			return r;
+		refs += m;
+		n -= m;
+	}
+	return 0;
+}
+
+static int kernel_limits(struct gch_heap *h, struct gch_limits *l)
+{
+	l->size = sizeof(*l);
+	return kioctl(kpl(h)->fd, GCH_IOC_LIMITS, l);
+}
+
+static int kernel_stats(struct gch_heap *h, struct gch_stats *st)
+{
+	st->size = sizeof(*st);
+	st->flags = 0;
+	return kioctl(kpl(h)->fd, GCH_IOC_STATS, st);
+}
+
+static void kernel_close(struct gch_heap *h)
+{
+	struct kernel_pl *k = kpl(h);
+
+	munmap((void *)h->base, (size_t)h->max_arenas << GCH_ARENA_SHIFT);
+	munmap(k->pagemap, GCH_PAGEMAP_SIZE);
+	munmap(k->spanslots, GCH_PAGEMAP_SIZE);
+	close(k->fd);
+	free(k);
+	h->pl_priv = NULL;
+}
+
+static const struct gch_pagelayer kernel_ops = {
+	.name = "kernel",
+	.kind = GCH_BACKEND_KERNEL,
+	.span_alloc = kernel_span_alloc,
+	.span_free = kernel_span_free,
+	.limits = kernel_limits,
+	.stats = kernel_stats,
+	.close = kernel_close,
+};
+
+static int handshake(struct kernel_pl *k)
+{
+	const uint64_t need = GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS;
+	int r;
+
+	k->ver.size = sizeof(k->ver);
+	r = kioctl(k->fd, GCH_IOC_VERSION, &k->ver);
+	if (r)
+		return r == -ENOTTY ? -EPROTO : r;
+	if (k->ver.abi_version != GCH_ABI_VERSION ||
+	    k->ver.page_shift != GCH_PAGE_SHIFT ||
+	    k->ver.arena_shift != GCH_ARENA_SHIFT ||
+	    (k->ver.features & need) != need ||
+	    k->ver.pagemap_offset != GCH_MMAP_PAGEMAP ||
+	    k->ver.spanslot_offset != GCH_MMAP_SPANSLOTS ||
+	    !k->ver.max_arenas || k->ver.max_arenas > GCH_MAX_ARENAS)
+		return -EPROTO;
+	return 0;
+}
+
+/* Reserve @n arenas of address space aligned to the arena size. */
+uintptr_t gch_reserve_arenas(uint32_t n)
+{
+	size_t len = (size_t)n << GCH_ARENA_SHIFT;
+	char *p = mmap(NULL, len + GCH_ARENA_SIZE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uintptr_t base, end;
+
+	if (p == MAP_FAILED)
+		return 0;
+	base = ((uintptr_t)p + GCH_ARENA_SIZE - 1) & ~(uintptr_t)(GCH_ARENA_SIZE - 1);
+	end = (uintptr_t)p + len + GCH_ARENA_SIZE;
+	if (base > (uintptr_t)p)
+		munmap(p, base - (uintptr_t)p);
+	if (end > base + len)
+		munmap((void *)(base + len), end - (base + len));
+	return base;
+}
+
+int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
+{
+	const char *dev = o->device ? o->device : "/dev/gcheap";
+	struct kernel_pl *k = calloc(1, sizeof(*k));
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	gch_lock_init(&k->grow_lock);
+	k->fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (k->fd < 0) {
+		r = -errno;
+		goto err_free;
+	}
+	r = handshake(k);
+	if (r)
+		goto err_close;
+	h->max_arenas = k->ver.max_arenas;
+	if (o->max_arenas && o->max_arenas < h->max_arenas)
+		h->max_arenas = o->max_arenas;
+
+	r = -ENOMEM;
+	h->base = gch_reserve_arenas(h->max_arenas);
+	if (!h->base)
+		goto err_close;
+	k->pagemap = mmap(NULL, GCH_PAGEMAP_SIZE, PROT_READ, MAP_SHARED,
+			  k->fd, (off_t)k->ver.pagemap_offset);
+	if (k->pagemap == MAP_FAILED) {
+		r = -errno;
+		goto err_unreserve;
+	}
+	k->spanslots = mmap(NULL, GCH_PAGEMAP_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, k->fd, (off_t)k->ver.spanslot_offset);
+	if (k->spanslots == MAP_FAILED) {
+		r = -errno;
+		goto err_unmap_pagemap;
+	}
+	h->pagemap = k->pagemap;
+	h->spanslots = k->spanslots;
+	h->pl = &kernel_ops;
+	h->pl_priv = k;
+	h->backend = GCH_BACKEND_KERNEL;
+
+	gch_lock(&k->grow_lock);
+	r = map_arena(h, 0);
+	gch_unlock(&k->grow_lock);
+	if (r)
+		goto err_unmap_slots;
+	return 0;
+
+err_unmap_slots:
+	munmap(k->spanslots, GCH_PAGEMAP_SIZE);
+err_unmap_pagemap:
+	munmap(k->pagemap, GCH_PAGEMAP_SIZE);
+err_unreserve:
+	munmap((void *)h->base, (size_t)h->max_arenas << GCH_ARENA_SHIFT);
+	h->base = 0;
+err_close:
+	close(k->fd);
+err_free:
+	free(k);
+	h->pl_priv = NULL;
+	return r;
+}

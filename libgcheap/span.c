@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Span metadata: which slots of a span are free, through Go's alloc bits and
+ * a 64-slot window (Go's allocCache) that the fast path consumes.
+ *
+ * Invariants (slot i of a small span)
+ *  - i < win_index: allocated.
+ *  - win_index <= i < win_index + 64: free iff bit i - win_index of cache.
+ *  - i >= win_index + 64: free iff bit i of allocbits is clear.
+ *  - nalloc counts allocated slots, except those taken from the current
+ *    window since it was opened (win_free - popcount(cache) of them); it is
+ *    brought up to date whenever the window closes (refill or uncache).
+ *  - allocbits only change when the collector sweeps (mark bits become alloc
+ *    bits and win_index goes back to 0); until then a fresh span's alloc bits
+ *    are all zero and its windows simply walk the span.
+ *  - needzero: free slots may hold stale bytes (the page layer did not say
+ *    zeroed, or the sweeper freed objects).  Such slots are cleared when
+ *    their window opens, on the slow path, so the fast path never zeroes.
+ *  - typedbits: slot i was allocated with a pointer layout, recorded in
+ *    ptrbits (one bit per 8-byte word of the span).  The sweeper clears the
+ *    typed bits of freed slots.
+ *
+ * Concurrency: the span's owner (an mcache, or the mcentral under its lock)
+ * writes the window.  Readers on other threads (gch_base) use
+ * gch_span_slot_allocated(), which re-reads win_index to detect a window
+ * move: the owner stores win_index before it publishes the new cache with a
+ * release store.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct gch_span gch_span_empty;
+
+/* Free bits of the 64 slots from @idx (a multiple of 64). */
+static uint64_t window_bits(const struct gch_span *s, uint32_t idx)
+{
+	uint64_t w = ~s->allocbits[idx / 64];
+	uint32_t left = s->nelems - idx;
+
+	if (left < 64)
+		w &= (1ULL << left) - 1;
+	return w;
+}
+
+static void zero_free_slots(struct gch_span *s, uintptr_t addr, uint64_t w)
+{
+	while (w) {
+		unsigned i = (unsigned)__builtin_ctzll(w);
+		uint64_t rest = ~(w >> i);
+		unsigned run = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+
+		/* clear a run of adjacent free slots with one memset */
+		memset((void *)(addr + i * s->elemsize), 0, run * s->elemsize);
+		w = i + run >= 64 ? 0 : w & ~((1ULL << (i + run)) - 1);
+	}
+}
+
+static void open_window(struct gch_span *s, uint32_t idx, uint64_t w)
+{
+	uintptr_t addr = s->base + (uintptr_t)idx * s->elemsize;
+
+	if (s->needzero && w)
+		zero_free_slots(s, addr, w);
+	gch_store(&s->win_index, idx);
+	s->win_addr = addr;
+	s->win_free = (uint32_t)__builtin_popcountll(w);
+	gch_store_rel(&s->cache, w);
+}
+
+void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
+		   uint32_t npages, uintptr_t base, bool zeroed)
+{
+	const struct gch_class *cl = &gch_classes[spanclass >> 1];
+
+	s->spanclass = (uint8_t)spanclass;
+	s->state = GCH_SPAN_INUSE;
+	s->incache = 0;
+	s->base = base;
+	s->page = page;
+	s->npages = npages;
+	s->nalloc = 0;
+	s->next = s->prev = NULL;
+	s->ptrbits = NULL;
+	if (cl->size) {
+		s->elemsize = cl->size;
+		s->nelems = cl->nelems;
+		s->divmul = cl->divmul;
+	} else {
+		/* large object: one slot covering the span; index always 0 */
+		s->elemsize = (uintptr_t)npages << GCH_PAGE_SHIFT;
+		s->nelems = 1;
+		s->divmul = 0;
+	}
+	s->allocbits = s->bitstore[0];
+	s->markbits = s->bitstore[1];
+	memset(s->bitstore, 0, sizeof(s->bitstore));
+	memset(s->typedbits, 0, sizeof(s->typedbits));
+	/* A small span zeroes per window when it must; a large object is
+	 * handed out whole and large.c clears it if needzero. */
+	s->needzero = cl->size ? !zeroed : 0;
+	open_window(s, 0, window_bits(s, 0));
+	s->needzero = !zeroed;
+}
+
+uint32_t gch_span_close_window(struct gch_span *s)
+{
+	uint32_t left = (uint32_t)__builtin_popcountll(s->cache);
+
+	s->nalloc += s->win_free - left;
+	s->win_free = left;
+	return left;
+}
+
+/*
+ * The window is used up: account it and open the next one that has a free
+ * slot.  Returns the free slots of the new window, 0 when the span is full.
+ */
+uint32_t gch_span_next_window(struct gch_span *s)
+{
+	uint32_t idx = s->win_index;
+
+	gch_span_close_window(s);
+	for (idx += 64; idx < s->nelems; idx += 64) {
+		uint64_t w = window_bits(s, idx);
+
+		if (w) {
+			open_window(s, idx, w);
+			return s->win_free;
+		}
+	}
+	open_window(s, idx, 0);
+	return 0;
+}
+
+bool gch_span_slot_allocated(const struct gch_span *s, uint32_t idx)
+{
+	for (;;) {
+		uint32_t win = gch_load_acq(&s->win_index);
+		uint64_t cache = gch_load_acq(&s->cache);
+		bool alloc;
+
+		if (idx < win)
+			alloc = true;
+		else if (idx - win < 64)
+			alloc = !((cache >> (idx - win)) & 1);
+		else
+			alloc = (gch_load(&s->allocbits[idx / 64]) >> (idx % 64)) & 1;
+		if (likely(gch_load(&s->win_index) == win))
+			return alloc;
+	}
+}
+
+/*
+ * Record the pointer layout of the object at @obj: typed bit of its slot,
+ * and its words in ptrbits (the @nwords pattern repeated over the slot).
+ * Called by the span's owner right after allocating the slot.
+ */
+int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
+			 const uint64_t *ptrmap, size_t nwords)
+{
+	uint32_t idx = gch_span_index(s, obj);
+	size_t w0 = (obj - s->base) / 8, objwords = s->elemsize / 8;
+
+	if (!s->ptrbits) {
+		size_t words = ((size_t)s->npages << GCH_PAGE_SHIFT) / 8 / 64;
+
+		s->ptrbits = calloc(words, sizeof(uint64_t));
+		if (!s->ptrbits)
+			return -ENOMEM;
+	}
+	for (size_t j = 0, k = 0; j < objwords; j++) {
+		size_t bit = w0 + j;
+		uint64_t m = 1ULL << (bit % 64);
+
+		if ((ptrmap[k / 64] >> (k % 64)) & 1)
+			s->ptrbits[bit / 64] |= m;
+		else
+			s->ptrbits[bit / 64] &= ~m;
+		if (++k == nwords)
+			k = 0;
+	}
+	s->typedbits[idx / 64] |= 1ULL << (idx % 64);
+	return 0;
+}

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stw.c - the registry of attached threads and stopping the world.
+ *
+ * Every thread that allocates from or holds pointers into the heap is
+ * attached: it has a struct gc_thread in the registry with its stack bounds.
+ * To collect, the collector stops every other attached thread.
+ *
+ * Why signals (as bdwgc does on Linux) and not cooperative safepoints:
+ * a thread that never calls into the library (a tight loop over heap data,
+ * a read() blocked for an hour) would never reach a safepoint and would stall
+ * the collector forever.  A signal is delivered whatever the thread is doing:
+ * in user code the handler runs at the next instruction; in a blocking
+ * system call the kernel interrupts it, runs the handler and then restarts
+ * it (SA_RESTART) or returns EINTR (calls that never restart: nanosleep,
+ * poll, epoll_wait...; programs must already handle EINTR).
+ *
+ * Protocol.  stw_gen is odd while the world is stopped.  The collector bumps
+ * it to odd and sends GC_SIG_SUSPEND to every other attached thread.  The
+ * handler, running on the thread's own stack, stores the interrupted
+ * registers (from the ucontext the kernel pushed) into the thread record,
+ * records its stack pointer, publishes parked_gen = gen (release) and posts
+ * the ack semaphore (sem_post is async-signal-safe).  It then waits in
+ * sigsuspend() with everything but GC_SIG_RESTART blocked until stw_gen
+ * changes.  GC_SIG_RESTART is blocked for the whole handler (sa_mask), so a
+ * restart sent between the gen check and sigsuspend() stays pending and ends
+ * the sigsuspend() at once: no lost wakeup.  A parked thread's stack from
+ * saved_sp up, and its saved registers, are then scanned conservatively.
+ *
+ * Safe points.  A thread interrupted inside the allocator may be half-way
+ * through updating its cache or may hold a central lock the collector needs.
+ * The allocator therefore runs with gc_tls.nopreempt set; the handler then
+ * returns at once without parking and the collector sends the signal again
+ * a little later (Go's asynchronous preemption retries the same way when the
+ * interrupted PC is not at a safe point).  Code running with nopreempt set
+ * must never wait for the collector (gc_lock).
+ *
+ * Thread exit: a thread-specific key's destructor unregisters a thread that
+ * exits while attached, so the collector never signals a dead thread or
+ * scans a freed stack.
+ *
+ * Locking: stw.lock protects the registry list and each record's links
+ * and stack bounds.  The collector holds it from gc_stop_world() to
+ * gc_start_world(), so threads cannot attach or detach while the world is
+ * stopped; a thread trying to is simply parked while waiting for the lock.
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "gc_internal.h"
+
+#ifndef GC_SIG_SUSPEND
+#define GC_SIG_SUSPEND	SIGPWR
+#endif
+#ifndef GC_SIG_RESTART
+#define GC_SIG_RESTART	SIGXCPU
+#endif
+
+/* Retry interval for threads that did not park yet (inside the allocator). */
+#define STW_RETRY_NS_MIN	50000L		/* 50 us */
+#define STW_RETRY_NS_MAX	10000000L	/* 10 ms */
+#define STW_WARN_NS		5000000000LL	/* complain after 5 s */
+
+__thread struct gc_tls gc_tls;
+
+static struct {
+	pthread_mutex_t lock;
+	struct gc_thread *head;		/* under lock */
+	unsigned count;			/* under lock */
+	sem_t ack;
+	pthread_key_t exit_key;
+	pthread_once_t once;
+	int init_err;
+	bool locked_by_stop;		/* lock held from stop to start */
+} stw = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.once = PTHREAD_ONCE_INIT,
+};
+
+/* Odd while the world is stopped (or being stopped). */
+static _Atomic unsigned stw_gen;
+
+static void suspend_handler(int sig, siginfo_t *si, void *uctx_v)
+{
+	int saved_errno = errno;
+	struct gc_thread *t = gc_tls.self;
+	unsigned gen = atomic_load_explicit(&stw_gen, memory_order_acquire);
+	ucontext_t *uc = uctx_v;
+	sigset_t wait_mask;
+	volatile uintptr_t here = 0;
+
+	(void)sig;
+	(void)si;
+	/* Not ours, world running, already parked, or not at a safe point. */
+	if (!t || !(gen & 1) ||
+	    atomic_load_explicit(&t->parked_gen, memory_order_relaxed) == gen ||
+	    gc_tls.nopreempt) {
+		errno = saved_errno;
+		return;
+	}
+	_Static_assert(NGREG <= GC_NSAVED_REGS, "saved register area too small");
+	memcpy(t->regs, uc->uc_mcontext.gregs, sizeof(uc->uc_mcontext.gregs));
+	t->saved_sp = (uintptr_t)&here;
+	atomic_store_explicit(&t->parked_gen, gen, memory_order_release);
+	sem_post(&stw.ack);
+
+	sigfillset(&wait_mask);
+	sigdelset(&wait_mask, GC_SIG_RESTART);
+	/* Let fatal signals through: a crash while parked must still kill us. */
+	sigdelset(&wait_mask, SIGSEGV);
+	sigdelset(&wait_mask, SIGBUS);
+	sigdelset(&wait_mask, SIGILL);
+	sigdelset(&wait_mask, SIGFPE);
+	sigdelset(&wait_mask, SIGKILL);
+	sigdelset(&wait_mask, SIGSTOP);
+	while (atomic_load_explicit(&stw_gen, memory_order_acquire) == gen)
+		sigsuspend(&wait_mask);
+	errno = saved_errno;
+}
+
+static void restart_handler(int sig)
+{
+	/* Only here to make sigsuspend() return. */
+	(void)sig;
+}
+
+static void thread_exit_destructor(void *arg)
+{
+	(void)arg;
+	if (gc_tls.self)
+		gc_thread_unregister();
+}
+
+static void stw_init_once(void)
+{
+	struct sigaction sa;
+
+	if (sem_init(&stw.ack, 0, 0) ||
+	    pthread_key_create(&stw.exit_key, thread_exit_destructor)) {
+		stw.init_err = -errno;
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = suspend_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, GC_SIG_RESTART);
+	if (sigaction(GC_SIG_SUSPEND, &sa, NULL)) {
+		stw.init_err = -errno;
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = restart_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(GC_SIG_RESTART, &sa, NULL))
+		stw.init_err = -errno;
+}
+
+int gc_stw_init(void)
+{
+	pthread_once(&stw.once, stw_init_once);
+	return stw.init_err;
+}
+
+static int thread_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+	int err;
+
+	err = pthread_getattr_np(pthread_self(), &attr);
+	if (err)
+		return -err;
+	err = pthread_attr_getstack(&attr, &addr, &size);
+	pthread_attr_destroy(&attr);
+	if (err)
+		return -err;
+	*lo = (uintptr_t)addr;
+	*hi = (uintptr_t)addr + size;
+	return 0;
+}
+
+/*
+ * Attach the calling thread.  Idempotent.  The two signals are unblocked in
+ * an attached thread: a thread that blocks them could never be stopped.
+ */
+int gc_thread_register(void)
+{
+	struct gc_thread *t;
+	sigset_t cur;
+	int err;
+
+	err = gc_stw_init();
+	if (err)
+		return err;
+	if (gc_tls.self)
+		return 0;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = thread_stack_bounds(&t->stack_lo, &t->stack_hi);
+	if (err) {
+		free(t);
+		return err;
+	}
+	t->pthread = pthread_self();
+	t->tid = (pid_t)syscall(SYS_gettid);
+	pthread_sigmask(SIG_SETMASK, NULL, &cur);
+	if (sigismember(&cur, GC_SIG_SUSPEND) ||
+	    sigismember(&cur, GC_SIG_RESTART)) {
+		sigset_t unblock;
+
+		sigemptyset(&unblock);
+		sigaddset(&unblock, GC_SIG_SUSPEND);
+		sigaddset(&unblock, GC_SIG_RESTART);
+		pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+	}
+
+	pthread_mutex_lock(&stw.lock);
+	t->next = stw.head;
+	if (stw.head)
+		stw.head->prev = t;
+	stw.head = t;
+	stw.count++;
+	gc_tls.self = t;
+	pthread_mutex_unlock(&stw.lock);
+	pthread_setspecific(stw.exit_key, t);
+	return 0;
+}
+
+void gc_thread_unregister(void)
+{
+	struct gc_thread *t = gc_tls.self;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&stw.lock);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		stw.head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	stw.count--;
+	gc_tls.self = NULL;
+	pthread_mutex_unlock(&stw.lock);
+	pthread_setspecific(stw.exit_key, NULL);
+	free(t);
+}
+
+unsigned gc_thread_count(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&stw.lock);
+	n = stw.count;
+	pthread_mutex_unlock(&stw.lock);
+	return n;
+}
+
+static void add_ns(struct timespec *ts, long ns)
+{
+	ts->tv_nsec += ns;
+	while (ts->tv_nsec >= 1000000000L) {
+		ts->tv_nsec -= 1000000000L;
+		ts->tv_sec++;
+	}
+}
+
+static long long elapsed_ns(const struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000000000LL + (b.tv_nsec - a->tv_nsec);
+}
+
+/* Signal every thread not yet parked for gen; return how many are left. */
+static unsigned signal_unparked(unsigned gen, bool resend)
+{
+	unsigned left = 0;
+
+	for (struct gc_thread *t = stw.head; t; t = t->next) {
+		if (t == gc_tls.self ||
+		    atomic_load_explicit(&t->parked_gen,
+					 memory_order_acquire) == gen)
+			continue;
+		left++;
+		if (resend || !t->signals_sent) {
+			t->signals_sent++;
+			pthread_kill(t->pthread, GC_SIG_SUSPEND);
+		}
+	}
+	return left;
+}
+
+static void warn_stuck(unsigned gen)
+{
+	for (struct gc_thread *t = stw.head; t; t = t->next)
+		if (t != gc_tls.self &&
+		    atomic_load_explicit(&t->parked_gen,
+					 memory_order_acquire) != gen)
+			fprintf(stderr,
+				"gcheap: thread %d has not stopped after %u signals (signal %d blocked?)\n",
+				(int)t->tid, t->signals_sent, GC_SIG_SUSPEND);
+}
+
+unsigned gc_stop_world(void)
+{
+	struct timespec start, deadline;
+	long retry = STW_RETRY_NS_MIN;
+	unsigned gen, left, stopped;
+	bool warned = false, resend = false;
+
+	pthread_mutex_lock(&stw.lock);
+	stw.locked_by_stop = true;
+	while (sem_trywait(&stw.ack) == 0)
+		;
+	gen = atomic_fetch_add_explicit(&stw_gen, 1, memory_order_acq_rel) + 1;
+	assert(gen & 1);
+	for (struct gc_thread *t = stw.head; t; t = t->next)
+		t->signals_sent = 0;
+	stopped = stw.count - (gc_tls.self ? 1 : 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while ((left = signal_unparked(gen, resend)) != 0) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		add_ns(&deadline, retry);
+		resend = false;
+		if (sem_clockwait(&stw.ack, CLOCK_MONOTONIC, &deadline) &&
+		    errno == ETIMEDOUT) {
+			/* Somebody is inside the allocator: try again. */
+			resend = true;
+			if (retry < STW_RETRY_NS_MAX)
+				retry *= 2;
+			if (!warned && elapsed_ns(&start) > STW_WARN_NS) {
+				warn_stuck(gen);
+				warned = true;
+			}
+		}
+	}
+	return stopped;
+}
+
+void gc_start_world(void)
+{
+	unsigned gen;
+
+	assert(stw.locked_by_stop);
+	gen = atomic_fetch_add_explicit(&stw_gen, 1, memory_order_acq_rel) + 1;
+	assert(!(gen & 1));
+	(void)gen;
+	for (struct gc_thread *t = stw.head; t; t = t->next)
+		if (t != gc_tls.self)
+			pthread_kill(t->pthread, GC_SIG_RESTART);
+	stw.locked_by_stop = false;
+	pthread_mutex_unlock(&stw.lock);
+}
+
+void gc_for_each_thread(void (*fn)(struct gc_thread *t, bool is_self,
+				   void *arg), void *arg)
+{
+	assert(stw.locked_by_stop);
+	for (struct gc_thread *t = stw.head; t; t = t->next)
+		fn(t, t == gc_tls.self, arg);
+}

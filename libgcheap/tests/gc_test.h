@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gc_test.h - tiny check/summary helpers shared by the collector's tests.
+ * Every test binary ends with one line "N passed, N failed" and exits
+ * non-zero if anything failed, as the team's `make check` expects.
+ */
+#ifndef GC_TEST_H
+#define GC_TEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int gct_pass, gct_fail;
+
+#define CHECK(cond, ...)						\
+	do {								\
+		if (cond) {						\
+			gct_pass++;					\
+		} else {						\
+			gct_fail++;					\
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__,	\
+				__LINE__, #cond);			\
+			fprintf(stderr, __VA_ARGS__);			\
+			fputc('\n', stderr);				\
+		}							\
+	} while (0)
+
+/* A check run in a loop: count it once, report the first failure. */
+#define CHECK_QUIET(cond, ...)						\
+	do {								\
+		if (!(cond)) {						\
+			if (!gct_fail++) {				\
+				fprintf(stderr, "FAIL %s:%d: %s: ",	\
+					__FILE__, __LINE__, #cond);	\
+				fprintf(stderr, __VA_ARGS__);		\
+				fputc('\n', stderr);			\
+			}						\
+		}							\
+	} while (0)
+
+static inline int gct_summary(void)
+{
+	printf("%d passed, %d failed\n", gct_pass, gct_fail);
+	fflush(stdout);
+	return gct_fail ? 1 : 0;
+}
+
+#endif
