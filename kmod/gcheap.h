@@ -159,6 +159,7 @@ void gch_pagealloc_arena_init(struct gch_heap *heap, struct gch_arena *arena);
 int gch_span_alloc(struct gch_heap *heap, u32 npages, u64 *page, bool *zeroed);
 int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
 		   u32 count);
+void gch_span_unalloc(struct gch_heap *heap, u64 page, u32 npages);
 
 /* scavenge.c */
 enum gch_release_reason {

@@ -94,12 +94,8 @@ static int gch_ioc_span_alloc(struct gch_heap *heap, void __user *uarg)
 		return err;
 	a.out_flags = zeroed ? GCH_SPAN_ZEROED : 0;
 	err = gch_copy_out(uarg, &a, sizeof(a), usize);
-	if (err) {
-		/* userspace never learns of the span: take it back */
-		struct gch_span_ref ref = { .page = a.page, .npages = a.npages };
-
-		gch_spans_free(heap, &ref, 1);
-	}
+	if (err)	/* userspace never learns of the span: take it back */
+		gch_span_unalloc(heap, a.page, a.npages);
 	return err;
 }
 

@@ -17,13 +17,18 @@
 #include "gcheap.h"
 
 /*
- * Cap on heap pages held in spans by all heaps together.  0 at load time
- * means "half of RAM"; the resolved value is visible in sysfs.
+ * Cap on heap pages held in spans by all heaps together.  A span is address
+ * space: its memory is populated, and charged to the toucher's memory cgroup,
+ * only on first touch, and that charge is what bounds real memory.  The cap
+ * bounds span address space, so its default (0 at load) is generous:
+ * 16 x RAM, and never less than one full heap (GCH_MAX_PAGES, 64 GiB), so a
+ * heap can always grow to 16 GiB as the uAPI promises.  The resolved value
+ * is visible and writable in /sys/module/gcheap/parameters/max_total_pages.
  */
 unsigned long gch_max_total_pages;
 module_param_named(max_total_pages, gch_max_total_pages, ulong, 0644);
 MODULE_PARM_DESC(max_total_pages,
-		 "Max heap pages (8 KiB) in spans over all heaps (0 at load: half of RAM)");
+		 "Max heap pages (8 KiB) in spans over all heaps (0 at load: max(16 x RAM, 64 GiB))");
 
 atomic_long_t gch_total_span_pages = ATOMIC_LONG_INIT(0);
 struct dentry *gch_debugfs_root;
@@ -40,8 +45,9 @@ static int __init gch_init(void)
 	int err;
 
 	if (!gch_max_total_pages)
-		gch_max_total_pages = (totalram_pages() / 2) /
-				      GCH_SYS_PER_HEAP_PAGE;
+		gch_max_total_pages = max_t(unsigned long, GCH_MAX_PAGES,
+					    totalram_pages() * 16 /
+					    GCH_SYS_PER_HEAP_PAGE);
 
 	err = gch_fs_init();
 	if (err)

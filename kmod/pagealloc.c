@@ -254,10 +254,23 @@ static struct gch_arena *gch_span_lookup(struct gch_heap *heap,
 	return arena;
 }
 
+/* Return span @ref's pages to the free pool; it was validated. */
+static void gch_span_put(struct gch_heap *heap, const struct gch_span_ref *ref)
+{
+	struct gch_arena *arena = heap->arenas[ref->page / GCH_PAGES_PER_ARENA];
+	u32 idx = ref->page % GCH_PAGES_PER_ARENA;
+
+	lockdep_assert_held(&heap->lock);
+	gch_span_publish(heap, arena, idx, ref->npages, 0);
+	gch_mark(heap, arena, idx, ref->npages, false);
+	heap->span_pages -= ref->npages;
+	heap->spans--;
+	atomic_long_sub(ref->npages, &gch_total_span_pages);
+}
+
 int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
 		   u32 count)
 {
-	struct gch_arena *arena;
 	u64 pages = 0;
 	u32 i;
 
@@ -271,19 +284,30 @@ int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
 		}
 	}
 	for (i = 0; i < count; i++) {
-		u32 idx = refs[i].page % GCH_PAGES_PER_ARENA;
-
-		arena = heap->arenas[refs[i].page / GCH_PAGES_PER_ARENA];
-		gch_span_publish(heap, arena, idx, refs[i].npages, 0);
-		gch_mark(heap, arena, idx, refs[i].npages, false);
+		gch_span_put(heap, &refs[i]);
 		pages += refs[i].npages;
 	}
-	heap->span_pages -= pages;
-	heap->spans -= count;
 	heap->free_calls++;
 	heap->spans_freed += count;
-	atomic_long_sub(pages, &gch_total_span_pages);
 	mutex_unlock(&heap->lock);
 	trace_gcheap_spans_free(heap, count, pages);
 	return 0;
+}
+
+/*
+ * Undo a GCH_IOC_SPAN_ALLOC whose result could not be copied out: userspace
+ * never learned of the span, so the call must leave no trace in the heap.
+ * If another thread freed the span already (by guessing it), nothing is left
+ * to undo but the call count.
+ */
+void gch_span_unalloc(struct gch_heap *heap, u64 page, u32 npages)
+{
+	struct gch_span_ref ref = { .page = page, .npages = npages };
+
+	mutex_lock(&heap->lock);
+	if (gch_span_lookup(heap, &ref))
+		gch_span_put(heap, &ref);
+	heap->alloc_calls--;
+	mutex_unlock(&heap->lock);
+	trace_gcheap_spans_free(heap, 1, npages);
 }
