@@ -27,14 +27,18 @@
  *       span-slot writes, limits, span counters.  Never held across
  *       copy_{to,from}_user (a copy may fault on mmap_lock, and mmap() takes
  *       heap->lock under mmap_lock).
- *      -> page lock (release path locks the pages it took out of the table)
+ *      -> page lock, trylock only (release path, on pages it took out of
+ *         the table; a fault holding a page lock may enter reclaim)
  *        -> i_mmap_rwsem, PTE locks (unmap_mapping_range)
  *      -> heap->res_lock (spinlock): arena->pages[], arena->resident and the
  *         heap's residency counters; page-map entries are also written under
  *         it so that a fault classifies a page as free/in-span consistently
  *         with the allocator's residency bookkeeping.
  *  The fault handler takes only res_lock and then one page lock, never
- *  heap->lock, so faults cannot deadlock against ioctls.
+ *  heap->lock, so faults cannot deadlock against ioctls.  Memory is never
+ *  allocated under heap->lock and release only trylocks pages, so reclaim (a
+ *  shrinker) may take heap->lock without deadlock; it should still use
+ *  mutex_trylock() so reclaim never waits behind a long scavenge pass.
  *
  * heap->arenas[i] is published with smp_store_release() once the arena is
  * complete and never cleared before teardown, so faults read it with

@@ -14,7 +14,11 @@
  * compare against it).  dup() and threads share the file and the mm; a
  * fork() child or a process receiving the fd has another mm and is refused
  * every mutating ioctl and mmap() (see gch_is_owner()).  Mappings carry
- * VM_DONTCOPY, so a child never inherits PTEs into the heap either.
+ * VM_DONTCOPY, so a child never inherits them; and should the owner undo
+ * that with MADV_DOFORK, the fault handlers refuse any mm but the owner's
+ * (SIGBUS), and fork never copies PTEs of a shared file mapping.  The child
+ * can therefore watch the heap (VERSION, STATS) but never read or write it,
+ * and its fd reference just delays the teardown to its close or exit.
  *
  * Teardown happens in ->release(), which the VFS calls only after the last
  * file reference is gone; each VMA holds one, so by then no PTE maps a heap

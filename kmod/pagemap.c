@@ -72,7 +72,8 @@ static vm_fault_t gch_map_fault(struct vm_fault *vmf, u64 region, bool slots)
 	struct page *page;
 	void *buf;
 
-	if (ai >= GCH_MAX_ARENAS)
+	/* not from a VMA that MADV_DOFORK carried into another mm */
+	if (ai >= GCH_MAX_ARENAS || vmf->vma->vm_mm != heap->mm)
 		return VM_FAULT_SIGBUS;
 	arena = smp_load_acquire(&heap->arenas[ai]);
 	if (!arena)

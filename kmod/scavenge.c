@@ -77,7 +77,9 @@ u64 gch_scavenge(struct gch_heap *heap, u64 max_bytes, bool all,
 	spin_unlock(&heap->res_lock);
 
 	budget = all ? 0 : gch_retained_budget(heap);
-	target = free_res > budget ? (free_res - budget) >> PAGE_SHIFT : 0;
+	/* round up: what stays resident is at most the budget */
+	target = free_res > budget ? DIV_ROUND_UP(free_res - budget, PAGE_SIZE) :
+				     0;
 	if (max_bytes)
 		target = min_t(u64, target, max_bytes >> PAGE_SHIFT);
 
