@@ -61,15 +61,19 @@ struct gc_thread {
 /*
  * Per-thread state read by the suspend signal handler.  nopreempt is
  * non-zero while the thread is inside the allocator (or any other code that
- * must not be parked half-way); it is only ever touched by its own thread
- * and its own signal handler, so plain stores with a compiler (signal) fence
- * are enough.
+ * must not be parked half-way); preempt_pending is set by the handler when
+ * it had to return without parking.  Both are only touched by their own
+ * thread and its signal handler, so plain accesses with a compiler (signal)
+ * fence are enough.
  */
 struct gc_tls {
 	volatile sig_atomic_t nopreempt;
+	volatile sig_atomic_t preempt_pending;
 	struct gc_thread *self;		/* NULL: not attached */
 };
 extern __thread struct gc_tls gc_tls;
+
+void gc_park_self(void);
 
 static inline void gc_nopreempt_enter(void)
 {
@@ -77,10 +81,17 @@ static inline void gc_nopreempt_enter(void)
 	atomic_signal_fence(memory_order_seq_cst);
 }
 
+/*
+ * Leave a no-preemption section; if a stop request arrived meanwhile, park
+ * now instead of waiting for the collector's next retry (a thread that is
+ * almost always inside such sections would otherwise be hard to catch).
+ */
 static inline void gc_nopreempt_exit(void)
 {
 	atomic_signal_fence(memory_order_seq_cst);
-	gc_tls.nopreempt--;
+	if (--gc_tls.nopreempt == 0 &&
+	    __builtin_expect(gc_tls.preempt_pending, 0))
+		gc_park_self();
 }
 
 int gc_thread_register(void);	/* 0 or -errno; idempotent */

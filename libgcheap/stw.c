@@ -30,10 +30,12 @@
  * Safe points.  A thread interrupted inside the allocator may be half-way
  * through updating its cache or may hold a central lock the collector needs.
  * The allocator therefore runs with gc_tls.nopreempt set; the handler then
- * returns at once without parking and the collector sends the signal again
- * a little later (Go's asynchronous preemption retries the same way when the
- * interrupted PC is not at a safe point).  Code running with nopreempt set
- * must never wait for the collector (gc_lock).
+ * returns at once without parking, leaving preempt_pending set, and the
+ * thread parks itself when it leaves the section (gc_nopreempt_exit); the
+ * collector also re-sends the signal after a growing delay, in case a
+ * section was left without the check (Go's asynchronous preemption retries
+ * the same way when the interrupted PC is not at a safe point).  Code
+ * running with nopreempt set must never wait for the collector (gc_lock).
  *
  * Thread exit: a thread-specific key's destructor unregisters a thread that
  * exits while attached, so the collector never signals a dead thread or
@@ -69,7 +71,7 @@
 
 /* Retry interval for threads that did not park yet (inside the allocator). */
 #define STW_RETRY_NS_MIN	50000L		/* 50 us */
-#define STW_RETRY_NS_MAX	10000000L	/* 10 ms */
+#define STW_RETRY_NS_MAX	2000000L	/* 2 ms */
 #define STW_WARN_NS		5000000000LL	/* complain after 5 s */
 
 __thread struct gc_tls gc_tls;
@@ -102,13 +104,19 @@ static void suspend_handler(int sig, siginfo_t *si, void *uctx_v)
 
 	(void)sig;
 	(void)si;
-	/* Not ours, world running, already parked, or not at a safe point. */
+	/* Not ours, world running, or already parked for this stop. */
 	if (!t || !(gen & 1) ||
-	    atomic_load_explicit(&t->parked_gen, memory_order_relaxed) == gen ||
-	    gc_tls.nopreempt) {
+	    atomic_load_explicit(&t->parked_gen, memory_order_relaxed) == gen) {
 		errno = saved_errno;
 		return;
 	}
+	if (gc_tls.nopreempt) {
+		/* Not at a safe point: park on leaving the section. */
+		gc_tls.preempt_pending = 1;
+		errno = saved_errno;
+		return;
+	}
+	gc_tls.preempt_pending = 0;
 	_Static_assert(NGREG <= GC_NSAVED_REGS, "saved register area too small");
 	memcpy(t->regs, uc->uc_mcontext.gregs, sizeof(uc->uc_mcontext.gregs));
 	t->saved_sp = (uintptr_t)&here;
@@ -127,6 +135,13 @@ static void suspend_handler(int sig, siginfo_t *si, void *uctx_v)
 	while (atomic_load_explicit(&stw_gen, memory_order_acquire) == gen)
 		sigsuspend(&wait_mask);
 	errno = saved_errno;
+}
+
+/* A stop request arrived inside a no-preemption section: honour it now. */
+void gc_park_self(void)
+{
+	gc_tls.preempt_pending = 0;
+	pthread_kill(pthread_self(), GC_SIG_SUSPEND);
 }
 
 static void restart_handler(int sig)
