@@ -23,7 +23,8 @@
 #   BTF=1             module with BTF (for tp_btf/fentry): build/kdir-btf is a
 #                     copy of the headers plus a vmlinux extracted from /boot
 #   VM_TESTDIRS       directories whose executables run in the VM (default:
-#                     build/selftests and every build/vmtests-*)
+#                     build/selftests, every build/vmtests-* and build/demo,
+#                     those that exist when make starts)
 # scripts/vm documents its own VM_* variables (timeouts, memory, ...).
 
 SHELL := /bin/bash
@@ -58,9 +59,9 @@ HAVE_KMOD := $(wildcard $(ROOT)/Kbuild)
 HAVE_LIB := $(wildcard $(ROOT)/libgcheap/Makefile)
 HAVE_SELFTESTS := $(wildcard $(ROOT)/selftests/Makefile)
 
-VM_TESTDIRS ?= $(wildcard $(BUILD)/selftests $(BUILD)/vmtests-*)
+VM_TESTDIRS ?= $(wildcard $(BUILD)/selftests $(BUILD)/vmtests-* $(BUILD)/demo)
 
-.PHONY: all module module-check lib selftests vmtest check demo shell rig-test \
+.PHONY: all module module-check lib selftests vmtest check demo demo-bin shell rig-test \
 	kernel-bits btf-kdir clean
 
 all: module lib selftests
@@ -143,11 +144,14 @@ vmtest: module selftests lib
 shell: module selftests lib
 	$(ROOT)/scripts/vm --shell $(VM_TESTDIRS)
 
-demo: module
-	@mkdir -p $(BUILD)/demo
-	$(CC) -static -O2 -Wall -Wextra -Werror -I$(ROOT)/uapi -o $(BUILD)/demo/gcheap-demo \
-		$(ROOT)/scripts/demo/gcheap-demo.c
+demo: module demo-bin
 	$(ROOT)/scripts/vm $(BUILD)/demo
+
+demo-bin: $(BUILD)/demo/gcheap-demo
+
+$(BUILD)/demo/gcheap-demo: $(ROOT)/scripts/demo/gcheap-demo.c $(ROOT)/uapi/linux/gcheap.h
+	@mkdir -p $(BUILD)/demo
+	$(CC) -static -O2 -Wall -Wextra -Werror -I$(ROOT)/uapi -o $@ $<
 
 rig-test:
 	$(ROOT)/tests/rig/run
