@@ -95,6 +95,7 @@ static vm_fault_t gch_arena_fault(struct vm_fault *vmf)
 	/* MADV_DOFORK can carry a VMA into a child: it must not touch the heap */
 	if (ai >= GCH_MAX_ARENAS || vmf->vma->vm_mm != heap->mm)
 		return VM_FAULT_SIGBUS;
+	/* pairs with the release in gch_arena_get(): the arena is complete */
 	arena = smp_load_acquire(&heap->arenas[ai]);
 	if (!arena)
 		return VM_FAULT_SIGBUS;
@@ -174,6 +175,7 @@ struct gch_arena *gch_arena_get(struct gch_heap *heap, unsigned int i)
 {
 	struct gch_arena *arena, *fresh;
 
+	/* pairs with the release below */
 	arena = smp_load_acquire(&heap->arenas[i]);
 	if (arena)
 		return arena;
@@ -187,6 +189,7 @@ struct gch_arena *gch_arena_get(struct gch_heap *heap, unsigned int i)
 	if (!arena) {
 		gch_pagealloc_arena_init(heap, fresh);
 		heap->narenas++;
+		/* lockless readers (faults) see a fully built arena */
 		smp_store_release(&heap->arenas[i], fresh);
 		arena = fresh;
 		fresh = NULL;

@@ -140,10 +140,11 @@ static u32 gch_arena_find(struct gch_arena *arena, u32 n)
 	while (k < GCH_LEAF0) {
 		const struct gch_sum *l = &t[2 * k], *r = &t[2 * k + 1];
 
+		/* a run crossing the middle starts before anything in r */
+		if (l->max < n && l->suf + r->pre >= n)
+			return base + half - l->suf;
 		if (l->max >= n) {
 			k = 2 * k;
-		} else if (l->suf + r->pre >= n) {
-			return base + half - l->suf;
 		} else {
 			k = 2 * k + 1;
 			base += half;

@@ -75,6 +75,7 @@ static vm_fault_t gch_map_fault(struct vm_fault *vmf, u64 region, bool slots)
 	/* not from a VMA that MADV_DOFORK carried into another mm */
 	if (ai >= GCH_MAX_ARENAS || vmf->vma->vm_mm != heap->mm)
 		return VM_FAULT_SIGBUS;
+	/* pairs with the release in gch_arena_get(): buffers are allocated */
 	arena = smp_load_acquire(&heap->arenas[ai]);
 	if (!arena)
 		return VM_FAULT_SIGBUS;
