@@ -19,6 +19,8 @@
  * (SIGBUS), and fork never copies PTEs of a shared file mapping.  The child
  * can therefore watch the heap (VERSION, STATS) but never read or write it,
  * and its fd reference just delays the teardown to its close or exit.
+ * execve() gives the process a new mm, so an fd kept across exec only
+ * watches as well (open /dev/gcheap with O_CLOEXEC).
  *
  * Teardown happens in ->release(), which the VFS calls only after the last
  * file reference is gone; each VMA holds one, so by then no PTE maps a heap
