@@ -4,7 +4,8 @@
 # (`make -C $(KDIR) M=$(CURDIR)`, the out-of-tree convention); libgcheap/ and
 # selftests/ have their own Makefiles and are skipped while they do not exist.
 #
-#   make              module + library + selftests
+#   make              module + library + selftests + bpf
+#   make bpf          BPF programs + gcheap-trace (build/bpf), VM tests in build/vmtests-bpf
 #   make module       kmod/gcheap.ko against KDIR
 #   make lib          libgcheap (into build/libgcheap, VM tests into build/vmtests-lib)
 #   make selftests    static kselftest binaries into build/selftests
@@ -57,14 +58,15 @@ export VM_MODULE ?= $(MODULE)
 
 HAVE_KMOD := $(wildcard $(ROOT)/Kbuild)
 HAVE_LIB := $(wildcard $(ROOT)/libgcheap/Makefile)
+HAVE_BPF := $(wildcard $(ROOT)/bpf/Makefile)
 HAVE_SELFTESTS := $(wildcard $(ROOT)/selftests/Makefile)
 
 VM_TESTDIRS ?= $(wildcard $(BUILD)/selftests $(BUILD)/vmtests-* $(BUILD)/demo)
 
-.PHONY: all module module-check lib selftests vmtest check demo demo-bin shell rig-test \
+.PHONY: all module module-check lib selftests bpf vmtest check demo demo-bin shell rig-test \
 	kernel-bits btf-kdir clean
 
-all: module lib selftests
+all: module lib selftests bpf
 
 # ---------------------------------------------------------------- module
 # Only kbuild's sources are copied, so stale objects of another kernel never
@@ -109,6 +111,14 @@ else
 	$(MAKE) -C libgcheap
 endif
 
+# BPF programs, gcheap-trace (build/bpf) and their VM tests (build/vmtests-bpf)
+bpf: kernel-bits
+ifeq ($(HAVE_BPF),)
+	@echo "bpf: no bpf/Makefile yet, nothing to build"
+else
+	$(MAKE) -C bpf
+endif
+
 selftests: kernel-bits
 ifeq ($(HAVE_SELFTESTS),)
 	@echo "selftests: no selftests/Makefile yet, nothing to build"
@@ -138,10 +148,10 @@ $(BUILD)/kdir-btf/vmlinux: | kernel-bits
 	rm -rf $(BUILD)/kdir-btf && mv $(BUILD)/kdir-btf.tmp $(BUILD)/kdir-btf
 
 # ---------------------------------------------------------------- VM
-vmtest: module selftests lib
+vmtest: module selftests lib bpf
 	$(ROOT)/scripts/vm $(VM_TESTDIRS)
 
-shell: module selftests lib
+shell: module selftests lib bpf
 	$(ROOT)/scripts/vm --shell $(VM_TESTDIRS)
 
 demo: module demo-bin

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A gcheap workload for the bpf tests: drives one heap through every action
+ * that fires a gcheap tracepoint, and the module control the tests need
+ * (insmod/rmmod of the guest's /gcheap.ko).  Plus a tiny TAP reporter.
+ */
+#ifndef GCHEAP_BPF_WORKLOAD_H
+#define GCHEAP_BPF_WORKLOAD_H
+
+#include <stdbool.h>
+#include <linux/gcheap.h>
+
+struct wl_heap {
+	int fd;
+	void *arena0;		/* arena 0 mapped */
+	unsigned long long id;
+	unsigned long long features;
+};
+
+/* What wl_run() did, as the module must have seen it. */
+struct wl_done {
+	unsigned long long allocs;	/* successful GCH_IOC_SPAN_ALLOC */
+	unsigned long long alloc_pages;
+	unsigned long long free_calls;	/* successful GCH_IOC_SPAN_FREE */
+	unsigned long long spans_freed;
+	unsigned long long freed_pages;
+	unsigned long long limit_hits;	/* allocations refused by the limit */
+	unsigned long long ioctl_released;	/* bytes, by GCH_IOC_SCAVENGE */
+	unsigned long long gc_cycles;	/* cycles announced */
+	unsigned long long last_cycle;
+	unsigned long long gc_phases;
+};
+
+int wl_open(struct wl_heap *h);
+void wl_close(struct wl_heap *h);
+int wl_stats(struct wl_heap *h, struct gch_stats *st);
+/*
+ * Allocate, touch, free (in batches), hit the hard limit, announce GC
+ * cycles, scavenge part by ioctl, shrink through drop_caches, and finally
+ * scavenge everything so that no free resident memory is left for the
+ * background scavenger to change the counters behind the test's back.
+ * Returns 0 or -errno.
+ */
+int wl_run(struct wl_heap *h, struct wl_done *d);
+
+/* Module control; the module file is the only *.ko in / (scripts/vm). */
+bool wl_module_loaded(void);
+int wl_rmmod(void);
+int wl_insmod(void);
+
+/* TAP */
+void tap_ok(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tap_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int tap_done(void);	/* prints the totals; exit status */
+
+#endif /* GCHEAP_BPF_WORKLOAD_H */
