@@ -170,6 +170,38 @@ TEST_F(fk, child_has_no_mappings)
 	EXPECT_TRUE(heap_intact(self));
 }
 
+/*
+ * MADV_DOFORK clears VM_DONTCOPY on ordinary mappings.  On the heap's it must
+ * either be refused or not matter: the child still sees nothing.
+ */
+TEST_F(fk, madv_dofork_cannot_hand_out_mappings)
+{
+	struct {
+		void *addr;
+		size_t len;
+	} maps[] = {
+		{ self->base, GCH_ARENA_SIZE },
+		{ (void *)self->pm, GCH_PAGEMAP_SIZE },
+		{ self->slots, GCH_PAGEMAP_SIZE },
+	};
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		struct child_arg c = { .self = self,
+				       .addr = (volatile char *)maps[i].addr +
+					       GCH_PAGE_SIZE * self->span };
+		int ret = madvise(maps[i].addr, maps[i].len, MADV_DOFORK);
+		int status = run_child(child_touch, &c);
+
+		/* the span's page is populated: a copied PTE would let it in */
+		EXPECT_TRUE(WIFSIGNALED(status) &&
+			    (WTERMSIG(status) == SIGSEGV ||
+			     WTERMSIG(status) == SIGBUS))
+			TH_LOG("mapping %zu: madvise %d, child status %#x", i,
+			       ret, status);
+	}
+	EXPECT_TRUE(heap_intact(self));
+}
+
 static int child_close_then_exit(void *arg)
 {
 	struct child_arg *c = arg;

@@ -15,7 +15,27 @@ FIXTURE(lim) {
 	int fd;
 	char *base;
 	volatile const __u64 *pm;
+	char saved_cap[32];	/* module cap to restore, "" if untouched */
 };
+
+#define CAP_PARAM "/sys/module/gcheap/parameters/max_total_pages"
+
+static int cap_rw(const char *val, char *old, size_t oldlen)
+{
+	int fd = open(CAP_PARAM, O_RDWR);
+	ssize_t n = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (old) {
+		n = read(fd, old, oldlen - 1);
+		old[n > 0 ? n : 0] = 0;
+	}
+	if (val && pwrite(fd, val, strlen(val), 0) < 0)
+		n = -1;
+	close(fd);
+	return n < 0 ? -EIO : 0;
+}
 
 FIXTURE_SETUP(lim)
 {
@@ -31,6 +51,8 @@ FIXTURE_SETUP(lim)
 
 FIXTURE_TEARDOWN(lim)
 {
+	if (self->saved_cap[0])
+		cap_rw(self->saved_cap, NULL, 0);
 	if (self->pm)
 		munmap((void *)self->pm, GCH_PAGEMAP_SIZE);
 	if (self->base != MAP_FAILED && self->base)
@@ -201,6 +223,42 @@ TEST_F(lim, bad_limit_calls_einval)
 	memset(&l, 0, sizeof(l));
 	ASSERT_EQ(0, gch_limits(self->fd, 0, &l));
 	EXPECT_EQ(9, l.hard_pages) TH_LOG("a refused call changed the limit");
+}
+
+/*
+ * The module-wide cap (a module parameter of this implementation, not part
+ * of the uAPI, hence the skip) refuses like the hard limit and counts in
+ * limit_hits, across heaps.
+ */
+TEST_F(lim, module_cap)
+{
+	int fd2 = gch_open();
+	struct gch_stats st;
+	void *a2;
+
+	if (cap_rw(NULL, self->saved_cap, sizeof(self->saved_cap)))
+		SKIP(return, "no %s", CAP_PARAM);
+	ASSERT_LE(0, fd2);
+	a2 = gch_mmap(fd2, GCH_ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      GCH_MMAP_ARENA(0));
+	ASSERT_NE(NULL, a2);
+	ASSERT_EQ(0, cap_rw("40", NULL, 0));
+	ASSERT_EQ(0, gch_alloc(self->fd, 30, NULL, NULL));
+	EXPECT_EQ(-ENOMEM, gch_alloc(self->fd, 11, NULL, NULL));
+	EXPECT_EQ(-ENOMEM, gch_alloc(fd2, 11, NULL, NULL));
+	EXPECT_EQ(0, gch_alloc(fd2, 10, NULL, NULL));
+	EXPECT_EQ(-ENOMEM, gch_alloc(self->fd, 1, NULL, NULL));
+	EXPECT_EQ(2, hits(self->fd));
+	EXPECT_EQ(1, hits(fd2));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(30, st.span_pages);
+	/* closing the other heap gives its pages back to the cap */
+	munmap(a2, GCH_ARENA_SIZE);
+	close(fd2);
+	EXPECT_EQ(0, gch_alloc(self->fd, 10, NULL, NULL));
+	ASSERT_EQ(0, cap_rw(self->saved_cap, NULL, 0));
+	self->saved_cap[0] = 0;
+	EXPECT_EQ(0, gch_alloc(self->fd, 100, NULL, NULL));
 }
 
 /* Many small allocations race the limit from threads: never one page over. */

@@ -303,6 +303,40 @@ TEST_F(map, mremap_refused)
 	munmap(dst, 2 * GCH_ARENA_SIZE);
 }
 
+/* The page map and span slots cannot be split or moved either. */
+TEST_F(map, pagemap_and_slots_not_split)
+{
+	volatile const __u64 *pm = gch_map_pagemap(self->fd);
+	__u64 *slots = gch_map_slots(self->fd);
+	void *maps[2] = { (void *)pm, slots };
+	char *dst = gch_reserve(1);
+	__u64 page;
+
+	ASSERT_NE(NULL, pm);
+	ASSERT_NE(NULL, slots);
+	ASSERT_NE(MAP_FAILED, dst);
+	ASSERT_EQ(0, gch_map_arena(self->fd, self->base, 0));
+	ASSERT_EQ(0, gch_alloc(self->fd, 3, &page, NULL));
+	slots[page] = 77;
+	for (int i = 0; i < 2; i++) {
+		char *m = maps[i];
+
+		EXPECT_EQ(-1, munmap(m + GCH_PAGE_SIZE, GCH_PAGE_SIZE));
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(-1, munmap(m, GCH_PAGEMAP_SIZE / 2));
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(-1, mprotect(m, GCH_PAGE_SIZE, PROT_NONE));
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(MAP_FAILED, mremap(m, GCH_PAGEMAP_SIZE, GCH_PAGEMAP_SIZE,
+					     MREMAP_MAYMOVE | MREMAP_FIXED, dst));
+		EXPECT_EQ(MAP_FAILED, mremap(m, GCH_PAGEMAP_SIZE,
+					     2 * GCH_PAGEMAP_SIZE, MREMAP_MAYMOVE));
+	}
+	EXPECT_EQ(GCH_PME_MAKE(page, 3), pm[page]);
+	EXPECT_EQ(77, slots[page]);
+	munmap(dst, GCH_ARENA_SIZE);
+}
+
 TEST_F(map, first_touch_zero_filled)
 {
 	long spg = sysconf(_SC_PAGESIZE);
