@@ -457,6 +457,10 @@ TEST_F(map, mmap_after_close_of_other_fd)
 	EXPECT_TRUE(pattern_intact(p, 4 * GCH_PAGE_SIZE, 0x5a));
 	p[1] = 7;
 	EXPECT_EQ(7, p[1]);
+	/* a page never touched before still faults in, zeroed */
+	EXPECT_EQ(0, self->base[GCH_ARENA_SIZE - 1]);
+	self->base[GCH_ARENA_SIZE - 1] = 3;
+	EXPECT_EQ(3, self->base[GCH_ARENA_SIZE - 1]);
 }
 
 TEST_HARNESS_MAIN

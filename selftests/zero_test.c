@@ -12,6 +12,8 @@
  * dirty page stays dirty first announce GCH_GC_MARK_START, which keeps the
  * scavenger off the heap; without GCH_IOC_GC_PHASE they only check safety.
  */
+#include <pthread.h>
+
 #include "gch_test.h"
 
 FIXTURE(z) {
@@ -292,6 +294,117 @@ TEST_F(z, scavenge_refuses_bad_flags)
 
 	EXPECT_EQ(-EINVAL, gch_scavenge(self->fd, GCH_SCAVENGE_ALL << 1, 0,
 					&released));
+}
+
+/* ---- scavenging racing with the owner's threads ---- */
+
+struct scav_racer {
+	pthread_t tid;
+	int fd;
+	volatile int stop;
+	unsigned long calls;
+};
+
+static void *scav_racer_main(void *arg)
+{
+	struct scav_racer *r = arg;
+
+	while (!r->stop) {
+		gch_scavenge(r->fd, GCH_SCAVENGE_ALL, 0, NULL);
+		r->calls++;
+	}
+	return NULL;
+}
+
+/*
+ * Spans are allocated, filled, checked and freed while another thread
+ * scavenges everything free, over and over.  A release that raced with an
+ * allocation would zap a live page and lose the pattern; a ZEROED flag that
+ * raced with a release would promise zeroes over old data.
+ */
+TEST_F_TIMEOUT(z, scavenge_races_alloc, 120)
+{
+	struct scav_racer r = { .fd = self->fd };
+	__u64 rs = gch_seed() | 1;
+
+	ASSERT_EQ(0, pthread_create(&r.tid, NULL, scav_racer_main, &r));
+	for (int i = 0; i < 1500; i++) {
+		__u32 n = rnd_range(&rs, 1, 6);
+		__u64 page;
+		__u32 oflags;
+		char *p;
+		bool ok = true;
+
+		ASSERT_EQ(0, gch_alloc(self->fd, n, &page, &oflags));
+		p = gch_page_addr(self->base, page);
+		for (size_t off = 0; off < n * GCH_PAGE_SIZE; off += 512) {
+			if ((oflags & GCH_SPAN_ZEROED) && p[off])
+				ok = false;
+			p[off] = (char)(i | 1);
+		}
+		ASSERT_TRUE(ok) TH_LOG("round %d: ZEROED span held data", i);
+		for (size_t off = 0; off < n * GCH_PAGE_SIZE; off += 512) {
+			if (p[off] != (char)(i | 1)) {
+				ASSERT_EQ((char)(i | 1), p[off])
+					TH_LOG("round %d: live page lost its data", i);
+			}
+		}
+		/* keep a few spans live across rounds so first fit moves */
+		if (i % 4) {
+			ASSERT_EQ(0, gch_free1(self->fd, page, n));
+		}
+	}
+	r.stop = 1;
+	pthread_join(r.tid, NULL);
+	TH_LOG("%lu racing scavenges", r.calls);
+}
+
+struct dirty_writer {
+	pthread_t tid;
+	volatile char *p;
+	size_t len;
+	volatile int stop;
+};
+
+static void *dirty_writer_main(void *arg)
+{
+	struct dirty_writer *w = arg;
+	size_t off = 0;
+
+	while (!w->stop) {
+		w->p[off] = 0x55;
+		off = (off + 4096 + 8) % w->len;
+	}
+	return NULL;
+}
+
+/*
+ * A (buggy) program keeps writing into a freed span while the heap is being
+ * scavenged.  The kernel cannot stop it, but must never call those pages
+ * zeroed afterwards: every write lands in a page that is then resident.
+ */
+TEST_F_TIMEOUT(z, writes_to_free_pages_vs_scavenge, 120)
+{
+	for (int round = 0; round < 20; round++) {
+		struct dirty_writer w;
+		__u64 page, again;
+
+		ASSERT_EQ(0, gch_alloc(self->fd, 4, &page, NULL));
+		ASSERT_EQ(0, gch_free1(self->fd, page, 4));
+		w = (struct dirty_writer){ .p = gch_page_addr(self->base, page),
+					   .len = 4 * GCH_PAGE_SIZE };
+		ASSERT_EQ(0, pthread_create(&w.tid, NULL, dirty_writer_main, &w));
+		for (int i = 0; i < 50; i++) {
+			ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL, 0, NULL));
+		}
+		w.stop = 1;
+		pthread_join(w.tid, NULL);
+		/* safety check of the flag happens inside alloc_checked */
+		alloc_checked(_metadata, self, 4, &again, true);
+		ASSERT_EQ(page, again);
+		ASSERT_EQ(0, gch_free1(self->fd, again, 4));
+		ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL, 0, NULL));
+	}
 }
 
 TEST_HARNESS_MAIN
