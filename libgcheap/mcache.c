@@ -20,6 +20,8 @@
  * reads the counters with relaxed atomics under h->lock, which also
  * protects the heap's list of caches.
  */
+#define _GNU_SOURCE		/* pthread_getattr_np */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,9 +114,9 @@ static bool attached_anywhere(void)
 	return false;
 }
 
-/* Give every cached span back, fold the counters into the heap, unlink and
- * free the cache.  Runs on the cache's own thread. */
-void gch_mcache_detach(struct gch_heap *h, struct gch_mcache *c)
+/* Give every span of @c back to its central (unclaimed slots uncounted) and
+ * drop the tiny block.  The cache's owner runs this, or is parked. */
+static void release_spans(struct gch_heap *h, struct gch_mcache *c)
 {
 	for (unsigned sc = 0; sc < GCH_NUM_SPANCLASSES; sc++) {
 		struct gch_span *s = c->alloc[sc];
@@ -127,6 +129,23 @@ void gch_mcache_detach(struct gch_heap *h, struct gch_mcache *c)
 		gch_mcache_account(h, c, -(left * s->elemsize), -left);
 		gch_mcentral_uncache_span(h, &h->central[sc], s);
 	}
+	c->tiny = 0;
+	c->tinyoffset = GCH_TINY_SIZE;
+}
+
+void gch_heap_release_all_caches(struct gch_heap *h)
+{
+	gch_lock(&h->lock);
+	for (struct gch_mcache *c = h->caches; c; c = c->next)
+		release_spans(h, c);
+	gch_unlock(&h->lock);
+}
+
+/* Give every cached span back, fold the counters into the heap, unlink and
+ * free the cache.  Runs on the cache's own thread. */
+void gch_mcache_detach(struct gch_heap *h, struct gch_mcache *c)
+{
+	release_spans(h, c);
 	gch_add(&h->alloc_since_cycle, (uint64_t)c->pacer_pending);
 
 	gch_lock(&h->lock);

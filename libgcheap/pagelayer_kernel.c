@@ -178,6 +178,11 @@ static const struct gch_pagelayer kernel_ops = {
 	.close = kernel_close,
 };
 
+int gch_heap_kernel_fd(struct gch_heap *h)
+{
+	return h->pl == &kernel_ops ? kpl(h)->fd : -1;
+}
+
 static int handshake(struct kernel_pl *k)
 {
 	const uint64_t need = GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS;

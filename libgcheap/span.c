@@ -104,6 +104,15 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 	s->needzero = !zeroed;
 }
 
+/*
+ * Start handing out slots from the beginning again: the sweeper calls this
+ * after swapping mark bits into alloc bits and recounting nalloc.
+ */
+void gch_span_rewind(struct gch_span *s)
+{
+	open_window(s, 0, window_bits(s, 0));
+}
+
 uint32_t gch_span_close_window(struct gch_span *s)
 {
 	uint32_t left = (uint32_t)__builtin_popcountll(s->cache);
