@@ -181,6 +181,7 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 		   uint32_t npages, uintptr_t base, bool zeroed) GCH_HIDDEN;
 uint32_t gch_span_next_window(struct gch_span *s) GCH_HIDDEN;
 uint32_t gch_span_close_window(struct gch_span *s) GCH_HIDDEN;
+void gch_span_rewind(struct gch_span *s) GCH_HIDDEN;
 bool gch_span_slot_allocated(const struct gch_span *s, uint32_t idx) GCH_HIDDEN;
 int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
 			 const uint64_t *ptrmap, size_t nwords) GCH_HIDDEN;
@@ -216,6 +217,8 @@ struct gch_pagelayer {
 
 int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
 	GCH_HIDDEN;
+/* The /dev/gcheap descriptor of @h, or -1 for the host backend. */
+int gch_heap_kernel_fd(struct gch_heap *h) GCH_HIDDEN;
 /* One PROT_NONE reservation of @n arenas, 64 MiB aligned; 0 on failure. */
 uintptr_t gch_reserve_arenas(uint32_t n) GCH_HIDDEN;
 int gch_pl_host_open(struct gch_heap *h, const struct gch_options *o)
@@ -283,6 +286,9 @@ extern struct gch_mcache gch_mcache_none GCH_HIDDEN;
 
 struct gch_mcache *gch_mcache_attach(struct gch_heap *h) GCH_HIDDEN;
 void gch_mcache_detach(struct gch_heap *h, struct gch_mcache *c) GCH_HIDDEN;
+/* World stopped (owners parked): every attached cache of @h gives back its
+ * spans and drops its tiny block; the caches stay attached. */
+void gch_heap_release_all_caches(struct gch_heap *h) GCH_HIDDEN;
 void *gch_mcache_refill(struct gch_heap *h, struct gch_mcache *c,
 			unsigned spanclass) GCH_HIDDEN;
 void *gch_mcache_tiny_slow(struct gch_heap *h, struct gch_mcache *c,
