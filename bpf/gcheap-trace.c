@@ -200,25 +200,25 @@ static void print_details(const struct gtr_event *e)
 {
 	switch (e->type) {
 	case GTR_SPAN_ALLOC:
-		printf("page=%llu npages=%llu zeroed=%llu", e->a, e->b, e->c);
+		printf(" page=%llu npages=%llu zeroed=%llu", e->a, e->b, e->c);
 		break;
 	case GTR_SPANS_FREE:
-		printf("count=%llu npages=%llu", e->a, e->b);
+		printf(" count=%llu npages=%llu", e->a, e->b);
 		break;
 	case GTR_LIMIT_HIT:
-		printf("npages=%llu span_pages=%llu limit=%llu which=%s", e->a,
+		printf(" npages=%llu span_pages=%llu limit=%llu which=%s", e->a,
 		       e->b, e->c, e->d ? "module" : "heap");
 		break;
 	case GTR_PAGES_RELEASE:
-		printf("reason=%s bytes=%llu pages=%llu us=%llu",
+		printf(" reason=%s bytes=%llu pages=%llu us=%llu",
 		       reason_names[e->c < GTR_NREASONS ? e->c : GTR_REL_OTHER],
 		       e->a, e->a / sysconf(_SC_PAGESIZE), e->b / 1000);
 		break;
 	case GTR_SHRINK_SCAN:
-		printf("asked=%llu freed=%llu", e->a, e->b);
+		printf(" asked=%llu freed=%llu", e->a, e->b);
 		break;
 	case GTR_GC_PHASE:
-		printf("cycle=%llu phase=%s live=%llu goal=%llu", e->b,
+		printf(" cycle=%llu phase=%s live=%llu goal=%llu", e->b,
 		       phase_name(e->a), e->c, e->d);
 		break;
 	}
@@ -243,7 +243,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	if (len < sizeof(*e) || e->type >= GTR_NTYPES)
 		return 0;
 	fmt_time(ts, sizeof(ts), e->ts, true);
-	printf("%s %-16.16s %-7u %-13s heap=%llu pid=%u ", ts, e->comm, e->tid,
+	printf("%s %-16.16s %-7u %-13s heap=%llu pid=%u", ts, e->comm, e->tid,
 	       names[e->type], (unsigned long long)e->heap, e->pid);
 	print_details(e);
 	putchar('\n');
@@ -321,7 +321,7 @@ static void print_heap_delta(const char *ts, unsigned long long id,
 
 #undef D
 
-static void print_summary(const struct gtr_session *s)
+static void print_summary(const struct gtr_session *s, bool final)
 {
 	unsigned long long key, next, *keys = NULL;
 	struct gtr_heap_stats cur;
@@ -353,7 +353,8 @@ static void print_summary(const struct gtr_session *s)
 		h = heap_seen(keys[i]);
 		if (stats_changed(&cur, &h->last)) {
 			if (!any)
-				printf("--- %s summary\n", ts);
+				printf("--- %s %s\n", ts, final ?
+				       "final summary" : "summary");
 			any = true;
 			print_heap_delta(ts, keys[i], &cur, &h->last,
 					 s->page_size);
@@ -365,7 +366,8 @@ static void print_summary(const struct gtr_session *s)
 		}
 	}
 	if (!any)
-		printf("--- %s summary: no gcheap activity\n", ts);
+		printf("--- %s %s: no gcheap activity\n", ts,
+		       final ? "final summary" : "summary");
 	free(keys);
 	fflush(stdout);
 }
@@ -393,9 +395,9 @@ static void print_log2_hist(const struct gtr_hist *h, const char *unit)
 	}
 	printf("%*s%-10s : count    distribution\n", 10, "", unit);
 	for (i = 0; i <= last; i++) {
-		/* slot i holds values v with 2^i <= v + 1 < 2^(i+1) */
-		lo = (1ULL << i) - 1;
-		hi = (1ULL << (i + 1)) - 2;
+		/* slot 0: 0 and 1; slot i: 2^i .. 2^(i+1) - 1 */
+		lo = i ? 1ULL << i : 0;
+		hi = (1ULL << (i + 1)) - 1;
 		printf("%10llu -> %-10llu : %-8llu |", lo, hi, h->slots[i]);
 		print_stars(h->slots[i], max, 40);
 		printf("|\n");
@@ -511,7 +513,7 @@ static int run(struct gtr_session *s, struct ring_buffer *rb)
 		if (env.duration && now_mono() - start >= env.duration)
 			break;
 		if (now_mono() >= next) {
-			print_summary(s);
+			print_summary(s, false);
 			next += env.interval;
 		}
 	}
@@ -549,7 +551,7 @@ int main(int argc, char **argv)
 	err = run(&s, rb);
 	if (rb)
 		ring_buffer__consume(rb);
-	print_summary(&s);
+	print_summary(&s, true);
 	print_histograms(&s);
 	print_counters(&s);
 	ring_buffer__free(rb);

@@ -97,8 +97,9 @@ struct gtr_heap_stats {
 
 /*
  * `hists`: array map, key = kind * GTR_NREASONS + reason, value = log2
- * buckets (slot i counts values v with 2^i <= v+1 < 2^(i+1), i.e. slot 0 is
- * 0..1).  Latency is in microseconds, pages are system pages.
+ * buckets: slot 0 counts values 0 and 1, slot i > 0 values 2^i .. 2^(i+1)-1
+ * (libbpf-tools' convention).  Latency is in microseconds, pages are system
+ * pages.
  */
 enum gtr_hist_kind {
 	GTR_HIST_LAT_US,

@@ -92,7 +92,7 @@ static __always_inline void gtr_hist_add(__u32 kind, __u32 reason, __u64 v)
 {
 	__u32 key = kind * GTR_NREASONS + reason;
 	struct gtr_hist *h = bpf_map_lookup_elem(&hists, &key);
-	__u32 slot = gtr_log2(v + 1);
+	__u32 slot = gtr_log2(v);
 
 	if (!h)
 		return;

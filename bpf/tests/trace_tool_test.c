@@ -7,7 +7,8 @@
  *     insmod happens, and traces wl_run() on one heap: the sum of its
  *     per-interval summaries for that heap equals GCH_IOC_STATS, its live
  *     stream shows the events, its histograms are non-empty;
- *  3. SIGINT ends it with status 0, and it lets go of the module (rmmod
+ *  3. a second instance with -p 1 (init owns no heap) sees none of it;
+ *  4. SIGINT ends it with status 0, and it lets go of the module (rmmod
  *     works right after).
  * Once per attach mode (raw_tp; tp_btf when the module has BTF).  The module
  * is always loaded again before the test returns, for the runner's rmmod.
@@ -94,6 +95,31 @@ static void show_log(const char *log)
 
 	for (line = strtok(p, "\n"); line; line = strtok(NULL, "\n"))
 		printf("#   %s\n", line);
+}
+
+/*
+ * The tool's output for the record: the first lines of the live stream, then
+ * everything but the stream (summaries, histograms, messages).
+ */
+static void show_excerpt(const char *log)
+{
+	char *p = slurp(log), *line;
+	unsigned int n = 0, skipped = 0;
+
+	for (line = strtok(p, "\n"); line; line = strtok(NULL, "\n")) {
+		/* stream records start "HH:MM:SS.uuuuuu " */
+		bool event = strlen(line) > 16 && line[8] == '.';
+
+		if (event && ++n > 8) {
+			skipped++;
+			continue;
+		}
+		if (skipped) {
+			printf("#   [... %u more events ...]\n", skipped);
+			skipped = 0;
+		}
+		printf("#   %s\n", line);
+	}
 }
 
 static unsigned long long field(const char *line, const char *key)
@@ -202,9 +228,13 @@ static void not_loaded(void)
 /* The module is unloaded on entry; loaded on return. */
 static void run_mode(const char *mode)
 {
-	char log[64];
+	char log[64], other_log[64], want[64];
 	char *const argv[] = { TOOL, "-w", "-i", "1", "-m", (char *)mode,
 			       NULL };
+	char *const other_argv[] = { TOOL, "-q", "-p", "1", "-m", (char *)mode,
+				     NULL };
+	pid_t other;
+	int orc;
 	struct gch_stats st;
 	struct wl_done d;
 	struct wl_heap h;
@@ -212,6 +242,7 @@ static void run_mode(const char *mode)
 	int rc, err;
 
 	snprintf(log, sizeof(log), "/tmp/gt-%s.log", mode);
+	snprintf(other_log, sizeof(other_log), "/tmp/gt-%s-p1.log", mode);
 	pid = spawn(log, argv);
 	tap_ok(wait_for(log, "not loaded; waiting", 10000),
 	       "%s: -w waits for the module", mode);
@@ -227,6 +258,10 @@ static void run_mode(const char *mode)
 		return;
 	}
 	tap_ok(true, "%s: the tool attaches once the module is loaded", mode);
+	/* a second instance watching only init's heaps must see none of ours */
+	other = spawn(other_log, other_argv);
+	tap_ok(wait_for(other_log, "gcheap-trace: attached", 20000),
+	       "%s: a second instance with -p 1 attaches", mode);
 
 	err = wl_open(&h);
 	if (!err)
@@ -237,14 +272,22 @@ static void run_mode(const char *mode)
 	wl_close(&h);
 	/* let one more interval report the heap's destruction */
 	sleep(2);
+	kill(other, SIGINT);
 	kill(pid, SIGINT);
 	rc = wait_exit(pid, 20000);
+	orc = wait_exit(other, 20000);
+	snprintf(want, sizeof(want), " heap=%llu pid=", h.id);
+	tap_ok(orc == 0 && !strstr(slurp(other_log), want) &&
+	       strstr(slurp(other_log), "no gcheap activity"),
+	       "%s: -p 1 filters out the workload's heap (rc %d)", mode, orc);
 	tap_ok(rc == 0 && strstr(slurp(log), "gcheap-trace: detached"),
 	       "%s: SIGINT ends it cleanly (rc %d)", mode, rc);
 	if (!err)
 		check_output(mode, slurp(log), h.id, &st);
 	if (rc != 0 || err)
 		show_log(log);
+	else
+		show_excerpt(log);
 	err = wl_rmmod();
 	tap_ok(!err, "%s: the tool let go of the module: rmmod works (%s)",
 	       mode, strerror(-err));
