@@ -9,7 +9,9 @@
  *
  * The model keeps, per page, the page-map entry the kernel should publish
  * (so the page map can be compared word for word) and a sorted array of free
- * runs, split at arena boundaries, for first fit.  The free-run array stays
+ * runs, split at arena boundaries, for first fit.  It starts with arenas 0
+ * and 2 and creates arena 1 halfway, so first fit must also skip a gap in
+ * the row of arenas and later fill it.  The free-run array stays
  * short (hundreds of runs), so a linear first-fit scan and memmove on insert
  * are cheap enough under TCG.
  */
@@ -268,7 +270,7 @@ TEST_F(pa, absurd_counts_einval)
 
 /* ---------------------------------------------------------------- model */
 
-#define M_ARENAS 2
+#define M_ARENAS 3		/* arena 1 is created halfway through */
 #define M_PAGES (M_ARENAS * GCH_PAGES_PER_ARENA)
 #define M_OPS 100000
 #define M_MAXLIVE 2048
@@ -281,15 +283,24 @@ struct model {
 	__u32 nruns;
 	struct gch_span_ref live[M_MAXLIVE];
 	__u32 nlive;
+	bool created[M_ARENAS];
+	__u32 narenas;
 	__u64 span_pages, alloc_calls, free_calls, spans_freed;
+	__u64 enomem, poisoned;		/* for the summary line */
 };
 
-static void model_init(struct model *m)
+/* A new arena is one free run of its own: runs never join across arenas. */
+static void model_add_arena(struct model *m, __u32 a)
 {
-	memset(m, 0, sizeof(*m));
-	for (__u32 a = 0; a < M_ARENAS; a++)
-		m->runs[m->nruns++] = (struct run){ a * GCH_PAGES_PER_ARENA,
-						    GCH_PAGES_PER_ARENA };
+	__u32 start = a * GCH_PAGES_PER_ARENA, i = 0;
+
+	while (i < m->nruns && m->runs[i].start < start)
+		i++;
+	memmove(&m->runs[i + 1], &m->runs[i], (m->nruns - i) * sizeof(m->runs[0]));
+	m->runs[i] = (struct run){ start, GCH_PAGES_PER_ARENA };
+	m->nruns++;
+	m->created[a] = true;
+	m->narenas++;
 }
 
 /* First fit; returns the page or ~0 when nothing fits. */
@@ -398,13 +409,15 @@ static void check_stats(struct __test_metadata *_metadata, int fd,
 	ASSERT_EQ(m->alloc_calls, st.alloc_calls) TH_LOG("op %d", op);
 	ASSERT_EQ(m->free_calls, st.free_calls) TH_LOG("op %d", op);
 	ASSERT_EQ(m->spans_freed, st.spans_freed) TH_LOG("op %d", op);
-	ASSERT_EQ(M_ARENAS, st.arenas);
+	ASSERT_EQ(m->narenas, st.arenas);
 }
 
 static void check_pagemap(struct __test_metadata *_metadata,
 			  volatile const __u64 *pm, const struct model *m, int op)
 {
 	for (__u32 p = 0; p < M_PAGES; p++) {
+		if (!m->created[p / GCH_PAGES_PER_ARENA])
+			continue;	/* its page-map entries would SIGBUS */
 		if (pm[p] != m->pme[p]) {
 			ASSERT_EQ(m->pme[p], pm[p])
 				TH_LOG("op %d: page map entry of page %u", op, p);
@@ -417,7 +430,8 @@ static void model_step_free(struct __test_metadata *_metadata, int fd,
 			    struct model *m, __u64 *rs, int op)
 {
 	struct gch_span_ref refs[9];
-	__u32 count = rnd_range(rs, 1, m->nlive < 8 ? m->nlive : 8);
+	__u32 count = rnd_range(rs, 0, 3) ? 1 :
+		      rnd_range(rs, 1, m->nlive < 8 ? m->nlive : 8);
 	bool poison = rnd_range(rs, 0, 49) == 0;
 
 	/* pick @count distinct live spans by moving them to the end */
@@ -436,6 +450,7 @@ static void model_step_free(struct __test_metadata *_metadata, int fd,
 			refs[count].npages++;
 		ASSERT_EQ(-EINVAL, gch_free(fd, refs, count + 1))
 			TH_LOG("op %d: poisoned batch of %u", op, count + 1);
+		m->poisoned++;
 		return;
 	}
 	ASSERT_EQ(0, gch_free(fd, refs, count)) TH_LOG("op %d", op);
@@ -454,6 +469,7 @@ static void model_step_alloc(struct __test_metadata *_metadata, int fd,
 	int ret = gch_alloc(fd, n, &page, NULL);
 
 	if (want == ~0U) {
+		m->enomem++;
 		ASSERT_EQ(-ENOMEM, ret) TH_LOG("op %d: %u pages, model: no fit", op, n);
 		return;
 	}
@@ -469,16 +485,26 @@ TEST_F_TIMEOUT(pa, random_model_100k, 300)
 
 	TH_LOG("seed %#llx (rerun with GCH_SEED=%#llx)",
 	       (unsigned long long)seed, (unsigned long long)seed);
-	for (__u32 a = 1; a < M_ARENAS; a++) {
-		ASSERT_EQ(0, gch_map_arena(self->fd, self->base, a));
-	}
-	model_init(&m);
+	memset(&m, 0, sizeof(m));
+	model_add_arena(&m, 0);
+	ASSERT_EQ(0, gch_map_arena(self->fd, self->base, 2));
+	model_add_arena(&m, 2);
 	for (int op = 0; op < M_OPS; op++) {
-		/* drift between mostly-full and mostly-empty phases */
-		__u32 target = (op / 5000) % 2 ? M_MAXLIVE / 8 : M_MAXLIVE - 64;
+		if (op == M_OPS / 2) {
+			/* a hole in the row of arenas gets filled */
+			ASSERT_EQ(0, gch_map_arena(self->fd, self->base, 1));
+			model_add_arena(&m, 1);
+		}
+		/*
+		 * Alternate between filling the heap until first fit runs out
+		 * of room (-ENOMEM, fragmentation) and draining it to a few
+		 * dozen spans.  Frees average 2 spans a call, so 80% allocs
+		 * grow the heap and 50% shrink it.
+		 */
+		__u32 target = (op / 5000) % 2 ? 48 : M_MAXLIVE - 64;
 		bool do_alloc = m.nlive == 0 ||
 			(m.nlive < M_MAXLIVE - 1 &&
-			 rnd_range(&rs, 0, 99) < (m.nlive < target ? 60 : 40));
+			 rnd_range(&rs, 0, 99) < (m.nlive < target ? 80 : 50));
 
 		if (do_alloc)
 			model_step_alloc(_metadata, self->fd, &m, &rs, op);
@@ -491,12 +517,20 @@ TEST_F_TIMEOUT(pa, random_model_100k, 300)
 	}
 	check_stats(_metadata, self->fd, &m, M_OPS);
 	check_pagemap(_metadata, self->pm, &m, M_OPS);
-	/* free everything: both arenas must be whole again */
+	TH_LOG("%llu allocs, %llu frees in %llu calls, %llu -ENOMEM, %llu poisoned batches, %u free runs",
+	       (unsigned long long)m.alloc_calls,
+	       (unsigned long long)m.spans_freed,
+	       (unsigned long long)m.free_calls,
+	       (unsigned long long)m.enomem, (unsigned long long)m.poisoned,
+	       m.nruns);
+	/* free everything: every arena must be whole again */
 	while (m.nlive)
 		model_step_free(_metadata, self->fd, &m, &rs, M_OPS);
 	check_stats(_metadata, self->fd, &m, M_OPS);
-	ASSERT_EQ(0, A(self->fd, GCH_PAGES_PER_ARENA));
-	ASSERT_EQ(GCH_PAGES_PER_ARENA, A(self->fd, GCH_PAGES_PER_ARENA));
+	for (__u32 a = 0; a < M_ARENAS; a++) {
+		ASSERT_EQ((__u64)a * GCH_PAGES_PER_ARENA,
+			  A(self->fd, GCH_PAGES_PER_ARENA));
+	}
 }
 
 TEST_HARNESS_MAIN
