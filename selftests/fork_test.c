@@ -10,6 +10,7 @@
  * Children report through their exit status: 0 when every check passed,
  * otherwise the number of the first failed check, which the parent prints.
  */
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include "gch_test.h"
@@ -395,6 +396,124 @@ TEST_F(fk, child_can_own_its_own_heap)
 	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("failed check %d",
 						 WEXITSTATUS(status));
 	EXPECT_TRUE(heap_intact(self));
+}
+
+/*
+ * Many short-lived children receive a heap whose owner has exited.  A freed
+ * mm_struct is soon reused by the next fork; if the heap compared against a
+ * dangling mm pointer, some child would be taken for the owner.
+ */
+TEST_F_TIMEOUT(fk, dead_owner_mm_never_reused, 120)
+{
+	int sv[2], status, fd;
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int cfd = gch_open();
+
+		if (cfd < 0 || !gch_mmap(cfd, GCH_ARENA_SIZE,
+					 PROT_READ | PROT_WRITE, MAP_SHARED,
+					 GCH_MMAP_ARENA(0)))
+			_exit(1);
+		_exit(send_fd(sv[1], cfd) ? 2 : 0);
+	}
+	fd = recv_fd(sv[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_LE(0, fd);
+	for (int i = 0; i < 100; i++) {
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0)
+			_exit(gch_alloc(fd, 1, NULL, NULL) == -EPERM ? 0 : 1);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("child %d was let in", i);
+	}
+	EXPECT_EQ(-EPERM, gch_alloc(fd, 1, NULL, NULL));
+	close(fd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * execve() gives the process a new address space: an fd kept across it
+ * (no O_CLOEXEC) is some other mm's heap.  The check runs in a constructor
+ * of this very binary, re-executed with GCH_EXEC_CHECK=<fd>:<heap_id>.
+ */
+static void __attribute__((constructor)) exec_check(void)
+{
+	const char *env = getenv("GCH_EXEC_CHECK");
+	unsigned long long id;
+	int fd;
+
+	if (!env || sscanf(env, "%d:%llu", &fd, &id) != 2)
+		return;
+	_exit(foreign_checks(fd, id, 0));
+}
+
+TEST_F(fk, fd_kept_across_exec_eperm)
+{
+	char env[64], exe[] = "/proc/self/exe";
+	int status, fd;
+	pid_t pid;
+
+	/* the fixture's fd is O_CLOEXEC; this one survives exec */
+	fd = fcntl(self->fd, F_DUPFD, 0);
+	ASSERT_LE(0, fd);
+	snprintf(env, sizeof(env), "GCH_EXEC_CHECK=%d:%llu", fd,
+		 (unsigned long long)self->heap_id);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char *argv[] = { exe, NULL }, *envp[] = { env, NULL };
+
+		execve(exe, argv, envp);
+		_exit(99);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("failed check %d",
+						 WEXITSTATUS(status));
+	close(fd);
+	EXPECT_TRUE(heap_intact(self));
+}
+
+struct opener {
+	int fd;
+	char *base;
+};
+
+static void *opener_main(void *arg)
+{
+	struct opener *o = arg;
+
+	o->fd = gch_open();
+	if (o->fd >= 0 && gch_map_arena(o->fd, o->base, 0))
+		o->fd = -2;
+	return NULL;
+}
+
+/* The heap belongs to the address space, not to the thread that opened it. */
+TEST_F(fk, heap_opened_by_exited_thread)
+{
+	struct opener o = { .base = gch_reserve(1) };
+	pthread_t t;
+	__u64 page;
+
+	ASSERT_NE(MAP_FAILED, o.base);
+	ASSERT_EQ(0, pthread_create(&t, NULL, opener_main, &o));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	ASSERT_LE(0, o.fd);
+	ASSERT_EQ(0, gch_alloc(o.fd, 2, &page, NULL));
+	gch_page_addr(o.base, page)[0] = 1;
+	EXPECT_EQ(0, gch_free1(o.fd, page, 2));
+	EXPECT_EQ(0, gch_map_arena(o.fd, o.base, 0));
+	munmap(o.base, GCH_ARENA_SIZE);
+	close(o.fd);
 }
 
 TEST_HARNESS_MAIN
