@@ -483,6 +483,12 @@ static int attach(struct gtr_session *s)
 		return 1;
 	for (t = 0; t < GTR_NTYPES; t++)
 		n += s->attached[t];
+	if (!n) {
+		fprintf(stderr, "gcheap-trace: the loaded gcheap has no gcheap_* tracepoints "
+			"(no events/gcheap in tracefs, no __tracepoint_gcheap_* in kallsyms)\n");
+		gtr_detach(s);
+		return 1;
+	}
 	fprintf(stderr, "gcheap-trace: attached to %d gcheap tracepoints with %s; Ctrl-C to stop\n",
 		n, s->mode == GTR_MODE_BTF ? "tp_btf (module BTF)" :
 		"raw_tp (no module BTF)");
