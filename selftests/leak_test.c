@@ -164,6 +164,14 @@ static int fill_heap(unsigned int narenas, __u32 npages, char **base)
 
 	if (fd < 0)
 		return -1;
+	/* keep a background scavenger off, so resident bytes stay exact */
+	if (gch_has_feature(fd, GCH_FEAT_GC_PHASE)) {
+		struct gch_gc_phase g = { .size = sizeof(g),
+					  .phase = GCH_GC_MARK_START };
+
+		if (gch_ioctl(fd, GCH_IOC_GC_PHASE, &g))
+			return -1;
+	}
 	*base = gch_reserve(narenas);
 	if (*base == MAP_FAILED)
 		return -1;
