@@ -48,6 +48,7 @@
 #define _GCHEAP_INTERNAL_H
 
 #include <linux/types.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/atomic.h>
@@ -116,6 +117,17 @@ struct gch_heap {
 	u64 limit_hits;
 	u64 released_ioctl_bytes;
 	u64 scavenge_ns;
+	/* heap->lock: the other release paths (scavenger.c, shrinker.c) */
+	u64 released_bg_bytes;
+	u64 released_eager_bytes;
+	u64 released_shrink_bytes;
+	/* heap->lock: heap page the next scavenger walk starts below (0: top) */
+	u64 scav_cursor;
+
+	/* gch_heaps_lock (scavenger.c): the registry of all heaps */
+	struct list_head heaps_node;
+	/* scavenger/shrinker users of a listed heap; teardown waits for 0 */
+	atomic_t heaps_pins;
 
 	spinlock_t res_lock;
 	/* res_lock: system pages backing the heap, and those of free pages */
@@ -173,8 +185,26 @@ enum gch_release_reason {
 	GCH_RELEASE_SHRINK,
 };
 u64 gch_goal_bytes(const struct gch_heap *heap);
+u64 gch_retained_budget(struct gch_heap *heap);
 u64 gch_scavenge(struct gch_heap *heap, u64 max_bytes, bool all,
 		 enum gch_release_reason reason);
+
+/* scavenger.c: heap registry, the walk every path but the ioctl uses, kthread */
+void gch_heap_register(struct gch_heap *heap);
+void gch_heap_unregister(struct gch_heap *heap);
+unsigned int gch_heaps_count(void);
+struct gch_heap *gch_heap_pin_next(void);
+void gch_heap_unpin(struct gch_heap *heap);
+unsigned long gch_heaps_free_resident(void);
+unsigned long gch_release_free(struct gch_heap *heap, unsigned long max_sys,
+			       enum gch_release_reason reason, u64 *ns);
+void gch_scavenger_kick(void);
+int gch_scavenger_init(void);
+void gch_scavenger_exit(void);
+
+/* shrinker.c */
+int gch_shrinker_init(void);
+void gch_shrinker_exit(void);
 
 /* stats.c */
 void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st);

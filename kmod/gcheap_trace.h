@@ -139,6 +139,26 @@ TRACE_EVENT(gcheap_pages_release,
 		  show_gch_release_reason(__entry->reason))
 );
 
+/* One heap visited by a shrinker scan: system pages asked of it and freed. */
+TRACE_EVENT(gcheap_shrink_scan,
+	TP_PROTO(const struct gch_heap *heap, u64 asked, u64 freed),
+	TP_ARGS(heap, asked, freed),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u64, asked)
+		__field(u64, freed)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->asked = asked;
+		__entry->freed = freed;
+	),
+	TP_printk("heap=%llu pid=%d asked=%llu freed=%llu",
+		  __entry->heap, __entry->pid, __entry->asked, __entry->freed)
+);
+
 TRACE_EVENT(gcheap_gc_phase,
 	TP_PROTO(const struct gch_heap *heap, u32 phase, u64 cycle, u64 live,
 		 u64 goal),

@@ -96,6 +96,7 @@ static struct gch_heap *gch_heap_create(void)
 static void gch_heap_destroy(struct gch_heap *heap)
 {
 	trace_gcheap_heap_destroy(heap);
+	gch_heap_unregister(heap);	/* waits out the scavenger and shrinker */
 	gch_debugfs_heap_del(heap);
 	gch_arenas_destroy(heap);
 	atomic_long_sub(heap->span_pages, &gch_total_span_pages);
@@ -120,6 +121,7 @@ static int gch_open(struct inode *inode, struct file *file)
 	file->private_data = heap;
 	file->f_mapping = heap->inode->i_mapping;
 	gch_debugfs_heap_add(heap);
+	gch_heap_register(heap);
 	trace_gcheap_heap_create(heap);
 	return 0;
 }

@@ -49,7 +49,7 @@ static int gch_copy_out(void __user *uarg, const void *karg, size_t ksize,
 static u64 gch_features(void)
 {
 	return GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS | GCH_FEAT_TRACEPOINTS |
-	       GCH_FEAT_GC_PHASE;
+	       GCH_FEAT_GC_PHASE | GCH_FEAT_SCAVENGER | GCH_FEAT_SHRINKER;
 }
 
 static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
@@ -121,6 +121,8 @@ static int gch_ioc_span_free(struct gch_heap *heap, void __user *uarg)
 	else
 		err = gch_spans_free(heap, refs, f.count);
 	kvfree(refs);
+	if (!err)	/* new free memory: let the scavenger look */
+		gch_scavenger_kick();
 	return err;
 }
 
@@ -147,6 +149,8 @@ static int gch_ioc_limits(struct gch_heap *heap, void __user *uarg)
 	l.soft_bytes = heap->soft_bytes;
 	l.goal_bytes = gch_goal_bytes(heap);
 	mutex_unlock(&heap->lock);
+	if (l.flags)	/* a new soft limit or goal may mean work now */
+		gch_scavenger_kick();
 	return gch_copy_out(uarg, &l, sizeof(l), usize);
 }
 
@@ -205,6 +209,8 @@ static int gch_ioc_gc_phase(struct gch_heap *heap, void __user *uarg)
 	goal = gch_goal_bytes(heap);
 	mutex_unlock(&heap->lock);
 	trace_gcheap_gc_phase(heap, p.phase, p.cycle, p.heap_live, goal);
+	if (p.phase == GCH_GC_SWEEP_END)	/* the scavenger may resume */
+		gch_scavenger_kick();
 	return gch_copy_out(uarg, &p, sizeof(p), usize);
 }
 

@@ -56,14 +56,25 @@ static int __init gch_init(void)
 	/* debugfs is optional: without it the heaps just have no directory */
 	gch_debugfs_root = debugfs_create_dir("gcheap", NULL);
 
-	err = misc_register(&gch_misc);
+	err = gch_scavenger_init();
 	if (err)
 		goto err_remove_debugfs;
+	err = gch_shrinker_init();
+	if (err)
+		goto err_stop_scavenger;
+
+	err = misc_register(&gch_misc);
+	if (err)
+		goto err_unregister_shrinker;
 
 	pr_info("gcheap: abi %u, /dev/gcheap ready, max_total_pages=%lu\n",
 		GCH_ABI_VERSION, gch_max_total_pages);
 	return 0;
 
+err_unregister_shrinker:
+	gch_shrinker_exit();
+err_stop_scavenger:
+	gch_scavenger_exit();
 err_remove_debugfs:
 	debugfs_remove(gch_debugfs_root);
 	gch_fs_exit();
@@ -73,6 +84,8 @@ err_remove_debugfs:
 static void __exit gch_exit(void)
 {
 	misc_deregister(&gch_misc);
+	gch_shrinker_exit();
+	gch_scavenger_exit();
 	debugfs_remove(gch_debugfs_root);
 	gch_fs_exit();
 }

@@ -29,11 +29,17 @@ u64 gch_goal_bytes(const struct gch_heap *heap)
 	return heap->goal_bytes ? heap->goal_bytes : GCH_DEFAULT_GOAL_BYTES;
 }
 
-/* Bytes of free resident memory the heap may keep. */
-static u64 gch_retained_budget(struct gch_heap *heap)
+/*
+ * Bytes of free resident memory the heap may keep.  Without a goal from
+ * userspace, what the spans use now stands in for it (at least the default
+ * goal), so a heap whose program never talks to us keeps 10% slack.
+ */
+u64 gch_retained_budget(struct gch_heap *heap)
 {
-	u64 keep = gch_goal_bytes(heap) / 10 * 11;
 	u64 used = heap->span_pages * GCH_PAGE_SIZE;
+	u64 goal = heap->goal_bytes ? heap->goal_bytes :
+				      max(GCH_DEFAULT_GOAL_BYTES, used);
+	u64 keep = goal / 10 * 11;
 
 	lockdep_assert_held(&heap->lock);
 	return keep > used ? keep - used : 0;

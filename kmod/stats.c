@@ -28,9 +28,9 @@ void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st)
 	st->free_calls = heap->free_calls;
 	st->spans_freed = heap->spans_freed;
 	st->limit_hits = heap->limit_hits;
-	st->released_bg_bytes = 0;
-	st->released_eager_bytes = 0;
-	st->released_shrink_bytes = 0;
+	st->released_bg_bytes = heap->released_bg_bytes;
+	st->released_eager_bytes = heap->released_eager_bytes;
+	st->released_shrink_bytes = heap->released_shrink_bytes;
 	st->released_ioctl_bytes = heap->released_ioctl_bytes;
 	st->scavenge_ns = heap->scavenge_ns;
 	st->gc_cycle = heap->gc_cycle;
