@@ -171,7 +171,7 @@ struct gch_span {
 	uint64_t *markbits;
 	uint64_t typedbits[GCH_BITMAP_WORDS];	/* slot has a pointer layout */
 	uint64_t bitstore[2][GCH_BITMAP_WORDS];
-};
+} __attribute__((aligned(GCH_CACHELINE)));	/* fast path in one line */
 
 /* The window everyone starts from: no free slot, so the fast path falls
  * through to the slow path. */
