@@ -420,6 +420,94 @@ TEST(debugfs_dir_lives_with_the_heap)
 	EXPECT_FALSE(heap_dir_exists(-1, v.heap_id)) TH_LOG("heap outlived its last reference");
 }
 
+/* Value of "@key <n>" in a debugfs stats file, or -1. */
+static long long stats_field(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *l = text;
+
+	while (l && *l) {
+		if (!strncmp(l, key, klen) && l[klen] == ' ')
+			return strtoll(l + klen + 1, NULL, 10);
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+	return -1;
+}
+
+TEST(debugfs_stats_match_ioctl)
+{
+	static const char *keys[] = {
+		"heap_id", "arenas", "mapped_bytes", "span_pages", "spans",
+		"free_pages", "hard_limit_pages", "alloc_calls", "free_calls",
+		"spans_freed", "limit_hits",
+	};
+	char path[128], text[4096];
+	struct gch_stats st;
+	__u64 page;
+	char *base;
+	ssize_t n;
+	int fd, sfd;
+
+	if (!debugfs_ready())
+		SKIP(return, "no debugfs");
+	fd = fill_heap(2, 300, &base);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, gch_set_hard(fd, 5000));
+	ASSERT_EQ(0, gch_alloc(fd, 7, &page, NULL));
+	ASSERT_EQ(0, gch_stats(fd, &st));
+	snprintf(path, sizeof(path), "/sys/kernel/debug/gcheap/%d-%llu/stats",
+		 getpid(), (unsigned long long)st.heap_id);
+	sfd = open(path, O_RDONLY);
+	ASSERT_LE(0, sfd) TH_LOG("%s: %s", path, strerror(errno));
+	n = read(sfd, text, sizeof(text) - 1);
+	ASSERT_LT(0, n);
+	text[n] = 0;
+	close(sfd);
+	{
+		const __u64 want[] = {
+			st.heap_id, st.arenas, st.mapped_bytes, st.span_pages,
+			st.spans, st.free_pages, st.hard_limit_pages,
+			st.alloc_calls, st.free_calls, st.spans_freed,
+			st.limit_hits,
+		};
+
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			EXPECT_EQ((long long)want[i], stats_field(text, keys[i]))
+				TH_LOG("debugfs %s", keys[i]);
+		}
+	}
+	munmap(base, 2 * GCH_ARENA_SIZE);
+	close(fd);
+}
+
+/* A stats file held open across the heap's death must not reach freed memory. */
+TEST(debugfs_read_after_heap_death)
+{
+	char path[128], text[4096];
+	struct gch_version v;
+	ssize_t n;
+	int fd, sfd;
+
+	if (!debugfs_ready())
+		SKIP(return, "no debugfs");
+	fd = gch_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, gch_version(fd, &v));
+	snprintf(path, sizeof(path), "/sys/kernel/debug/gcheap/%d-%llu/stats",
+		 getpid(), (unsigned long long)v.heap_id);
+	sfd = open(path, O_RDONLY);
+	ASSERT_LE(0, sfd) TH_LOG("%s: %s", path, strerror(errno));
+	close(fd);
+	/* an error is fine, stale numbers are fine, a splat is not */
+	n = read(sfd, text, sizeof(text) - 1);
+	TH_LOG("read after death: %zd (%s)", n, n < 0 ? strerror(errno) : "data");
+	close(sfd);
+	/* the heap is really gone */
+	EXPECT_FALSE(heap_dir_exists(-1, v.heap_id));
+}
+
 /* ---- the module is pinned by live heaps ---- */
 
 static int try_unload(void)
