@@ -10,7 +10,9 @@
  * their working level), drops the page cache, waits for the number to stop
  * moving, and compares with a tolerance of TOLERANCE_KB.  Each scenario
  * touches many times that much, so a leaked heap (or a leak per iteration of
- * the stress loop) stands far above the noise.  Under KASAN freed slab
+ * the stress loop) stands far above the noise.  Dropping caches also runs
+ * the heap's shrinker, which may release free pages mid-test; the checks
+ * allow for that.  Under KASAN freed slab
  * objects wait in a quarantine of up to 1/32 of RAM, so the tolerance grows
  * by that much there (kmemleak is the leak detector on that kernel).
  *
@@ -222,9 +224,17 @@ TEST_F_TIMEOUT(slow, close_with_live_spans_frees_every_page, 120)
 	EXPECT_EQ(BIG_PAGES / 2, st.span_pages);
 	EXPECT_EQ(BIG_PAGES / 2, st.free_pages);
 	during = memfree_settled();
-	/* the measurement sees the heap at all */
-	EXPECT_LT(BIG_PAGES * (GCH_PAGE_SIZE / 1024) - TOLERANCE_KB,
-		  before - during) TH_LOG("before %ld during %ld", before, during);
+	/*
+	 * The measurement sees the heap at all.  drop_caches runs the
+	 * shrinkers, which may release the freed half, so compare with what
+	 * the heap holds after settling; the live half always stays.
+	 */
+	ASSERT_EQ(0, gch_stats(fd, &st));
+	EXPECT_LE((__u64)BIG_PAGES * GCH_PAGE_SIZE / 2, st.resident_bytes);
+	EXPECT_LT((long)(st.resident_bytes / 1024) - TOLERANCE_KB,
+		  before - during)
+		TH_LOG("before %ld during %ld resident %llu", before, during,
+		       (unsigned long long)st.resident_bytes);
 	ASSERT_EQ(0, munmap(base, GCH_ARENA_SIZE));
 	ASSERT_EQ(0, close(fd));
 	after = shortfall_kb(before);
@@ -252,7 +262,8 @@ TEST_F_TIMEOUT(slow, last_mapping_frees_the_heap, 120)
 	/* still usable through the mapping */
 	base[0] = 0x7e;
 	EXPECT_EQ(0x7e, base[0]);
-	EXPECT_LT(BIG_PAGES * (GCH_PAGE_SIZE / 1024) - TOLERANCE_KB,
+	/* at least the live half is still held (shrinkers may take the rest) */
+	EXPECT_LT(BIG_PAGES / 2 * (GCH_PAGE_SIZE / 1024) - TOLERANCE_KB,
 		  before - memfree_settled());
 	ASSERT_EQ(0, munmap(base, GCH_ARENA_SIZE));
 	after = shortfall_kb(before);
