@@ -12,9 +12,9 @@
  * touches many times that much, so a leaked heap (or a leak per iteration of
  * the stress loop) stands far above the noise.  Dropping caches also runs
  * the heap's shrinker, which may release free pages mid-test; the checks
- * allow for that.  Under KASAN freed slab
- * objects wait in a quarantine of up to 1/32 of RAM, so the tolerance grows
- * by that much there (kmemleak is the leak detector on that kernel).
+ * allow for that.  Under KASAN freed slab objects wait in a quarantine of
+ * up to 1/32 of RAM, so the tolerance grows by that much there (kmemleak is
+ * the leak detector on that kernel).
  *
  * Also here: the heap lives exactly as long as its last fd or mapping (the
  * debugfs directory shows it), and the module cannot be unloaded under a
