@@ -9,6 +9,7 @@
 #   make module       kmod/gcheap.ko against KDIR
 #   make lib          libgcheap (into build/libgcheap, VM tests into build/vmtests-lib)
 #   make selftests    static kselftest binaries into build/selftests
+#   make bench        build and run the allocation benchmarks (not part of check)
 #   make vmtest       boot the VM: insmod, every test in VM_TESTDIRS, rmmod, verdict
 #   make check        static checks + host tests + runner self-tests + VM run
 #   make demo         boot the VM with the module loaded and show it working
@@ -54,17 +55,23 @@ KDIR ?= /lib/modules/$(KVER)/build
 MODSRC := $(ROOT)
 endif
 MODULE := $(MODSRC)/kmod/gcheap.ko
-export VM_MODULE ?= $(MODULE)
+# Not exported: a make nested in `make check` may build another flavour.
+VM_MODULE ?= $(MODULE)
 
 HAVE_KMOD := $(wildcard $(ROOT)/Kbuild)
 HAVE_LIB := $(wildcard $(ROOT)/libgcheap/Makefile)
 HAVE_BPF := $(wildcard $(ROOT)/bpf/Makefile)
 HAVE_SELFTESTS := $(wildcard $(ROOT)/selftests/Makefile)
+HAVE_BENCH := $(wildcard $(ROOT)/bench/Makefile)
 
-VM_TESTDIRS ?= $(wildcard $(BUILD)/selftests $(BUILD)/vmtests-* $(BUILD)/demo)
+# Test directories are looked up when the VM starts, not when make parses
+# this file, so that directories the prerequisites just built are included.
+VM_TESTDIRS ?=
+vm_testdirs = $(or $(VM_TESTDIRS),$$(for d in $(BUILD)/selftests $(BUILD)/vmtests-* \
+	$(BUILD)/demo; do [ -d $$d ] && echo $$d; done))
 
-.PHONY: all module module-check lib selftests bpf vmtest check demo demo-bin shell rig-test \
-	kernel-bits btf-kdir clean
+.PHONY: all module module-check lib selftests bpf bench vmtest check demo demo-bin shell \
+	rig-test kernel-bits btf-kdir clean
 
 all: module lib selftests bpf
 
@@ -89,13 +96,13 @@ endif
 # W=1 and sparse (C=2) over a fresh copy, so every file is compiled and every
 # warning shows up again even when the in-place build is up to date.  Any
 # "warning"/"error" line fails; kbuild's note about skipping BTF is not one.
-module-check:
+module-check: $(if $(filter $(BUILD)/kdir-btf,$(KDIR)),btf-kdir)
 ifeq ($(HAVE_KMOD),)
 	@echo "module-check: no top-level Kbuild yet, nothing to check"
 else
 	@rm -rf $(BUILD)/mod-check
 	@$(call copy_module_sources,$(BUILD)/mod-check)
-	@set -o pipefail; $(MAKE) -C $(KDIR) M=$(BUILD)/mod-check W=1 C=2 modules 2>&1 | \
+	@set -o pipefail; $(MAKE) -C $(KDIR) M=$(BUILD)/mod-check $(KBUILD_EXTRA) W=1 C=2 modules 2>&1 | \
 		tee $(BUILD)/mod-check/build.log
 	@if grep -Ei 'warning|error' $(BUILD)/mod-check/build.log | grep -v 'Skipping BTF'; then \
 		echo "module-check: the lines above are warnings: W=1/sparse must be clean"; exit 1; \
@@ -108,7 +115,15 @@ lib:
 ifeq ($(HAVE_LIB),)
 	@echo "lib: no libgcheap/Makefile yet, nothing to build"
 else
-	$(MAKE) -C libgcheap
+	$(MAKE) -C libgcheap all $(if $(shell grep -s '^vmtests:' libgcheap/Makefile),vmtests)
+endif
+
+# Benchmarks are run by hand (they need a quiet machine), never by check.
+bench: lib
+ifeq ($(HAVE_BENCH),)
+	@echo "bench: no bench/Makefile yet, nothing to run"
+else
+	$(MAKE) -C bench run
 endif
 
 # BPF programs, gcheap-trace (build/bpf) and their VM tests (build/vmtests-bpf)
@@ -148,14 +163,14 @@ $(BUILD)/kdir-btf/vmlinux: | kernel-bits
 	rm -rf $(BUILD)/kdir-btf && mv $(BUILD)/kdir-btf.tmp $(BUILD)/kdir-btf
 
 # ---------------------------------------------------------------- VM
-vmtest: module selftests lib bpf
-	$(ROOT)/scripts/vm $(VM_TESTDIRS)
+vmtest: module selftests lib bpf demo-bin
+	VM_MODULE=$(VM_MODULE) $(ROOT)/scripts/vm $(vm_testdirs)
 
-shell: module selftests lib bpf
-	$(ROOT)/scripts/vm --shell $(VM_TESTDIRS)
+shell: module selftests lib bpf demo-bin
+	VM_MODULE=$(VM_MODULE) $(ROOT)/scripts/vm --shell $(vm_testdirs)
 
 demo: module demo-bin
-	$(ROOT)/scripts/vm $(BUILD)/demo
+	VM_MODULE=$(VM_MODULE) $(ROOT)/scripts/vm $(BUILD)/demo
 
 demo-bin: $(BUILD)/demo/gcheap-demo
 
@@ -178,5 +193,11 @@ ifneq ($(HAVE_LIB),)
 endif
 ifneq ($(HAVE_SELFTESTS),)
 	-$(MAKE) -C selftests clean OUT=$(BUILD)/selftests
+endif
+ifneq ($(HAVE_BPF),)
+	-$(MAKE) -C bpf clean
+endif
+ifneq ($(HAVE_BENCH),)
+	-$(MAKE) -C bench clean
 endif
 	rm -rf $(BUILD)
