@@ -225,6 +225,49 @@ TEST_F(lim, bad_limit_calls_einval)
 	EXPECT_EQ(9, l.hard_pages) TH_LOG("a refused call changed the limit");
 }
 
+static int phase(int fd, __u32 ph, __u64 cycle, __u64 live, __u64 goal)
+{
+	struct gch_gc_phase g = { .size = sizeof(g), .phase = ph,
+				  .cycle = cycle, .heap_live = live,
+				  .heap_goal = goal };
+
+	return gch_ioctl(fd, GCH_IOC_GC_PHASE, &g);
+}
+
+/* The collector's announcements and GCH_LIMIT_GOAL feed one heap goal. */
+TEST_F(lim, gc_phase_and_goal)
+{
+	struct gch_limits l;
+	struct gch_stats st;
+
+	if (!gch_has_feature(self->fd, GCH_FEAT_GC_PHASE))
+		SKIP(return, "no GCH_IOC_GC_PHASE");
+	ASSERT_EQ(0, phase(self->fd, GCH_GC_MARK_START, 5, 0, 0));
+	ASSERT_EQ(0, phase(self->fd, GCH_GC_MARK_END, 5, 1000, 8 << 20));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(5, st.gc_cycle);
+	EXPECT_EQ(1000, st.heap_live);
+	EXPECT_EQ(8 << 20, st.heap_goal);
+	memset(&l, 0, sizeof(l));
+	ASSERT_EQ(0, gch_limits(self->fd, 0, &l));
+	EXPECT_EQ(8 << 20, l.goal_bytes);
+	/* a zero goal in an announcement keeps the goal in force */
+	ASSERT_EQ(0, phase(self->fd, GCH_GC_SWEEP_END, 5, 900, 0));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(900, st.heap_live);
+	EXPECT_EQ(8 << 20, st.heap_goal);
+	/* GCH_LIMIT_GOAL replaces it too */
+	l = (struct gch_limits){ .goal_bytes = 16 << 20 };
+	ASSERT_EQ(0, gch_limits(self->fd, GCH_LIMIT_GOAL, &l));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(16 << 20, st.heap_goal);
+	ASSERT_EQ(0, phase(self->fd, GCH_GC_MARK_START, 6, 0, 0));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(6, st.gc_cycle);
+	EXPECT_EQ(16 << 20, st.heap_goal);
+	ASSERT_EQ(0, phase(self->fd, GCH_GC_SWEEP_END, 6, 0, 0));
+}
+
 /*
  * The module-wide cap (a module parameter of this implementation, not part
  * of the uAPI, hence the skip) refuses like the hard limit and counts in
