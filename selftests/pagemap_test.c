@@ -136,6 +136,25 @@ TEST_F(pm, pagemap_of_uncreated_arena_sigbus)
 	EXPECT_EQ(GCH_PME_MAKE(page, 2), *e);
 }
 
+/* Slots of an arena not created yet: refused or harmless, never a crash. */
+TEST_F(pm, span_slots_of_uncreated_arena)
+{
+	__u64 *slot = self->slots + 2 * GCH_PAGES_PER_ARENA;
+	int sig = probe_read(slot);
+	__u64 page;
+
+	EXPECT_TRUE(sig == 0 || sig == SIGBUS) TH_LOG("signal %d", sig);
+	ASSERT_EQ(0, gch_map_arena(self->fd, self->base, 2));
+	EXPECT_EQ(0, probe_write(slot));
+	*slot = 0x77;
+	EXPECT_EQ(0x77, *slot);
+	ASSERT_EQ(0, gch_alloc(self->fd, GCH_PAGES_PER_ARENA, &page, NULL));
+	ASSERT_EQ(0, gch_alloc(self->fd, GCH_PAGES_PER_ARENA, &page, NULL));
+	ASSERT_EQ(0, gch_alloc(self->fd, 1, &page, NULL));
+	ASSERT_EQ(2ULL * GCH_PAGES_PER_ARENA, page);
+	EXPECT_EQ(0, *slot) TH_LOG("allocation zeroes the span's slots");
+}
+
 TEST_F(pm, pagemap_not_writable)
 {
 	EXPECT_EQ(SIGSEGV, probe_write((void *)self->pm));
