@@ -12,6 +12,7 @@
  * and safe on any address (nothing outside created arenas is read).
  */
 #include "internal.h"
+#include "gc_internal.h"
 
 void *gch_alloc_failed(struct gch_heap *h, size_t size, unsigned spanclass)
 {
@@ -36,20 +37,31 @@ static inline unsigned small_class(size_t size)
 	return gch_size_to_class[(size + 7) >> 3];
 }
 
+/* collector: allocation runs in a no-preemption section (gc_internal.h) */
 void *gch_malloc(gch_heap *h, size_t size)
 {
+	void *p;
+
+	gc_alloc_enter();
 	if (likely(size <= GCH_MAX_SMALL))
-		return gch_alloc_small(h, gch_spanclass(small_class(size), 0));
-	return gch_large_alloc(h, size, 0);
+		p = gch_alloc_small(h, gch_spanclass(small_class(size), 0));
+	else
+		p = gch_large_alloc(h, size, 0);
+	return gc_alloc_exit(p);
 }
 
 void *gch_malloc_noscan(gch_heap *h, size_t size)
 {
+	void *p;
+
+	gc_alloc_enter();
 	if (size - 1 < GCH_TINY_SIZE - 1)
-		return gch_alloc_tiny(h, size);
-	if (likely(size <= GCH_MAX_SMALL))
-		return gch_alloc_small(h, gch_spanclass(small_class(size), 1));
-	return gch_large_alloc(h, size, 1);
+		p = gch_alloc_tiny(h, size);
+	else if (likely(size <= GCH_MAX_SMALL))
+		p = gch_alloc_small(h, gch_spanclass(small_class(size), 1));
+	else
+		p = gch_large_alloc(h, size, 1);
+	return gc_alloc_exit(p);
 }
 
 static bool layout_has_pointers(const uint64_t *ptrmap, size_t nwords)
@@ -74,17 +86,19 @@ void *gch_malloc_typed(gch_heap *h, size_t size, const uint64_t *ptrmap,
 	}
 	if (!layout_has_pointers(ptrmap, nwords))
 		return gch_malloc_noscan(h, size);
+	gc_alloc_enter();	/* collector: no collection before the layout */
 	p = gch_malloc(h, size);
 	if (!p)
-		return NULL;
+		return gc_alloc_exit(NULL);
 	s = gch_span_of(h, (uintptr_t)p);
 	if (gch_span_set_ptrbits(s, (uintptr_t)p, ptrmap, nwords)) {
 		/* the slot stays unreachable garbage for the collector */
 		gch_add(&h->oom_count, 1);
+		p = gc_alloc_exit(NULL);
 		errno = ENOMEM;
-		return NULL;
+		return p;
 	}
-	return p;
+	return gc_alloc_exit(p);
 }
 
 /* The slot containing @p, or NULL. */

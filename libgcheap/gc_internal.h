@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,18 +62,37 @@ struct gc_thread {
 /*
  * Per-thread state read by the suspend signal handler.  nopreempt is
  * non-zero while the thread is inside the allocator (or any other code that
- * must not be parked half-way); preempt_pending is set by the handler when
- * it had to return without parking.  Both are only touched by their own
- * thread and its signal handler, so plain accesses with a compiler (signal)
- * fence are enough.
+ * must not be parked half-way).  pending.any is non-zero when the thread has
+ * something to do on leaving such a section: park (the handler came while
+ * nopreempt was set) or collect (its allocation passed a heap's trigger).
+ * Everything here is touched only by its own thread and that thread's
+ * signal handler; pending is two separate bytes so that neither side ever
+ * does a read-modify-write of the other's flag.  Plain accesses with a
+ * compiler (signal) fence are therefore enough.
  */
 struct gc_tls {
 	volatile sig_atomic_t nopreempt;
-	volatile sig_atomic_t preempt_pending;
+	union {
+		struct {
+			volatile uint8_t preempt;	/* set by the handler */
+			volatile uint8_t collect;	/* set by the pacer */
+		} b;
+		volatile uint16_t any;
+	} pending;
+	struct gch_heap *collect_heap;	/* the heap whose trigger we passed */
 	struct gc_thread *self;		/* NULL: not attached */
+	/*
+	 * While this thread collects: the stack pointer where it entered the
+	 * collector.  Only [collect_sp, stack top) is its mutator stack; the
+	 * collector's own frames below hold no roots, only stale words.
+	 */
+	uintptr_t collect_sp;
 };
-extern __thread struct gc_tls gc_tls;
+extern __thread struct gc_tls gc_tls
+	__attribute__((tls_model("initial-exec")));
 
+struct gch_heap;
+void *gc_pending_slow(void *p);
 void gc_park_self(void);
 
 static inline void gc_nopreempt_enter(void)
@@ -82,17 +102,31 @@ static inline void gc_nopreempt_enter(void)
 }
 
 /*
- * Leave a no-preemption section; if a stop request arrived meanwhile, park
- * now instead of waiting for the collector's next retry (a thread that is
- * almost always inside such sections would otherwise be hard to catch).
+ * Leave a no-preemption section.  One unlikely branch: if a stop request
+ * arrived meanwhile, park now rather than at the collector's next retry (a
+ * thread that is almost always allocating would otherwise be hard to catch);
+ * if this thread's allocation passed the GC trigger, collect now -- outside
+ * the allocator, where every cache and lock is consistent.  @p (the object
+ * just allocated, or NULL) is returned; it stays in a local meanwhile, so a
+ * collection keeps it alive.
  */
-static inline void gc_nopreempt_exit(void)
+static inline void *gc_nopreempt_exit_p(void *p)
 {
 	atomic_signal_fence(memory_order_seq_cst);
-	if (--gc_tls.nopreempt == 0 &&
-	    __builtin_expect(gc_tls.preempt_pending, 0))
-		gc_park_self();
+	gc_tls.nopreempt--;
+	if (__builtin_expect(gc_tls.pending.any, 0))
+		return gc_pending_slow(p);
+	return p;
 }
+
+static inline void gc_nopreempt_exit(void)
+{
+	(void)gc_nopreempt_exit_p(NULL);
+}
+
+/* The allocator's public entry points: gc_alloc_enter(); ...; return gc_alloc_exit(p); */
+#define gc_alloc_enter()	gc_nopreempt_enter()
+#define gc_alloc_exit(p)	gc_nopreempt_exit_p(p)
 
 int gc_thread_register(void);	/* 0 or -errno; idempotent */
 void gc_thread_unregister(void);
@@ -127,8 +161,157 @@ void gc_roots_lock(void);
 void gc_roots_unlock(void);
 /* With roots.lock held: every registered range and, if enabled, data segments. */
 void gc_roots_for_each(gc_range_fn fn, void *arg);
-/* With the world stopped: stack and saved registers of every attached thread. */
+/*
+ * With the world stopped: stack and saved registers of every attached
+ * thread; for the calling thread, from gc_tls.collect_sp up.
+ */
 void gc_roots_for_each_stack(gc_range_fn fn, void *arg);
 size_t gc_roots_bytes(void);	/* bytes scanned by the last walk, for gctrace */
+/* An address just below the caller's frame. */
+uintptr_t gc_current_sp(void) __attribute__((noinline));
+
+/* ------------------------------------------------------------------ */
+/* Marking (mark.c): Go's gcWork                                        */
+/* ------------------------------------------------------------------ */
+
+/* A work buffer of gray objects; 8 KiB. */
+#define GC_WBUF_OBJS	1022
+struct gc_wbuf {
+	struct gc_wbuf *next;
+	size_t n;
+	uintptr_t obj[GC_WBUF_OBJS];
+};
+
+/*
+ * One marker's view of the gray set: two private buffers (so that a push
+ * right after a pop never ping-pongs with the shared pool) and the shared
+ * pool of full buffers behind them.  Today the world is stopped and one
+ * marker drains; a concurrent collector adds markers (each with its own
+ * gc_work), mutator assists (a gc_work per assisting thread) and the
+ * write barrier (shading into the thread's gc_work) without changing the
+ * marking code: a mark bit is set with an atomic OR and every gray object
+ * goes through gc_work_push().
+ */
+struct gc_work {
+	struct gch_heap *h;
+	struct gc_wbuf *cur, *alt;
+	uint64_t bytes_marked;
+	uint64_t objs_marked;
+	uint64_t bytes_scanned;
+};
+
+void gc_work_init(struct gc_work *w, struct gch_heap *h);
+void gc_work_dispose(struct gc_work *w);	/* buffers back to the pool */
+/* Mark the object containing @p if it is an allocated object of w->h. */
+void gc_mark_ptr(struct gc_work *w, uintptr_t p);
+/* Scan [lo, hi): conservatively, or precisely by @ptrmap. */
+void gc_mark_range(struct gc_work *w, uintptr_t lo, uintptr_t hi,
+		   const uint64_t *ptrmap);
+/* Gray the children of the object at @base without marking it. */
+void gc_scan_object(struct gc_work *w, uintptr_t base);
+/* Mark everything reachable from the gray set. */
+void gc_drain(struct gc_work *w);
+/* Is the object containing @p marked?  (with the world stopped) */
+bool gc_is_marked(struct gch_heap *h, uintptr_t p);
+/* Set the mark bit of the object at @base; true if it was newly marked. */
+bool gc_mark_only(struct gc_work *w, uintptr_t base);
+
+/* ------------------------------------------------------------------ */
+/* Sweeping (sweep.c)                                                   */
+/* ------------------------------------------------------------------ */
+
+struct gch_mcentral;
+struct gch_span;
+/* Lazy sweep for an mcache refill (Go's cacheSpan), or NULL. */
+struct gch_span *gc_sweep_for_cache(struct gch_heap *h,
+				    struct gch_mcentral *c);
+/* With the world stopped: sweep everything still unswept. */
+void gc_sweep_finish(struct gch_heap *h);
+/* Background: sweep up to @max spans; false when nothing is left. */
+bool gc_sweep_some(struct gch_heap *h, unsigned max);
+/* With the world stopped: every thread's cache back to the centrals. */
+void gc_release_caches(struct gch_heap *h);
+int gc_sweeper_start(void);
+
+/* ------------------------------------------------------------------ */
+/* The per-heap collector state (gc.c, pacer.c)                        */
+/* ------------------------------------------------------------------ */
+
+enum gc_reason {
+	GC_REASON_HEAP,		/* the pacer's trigger */
+	GC_REASON_FORCED,	/* gch_gc() */
+	GC_REASON_TIME,		/* no cycle for 2 minutes */
+};
+
+struct gc_cycle_times {
+	int64_t start_ns;	/* wall clock, CLOCK_MONOTONIC */
+	int64_t stw_ns;		/* stop + finish sweep + release caches */
+	int64_t mark_ns;
+	int64_t term_ns;	/* weak refs, finalizers, restart */
+	int64_t cpu_stw_ns, cpu_mark_ns, cpu_term_ns;
+	uint64_t heap_before;	/* heap live at the start */
+	uint64_t heap_marked;
+	uint64_t goal;
+	uint64_t stack_bytes, global_bytes;
+	unsigned threads;
+};
+
+struct gc_heap {
+	struct gch_heap *h;
+	struct gc_heap *next;		/* all heaps, under gc_lock */
+	/* pacer (pacer.c); under gc_lock unless noted */
+	int gc_percent;			/* < 0: off */
+	uint64_t mem_limit;		/* 0: none */
+	uint64_t heap_marked;
+	uint64_t heap_goal;
+	int64_t last_gc_ns;
+	/* sweep progress */
+	_Atomic bool sweep_pending;	/* a cycle's sweep is not done yet */
+	uint64_t cycle;			/* cycles completed */
+	/* statistics, atomics */
+	uint64_t forced;
+	uint64_t pause_total_ns, pause_max_ns;
+	uint64_t free_bytes, free_objects;
+	uint64_t gc_cpu_ns;
+	uint64_t finalizers_run, weak_cleared;
+	struct gc_cycle_times last;
+};
+
+extern pthread_mutex_t gc_lock;
+struct gch_options;
+/* gch_open / gch_close: the collector's per-heap state. */
+int gc_heap_init(struct gch_heap *h, const struct gch_options *o);
+void gc_heap_destroy(struct gch_heap *h);
+struct gc_heap *gc_of(struct gch_heap *h);
+int64_t gc_now_ns(void);
+int64_t gc_thread_cpu_ns(void);
+int gc_collect(struct gch_heap *h, enum gc_reason why);
+void gc_announce(struct gch_heap *h, unsigned phase, uint64_t live);
+/* Visit each live heap's collector state (under gc_lock). */
+void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
+
+/* pacer.c */
+void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit);
+void gc_pacer_cycle_done(struct gc_heap *g);
+bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
+uint64_t gc_heap_live(struct gc_heap *g);
+
+/* ------------------------------------------------------------------ */
+/* Finalizers and weak references (finalizer.c)                        */
+/* ------------------------------------------------------------------ */
+
+void gc_fin_lock(void);
+void gc_fin_unlock(void);
+/* World stopped, fin lock held: gray the finalizer roots of h. */
+void gc_fin_mark_roots(struct gc_work *w);
+/* World stopped, after the drain: clear weak refs, queue finalizers. */
+void gc_fin_after_mark(struct gc_work *w);
+void gc_fin_wake(void);
+void gc_fin_heap_destroy(struct gch_heap *h);
+
+/* gctrace.c */
+void gc_trace_init(void);
+void gc_trace_cycle(struct gc_heap *g);
+bool gc_trace_enabled(void);
 
 #endif /* GCHEAP_GC_INTERNAL_H */

@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "gc_internal.h"
 
 static struct gch_heap *heap_slots[GCH_MAX_HEAPS];
 static pthread_mutex_t heap_slots_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -183,7 +184,7 @@ static int read_options(struct gch_options *o, const struct gch_options *u)
 				return -E2BIG;
 	}
 	memcpy(o, u, sizeof(*o));
-	if (o->reserved || o->backend > GCH_BACKEND_HOST)
+	if (o->reserved || o->gc_reserved || o->backend > GCH_BACKEND_HOST)
 		return -EINVAL;
 	return 0;
 }
@@ -262,6 +263,9 @@ gch_heap *gch_open(const struct gch_options *opt)
 		if (r)
 			goto err_close_backend;
 	}
+	r = gc_heap_init(h, &o);	/* collector */
+	if (r)
+		goto err_close_backend;
 	return h;
 
 err_close_backend:
@@ -286,8 +290,11 @@ int gch_close(gch_heap *h)
 		errno = EBUSY;
 		return -1;
 	}
+	gc_heap_destroy(h);		/* collector */
+	gc_nopreempt_enter();
 	if (self != &gch_mcache_none)
 		gch_mcache_detach(h, self);
+	gc_nopreempt_exit();
 
 	h->pl->close(h);
 	while (h->span_chunks) {
@@ -305,15 +312,28 @@ int gch_close(gch_heap *h)
 
 int gch_thread_attach(gch_heap *h)
 {
-	return gch_mcache_attach(h) ? 0 : -1;
+	struct gch_mcache *c;
+
+	gc_nopreempt_enter();		/* collector */
+	c = gch_mcache_attach(h);
+	gc_nopreempt_exit();
+	return c ? 0 : -1;
 }
 
 int gch_thread_detach(gch_heap *h)
 {
 	struct gch_mcache *c = gch_tls_mcache[h->slot];
+	bool anywhere = false;
 
-	if (c != &gch_mcache_none)
+	if (c != &gch_mcache_none) {
+		gc_nopreempt_enter();	/* collector */
 		gch_mcache_detach(h, c);
+		gc_nopreempt_exit();
+	}
+	for (unsigned i = 0; i < GCH_MAX_HEAPS; i++)
+		anywhere |= gch_tls_mcache[i] != &gch_mcache_none;
+	if (!anywhere)
+		gc_thread_unregister();	/* collector: outside the section */
 	return 0;
 }
 
@@ -324,8 +344,11 @@ int gch_set_hard_limit(gch_heap *h, uint64_t bytes)
 		.flags = GCH_LIMIT_HARD,
 		.hard_pages = (bytes + GCH_PAGE_SIZE - 1) >> GCH_PAGE_SHIFT,
 	};
-	int r = h->pl->limits(h, &l);
+	int r;
 
+	gc_nopreempt_enter();		/* collector: the page layer locks */
+	r = h->pl->limits(h, &l);
+	gc_nopreempt_exit();
 	if (r) {
 		errno = -r;
 		return -1;
@@ -335,10 +358,12 @@ int gch_set_hard_limit(gch_heap *h, uint64_t bytes)
 
 void gch_set_oom_handler(gch_heap *h, gch_oom_fn fn, void *arg)
 {
+	gc_nopreempt_enter();		/* collector */
 	gch_lock(&h->lock);
 	gch_store(&h->oom_arg, arg);
 	gch_store(&h->oom_fn, fn);
 	gch_unlock(&h->lock);
+	gc_nopreempt_exit();
 }
 
 int gch_stats(gch_heap *h, struct gch_heap_stats *st)
@@ -347,6 +372,7 @@ int gch_stats(gch_heap *h, struct gch_heap_stats *st)
 	int r;
 
 	memset(st, 0, sizeof(*st));
+	gc_nopreempt_enter();		/* collector: no parking under h->lock */
 	gch_lock(&h->lock);
 	st->alloc_bytes = h->done_alloc_bytes;
 	st->alloc_objects = h->done_alloc_objects;
@@ -366,6 +392,7 @@ int gch_stats(gch_heap *h, struct gch_heap_stats *st)
 	st->backend = h->pl->kind;
 
 	r = h->pl->stats(h, &ks);
+	gc_nopreempt_exit();
 	if (r) {
 		errno = -r;
 		return -1;

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "gc_internal.h"
 
 struct gch_mcache gch_mcache_none = {
 	.alloc = { [0 ... GCH_NUM_SPANCLASSES - 1] = &gch_span_empty },
@@ -46,9 +47,13 @@ static void thread_exit(void *arg)
 	for (unsigned i = 0; i < GCH_MAX_HEAPS; i++) {
 		struct gch_mcache *c = gch_tls_mcache[i];
 
-		if (c != &gch_mcache_none)
+		if (c != &gch_mcache_none) {
+			gc_nopreempt_enter();	/* collector */
 			gch_mcache_detach(c->heap, c);
+			gc_nopreempt_exit();
+		}
 	}
+	gc_thread_unregister();		/* collector */
 }
 
 static void exit_key_create(void)
@@ -79,6 +84,11 @@ struct gch_mcache *gch_mcache_attach(struct gch_heap *h)
 
 	if (c != &gch_mcache_none)
 		return c;
+	/* collector: the stack must be known before the cache is visible */
+	if (gc_thread_register()) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	pthread_once(&exit_key_once, exit_key_create);
 	c = calloc(1, sizeof(*c));
 	if (!c)

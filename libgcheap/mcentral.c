@@ -17,6 +17,7 @@
  * one class at once, as in Go.
  */
 #include "internal.h"
+#include "gc_internal.h"
 
 void gch_span_list_push(struct gch_span_list *l, struct gch_span *s)
 {
@@ -64,6 +65,12 @@ struct gch_span *gch_mcentral_cache_span(struct gch_heap *h,
 	}
 	gch_unlock(&c->lock);
 
+	/* collector: sweep an unswept span of this class before growing */
+	s = gc_sweep_for_cache(h, c);
+	if (s) {
+		s->incache = 1;
+		return s;
+	}
 	s = gch_span_new(h, c->spanclass, gch_classes[cls].npages);
 	if (!s)
 		return NULL;

@@ -84,23 +84,29 @@ int gch_add_roots(void *start, size_t len, const uint64_t *ptrmap)
 	uintptr_t lo = (uintptr_t)start, hi = lo + len;
 	struct root_range r = { 0 };
 
-	if (!start || !len || hi < lo)
-		return -EINVAL;
+	if (!start || !len || hi < lo) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (ptrmap) {
 		size_t words = len / GC_WORD, bytes = (words + 63) / 64 * 8;
 
 		/* A precise layout is word by word: the range must be words. */
-		if ((lo | len) & (GC_WORD - 1))
-			return -EINVAL;
+		if ((lo | len) & (GC_WORD - 1)) {
+			errno = EINVAL;
+			return -1;
+		}
 		r.ptrmap = malloc(bytes);
 		if (!r.ptrmap)
-			return -ENOMEM;
+			return -1;
 		memcpy(r.ptrmap, ptrmap, bytes);
 	} else {
 		lo = align_up(lo);
 		hi = align_down(hi);
-		if (hi <= lo)
-			return -EINVAL;
+		if (hi <= lo) {
+			errno = EINVAL;
+			return -1;
+		}
 	}
 	r.lo = lo;
 	r.hi = hi;
@@ -113,7 +119,8 @@ int gch_add_roots(void *start, size_t len, const uint64_t *ptrmap)
 		if (!n) {
 			pthread_mutex_unlock(&roots.lock);
 			free(r.ptrmap);
-			return -ENOMEM;
+			errno = ENOMEM;
+			return -1;
 		}
 		roots.ranges = n;
 		roots.cap = ncap;
@@ -258,29 +265,27 @@ static void scan_thread(struct gc_thread *t, bool is_self, void *arg)
 	roots.scanned_bytes += t->stack_hi - sp;
 }
 
-/*
- * The collecting thread: getcontext() spills its registers into a local of
- * this frame; everything from a deeper frame's address upwards, this frame
- * included, is then scanned.
- */
-static __attribute__((noinline)) uintptr_t current_sp(void)
+uintptr_t gc_current_sp(void)
 {
 	volatile uintptr_t here = 0;
 
 	return (uintptr_t)&here;
 }
 
+/*
+ * The collecting thread's callee-saved registers were spilled where it
+ * entered the collector (gc_collect), and its stack is scanned from there
+ * up; without an entry point (tests calling this directly) spill and scan
+ * from here.
+ */
 __attribute__((noinline))
 void gc_roots_for_each_stack(gc_range_fn fn, void *arg)
 {
 	struct stack_walk w = { .fn = fn, .arg = arg };
-	ucontext_t regs;
 
-	getcontext(&regs);
-	w.self_sp = current_sp();
+	__builtin_unwind_init();
+	w.self_sp = gc_tls.collect_sp ? gc_tls.collect_sp : gc_current_sp();
 	gc_for_each_thread(scan_thread, &w);
-	/* Keep regs alive (and on the stack) until the walk is done. */
-	__asm__ volatile("" : : "r"(&regs) : "memory");
 }
 
 size_t gc_roots_bytes(void)

@@ -30,7 +30,7 @@
  * Safe points.  A thread interrupted inside the allocator may be half-way
  * through updating its cache or may hold a central lock the collector needs.
  * The allocator therefore runs with gc_tls.nopreempt set; the handler then
- * returns at once without parking, leaving preempt_pending set, and the
+ * returns at once without parking, leaving pending.b.preempt set, and the
  * thread parks itself when it leaves the section (gc_nopreempt_exit); the
  * collector also re-sends the signal after a growing delay, in case a
  * section was left without the check (Go's asynchronous preemption retries
@@ -60,6 +60,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
+#include "internal.h"
 #include "gc_internal.h"
 
 #ifndef GC_SIG_SUSPEND
@@ -74,7 +75,7 @@
 #define STW_RETRY_NS_MAX	2000000L	/* 2 ms */
 #define STW_WARN_NS		5000000000LL	/* complain after 5 s */
 
-__thread struct gc_tls gc_tls;
+__thread struct gc_tls gc_tls __attribute__((tls_model("initial-exec")));
 
 static struct {
 	pthread_mutex_t lock;
@@ -112,11 +113,11 @@ static void suspend_handler(int sig, siginfo_t *si, void *uctx_v)
 	}
 	if (gc_tls.nopreempt) {
 		/* Not at a safe point: park on leaving the section. */
-		gc_tls.preempt_pending = 1;
+		gc_tls.pending.b.preempt = 1;
 		errno = saved_errno;
 		return;
 	}
-	gc_tls.preempt_pending = 0;
+	gc_tls.pending.b.preempt = 0;
 	_Static_assert(NGREG <= GC_NSAVED_REGS, "saved register area too small");
 	memcpy(t->regs, uc->uc_mcontext.gregs, sizeof(uc->uc_mcontext.gregs));
 	t->saved_sp = (uintptr_t)&here;
@@ -140,7 +141,7 @@ static void suspend_handler(int sig, siginfo_t *si, void *uctx_v)
 /* A stop request arrived inside a no-preemption section: honour it now. */
 void gc_park_self(void)
 {
-	gc_tls.preempt_pending = 0;
+	gc_tls.pending.b.preempt = 0;
 	pthread_kill(pthread_self(), GC_SIG_SUSPEND);
 }
 
@@ -150,9 +151,22 @@ static void restart_handler(int sig)
 	(void)sig;
 }
 
+/*
+ * Thread exit.  While the thread is still attached to a heap, the
+ * allocator's own destructor has yet to give its caches back (and will
+ * unregister the thread itself); it must do so as a registered thread, so
+ * defer: setting the key again makes glibc call us in its next round.
+ */
 static void thread_exit_destructor(void *arg)
 {
-	(void)arg;
+	struct gc_thread *t = arg;
+
+	for (unsigned i = 0; i < GCH_MAX_HEAPS; i++) {
+		if (gch_tls_mcache[i] != &gch_mcache_none) {
+			pthread_setspecific(stw.exit_key, t);
+			return;
+		}
+	}
 	if (gc_tls.self)
 		gc_thread_unregister();
 }
@@ -262,6 +276,8 @@ void gc_thread_unregister(void)
 
 	if (!t)
 		return;
+	/* Waiting for stw.lock inside a section could deadlock a stop. */
+	assert(gc_tls.nopreempt == 0);
 	pthread_mutex_lock(&stw.lock);
 	if (t->prev)
 		t->prev->next = t->next;

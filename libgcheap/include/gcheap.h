@@ -103,6 +103,14 @@ struct gch_options {
 	const char *device;		/* NULL: "/dev/gcheap" */
 	gch_oom_fn oom_handler;		/* NULL: fail with ENOMEM */
 	void *oom_arg;
+	/* collector: (fields added by the collector engineer) */
+	int32_t gc_percent;		/* collect when the heap grew by this %
+					 * of the live heap; 0: 100, < 0: off.
+					 * GCHEAP_GC=<n>|off overrides */
+	uint32_t gc_reserved;		/* must be 0 */
+	uint64_t memory_limit_bytes;	/* soft memory limit; 0: none.
+					 * GCHEAP_MEMLIMIT=<n>[KiB|MiB|GiB]|off
+					 * overrides */
 };
 
 /*
@@ -214,6 +222,110 @@ int gch_stats(gch_heap *h, struct gch_heap_stats *st);
 
 /* gch_backend_name - "kernel" or "host". */
 const char *gch_backend_name(gch_heap *h);
+
+/* ==== collector (section maintained by the collector engineer) ========== */
+/*
+ * Garbage collection.  Objects nothing reaches are reclaimed: a collection
+ * stops every attached thread (a signal, SIGPWR, parks each one wherever it
+ * is -- even blocked in a system call; sleeps and polls may then return
+ * EINTR, as with any signal; SIGXCPU restarts them, so a program must leave
+ * both signals to the library), marks from the roots and sweeps lazily.
+ *
+ * Roots: the stacks and registers of attached threads (conservatively:
+ * any word that points into or at an object keeps it alive, interior
+ * pointers included), ranges registered with gch_add_roots(), and -- after
+ * gch_register_data_segments() -- the data and bss of the program and of
+ * every loaded library.  NOT roots: memory from malloc() and other
+ * allocators, thread-local (__thread) variables, stacks the thread library
+ * does not know (register those ranges), and pointers stored inside
+ * gch_malloc_noscan() objects: an object referenced only from noscan
+ * memory is reclaimed.  Pointer-hiding tricks (XOR lists, pointers kept
+ * only in files) hide objects from the collector, as in any C collector.
+ *
+ * Collections start on their own when the heap grows by gc_percent of the
+ * live heap (default 100, minimum heap 4 MiB), sooner as the memory limit
+ * nears, and every 2 minutes if none ran; gch_gc() forces one.
+ */
+
+/* gch_gc - collect @h now (blocks until marking is done). */
+int gch_gc(gch_heap *h);
+
+/*
+ * gch_add_roots - scan [start, start + len) at every collection of every
+ * heap.  @ptrmap NULL: conservatively, each aligned word.  Otherwise bit i
+ * (bit i % 64 of ptrmap[i / 64]) set means word i holds a pointer; then
+ * start and len must be multiples of 8 (EINVAL).  The bitmap is copied.
+ * gch_remove_roots - forget every registered range lying wholly inside
+ * [start, start + len); returns how many were removed.
+ */
+int gch_add_roots(void *start, size_t len, const uint64_t *ptrmap);
+int gch_remove_roots(void *start, size_t len);
+
+/* gch_register_data_segments - make the writable segments of the program
+ * and every loaded library (re-read at each collection) roots. */
+int gch_register_data_segments(void);
+
+/*
+ * Finalizers: fn(obj, arg) runs once, on the library's finalizer thread,
+ * some time after @obj (the start of an object) became unreachable -- never
+ * during a collection.  fn may store obj somewhere reachable again
+ * (resurrection); it then lives on, without a finalizer unless fn sets one.
+ * Whatever a finalizable object references stays alive until it has been
+ * finalized and reclaimed, hence: if finalizable A references finalizable
+ * B, A is finalized first and B in a later cycle; finalizable objects in a
+ * reference cycle are never finalized nor reclaimed.  @arg is a root while
+ * the finalizer is registered.  fn NULL removes the finalizer.  Errors:
+ * EINVAL (obj is not the start of an object of @h), ENOMEM.
+ */
+typedef void (*gch_finalizer_fn)(void *obj, void *arg);
+int gch_set_finalizer(gch_heap *h, void *obj, gch_finalizer_fn fn, void *arg);
+
+/* gch_wait_finalizers - wait until every queued finalizer has run (not
+ * from a finalizer: EDEADLK). */
+int gch_wait_finalizers(gch_heap *h);
+
+/*
+ * Weak references: gch_weak_get() returns the target, or NULL once a
+ * collection found it unreachable (cleared before its finalizer, if any,
+ * runs: resurrection does not restore it).  The handle lives outside the
+ * heap until gch_weak_free().
+ */
+typedef struct gch_weak gch_weak;
+gch_weak *gch_weak_new(gch_heap *h, void *obj);
+void *gch_weak_get(gch_weak *w);
+void gch_weak_free(gch_weak *w);
+
+/* gch_set_gc_percent - set the GC percent (< 0: off); returns the old
+ * value.  gch_set_memory_limit - set the soft memory limit in bytes (0:
+ * none); returns the old value. */
+int gch_set_gc_percent(gch_heap *h, int percent);
+int64_t gch_set_memory_limit(gch_heap *h, uint64_t bytes);
+
+/* Collector statistics; names follow Go's runtime/metrics where one fits. */
+struct gch_gc_stats {
+	uint64_t cycles;		/* /gc/cycles/total:gc-cycles */
+	uint64_t forced_cycles;		/* /gc/cycles/forced:gc-cycles */
+	uint64_t pause_total_ns;	/* sum of stop-the-world pauses */
+	uint64_t pause_max_ns;		/* longest pause */
+	uint64_t gc_cpu_ns;		/* /cpu/classes/gc/total:cpu-seconds */
+	uint64_t alloc_bytes;		/* /gc/heap/allocs:bytes */
+	uint64_t alloc_objects;		/* /gc/heap/allocs:objects */
+	uint64_t free_bytes;		/* /gc/heap/frees:bytes */
+	uint64_t free_objects;		/* /gc/heap/frees:objects */
+	uint64_t heap_objects;		/* /gc/heap/objects:objects */
+	uint64_t heap_live_bytes;	/* /gc/heap/live:bytes (last mark) */
+	uint64_t heap_goal_bytes;	/* /gc/heap/goal:bytes (0: none) */
+	uint64_t heap_span_bytes;	/* bytes in spans now */
+	uint64_t resident_bytes;	/* memory backing the heap now */
+	uint64_t released_bytes;	/* /memory/classes/heap/released, total
+					 * given back by the kernel so far */
+	uint64_t finalizers_run;
+	uint64_t weak_cleared;
+	int64_t gc_percent;		/* /gc/gogc:percent (-1: off) */
+	uint64_t memory_limit_bytes;	/* /gc/gomemlimit:bytes (0: none) */
+};
+int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
+/* ==== end of collector section ========================================== */
 
 #ifdef __cplusplus
 }

@@ -35,8 +35,11 @@ static int case_failures;
 /* Open a heap (backend from GCHEAP_BACKEND or auto) or end the suite. */
 static inline gch_heap *open_heap(uint64_t hard_limit)
 {
+	/* collector off: these tests keep objects in malloc()ed arrays,
+	 * which are not roots */
 	struct gch_options o = { .size = sizeof(o),
-				 .hard_limit_bytes = hard_limit };
+				 .hard_limit_bytes = hard_limit,
+				 .gc_percent = -1 };
 	gch_heap *h = gch_open(&o);
 
 	if (!h) {

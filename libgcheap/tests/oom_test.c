@@ -92,6 +92,7 @@ static void t_handler(void)
 		.hard_limit_bytes = LIMIT,
 		.oom_handler = raise_limit,
 		.oom_arg = &bigger,
+		.gc_percent = -1,	/* collector off: objects are dropped */
 	};
 	void *p = NULL;
 

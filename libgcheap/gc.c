@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gc.c - the collection cycle.
+ *
+ * One cycle of heap h, on the thread that asked for it (an allocation that
+ * passed the trigger, gch_gc(), or the sweeper's periodic check):
+ *
+ *   take gc_lock, roots.lock, the finalizer lock, h->lock  (nobody parked
+ *                                 can hold them: see gc_internal.h)
+ *   announce GCH_GC_MARK_START to the kernel
+ *   stop the world                (stw.c)
+ *   sweep termination: finish last cycle's sweep, release every mcache
+ *   mark: roots (ranges, data segments, stacks + registers, finalizer
+ *         roots), drain
+ *   mark termination: clear weak refs, queue finalizers, sweepgen += 2,
+ *         pacer computes the next goal, announce GCH_GC_MARK_END
+ *   start the world, drop the locks, kick the sweeper and finalizer threads
+ *   (the sweeper announces GCH_GC_SWEEP_END when the last span is swept)
+ *
+ * Collections are serialised process-wide by gc_lock (one stop-the-world at
+ * a time).  Future concurrent marking splits "mark" out of the stopped
+ * section: roots are still scanned with the world stopped, the drain runs
+ * alongside mutators with a write barrier feeding gc_work, and mark
+ * termination re-stops the world; the phases below are already separate
+ * functions for that reason.
+ *
+ * The per-heap state (struct gc_heap) is found by heap slot; gc_lock
+ * protects the table and every gc_heap's pacer fields.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "internal.h"
+#include "gc_internal.h"
+
+pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct gc_heap *gc_slots[GCH_MAX_HEAPS];	/* under gc_lock */
+static int64_t gc_epoch_ns;
+
+struct gc_heap *gc_of(struct gch_heap *h)
+{
+	return __atomic_load_n(&gc_slots[h->slot], __ATOMIC_ACQUIRE);
+}
+
+int64_t gc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t gc_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg)
+{
+	for (unsigned i = 0; i < GCH_MAX_HEAPS; i++)
+		if (gc_slots[i])
+			fn(gc_slots[i], arg);
+}
+
+/*
+ * Tell the kernel where the cycle is.  Best effort: the host page layer has
+ * no kernel, and an older module may not know the ioctl (then the goal is
+ * given through GCH_IOC_LIMITS instead).
+ */
+void gc_announce(struct gch_heap *h, unsigned phase, uint64_t live)
+{
+	struct gc_heap *g = gc_of(h);
+	int fd = gch_heap_kernel_fd(h);
+	struct gch_gc_phase ph = {
+		.size = sizeof(ph),
+		.phase = phase,
+		.cycle = g ? g->cycle : 0,
+		.heap_live = live,
+		.heap_goal = g ? g->heap_goal : 0,
+	};
+
+	if (fd < 0)
+		return;
+	if (ioctl(fd, GCH_IOC_GC_PHASE, &ph) && phase == GCH_GC_MARK_END) {
+		struct gch_limits l = {
+			.size = sizeof(l),
+			.flags = GCH_LIMIT_GOAL,
+			.goal_bytes = ph.heap_goal,
+		};
+
+		ioctl(fd, GCH_IOC_LIMITS, &l);
+	}
+}
+
+/* The pacer hook, from the allocation slow path: flag, never collect here. */
+static void pacer_hook(struct gch_heap *h, uint64_t since)
+{
+	(void)since;
+	gc_tls.collect_heap = h;
+	gc_tls.pending.b.collect = 1;
+}
+
+/*
+ * Leaving the allocator with something pending (gc_nopreempt_exit_p).  @p
+ * is the new object: it lives in this frame while we collect, and the
+ * collector scans this thread's stack and registers.
+ */
+void *gc_pending_slow(void *p)
+{
+	void *volatile keep = p;
+
+	if (gc_tls.nopreempt)
+		return p;	/* an outer section will come back here */
+	if (gc_tls.pending.b.preempt)
+		gc_park_self();
+	if (gc_tls.pending.b.collect) {
+		struct gch_heap *h = gc_tls.collect_heap;
+
+		gc_tls.pending.b.collect = 0;
+		gc_tls.collect_heap = NULL;
+		if (h)
+			gc_collect(h, GC_REASON_HEAP);
+	}
+	return keep;
+}
+
+struct mark_ctx {
+	struct gc_work *w;
+};
+
+static void mark_range_cb(uintptr_t lo, uintptr_t hi, const uint64_t *ptrmap,
+			  void *arg)
+{
+	struct mark_ctx *m = arg;
+
+	gc_mark_range(m->w, lo, hi, ptrmap);
+}
+
+/* Mark phase: everything reachable from the roots becomes black. */
+static void mark_phase(struct gc_heap *g, struct gc_work *w)
+{
+	struct mark_ctx m = { .w = w };
+
+	gc_roots_for_each(mark_range_cb, &m);
+	g->last.global_bytes = gc_roots_bytes();
+	gc_roots_for_each_stack(mark_range_cb, &m);
+	g->last.stack_bytes = gc_roots_bytes() - g->last.global_bytes;
+	gc_fin_mark_roots(w);
+	gc_drain(w);
+}
+
+static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4])
+{
+	struct gc_cycle_times *l = &g->last;
+	uint64_t pause = (uint64_t)(t[3] - t[0]);
+
+	l->stw_ns = t[1] - t[0];
+	l->mark_ns = t[2] - t[1];
+	l->term_ns = t[3] - t[2];
+	l->cpu_stw_ns = c[1] - c[0];
+	l->cpu_mark_ns = c[2] - c[1];
+	l->cpu_term_ns = c[3] - c[2];
+	gch_add(&g->pause_total_ns, pause);
+	if (pause > g->pause_max_ns)
+		gch_store(&g->pause_max_ns, pause);
+	gch_add(&g->gc_cpu_ns, (uint64_t)(c[3] - c[0]));
+}
+
+/* The stopped part of a cycle; the caller holds every lock. */
+static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
+{
+	struct gch_heap *h = g->h;
+	int64_t t[4], c[4];
+
+	t[0] = gc_now_ns();
+	c[0] = gc_thread_cpu_ns();
+	g->last.threads = gc_stop_world() + 1;
+	/* sweep termination */
+	gc_release_caches(h);
+	gc_sweep_finish(h);
+	if (atomic_exchange(&g->sweep_pending, false))
+		gc_announce(h, GCH_GC_SWEEP_END, gc_heap_live(g));
+	g->last.heap_before = gc_heap_live(g);
+	t[1] = gc_now_ns();
+	c[1] = gc_thread_cpu_ns();
+
+	mark_phase(g, w);
+	t[2] = gc_now_ns();
+	c[2] = gc_thread_cpu_ns();
+
+	/* mark termination */
+	gc_fin_after_mark(w);
+	g->heap_marked = w->bytes_marked;
+	gch_store(&h->sweepgen, h->sweepgen + 2);
+	g->cycle++;
+	gc_pacer_cycle_done(g);
+	gc_announce(h, GCH_GC_MARK_END, g->heap_marked);
+	atomic_store(&g->sweep_pending, true);
+	gc_start_world();
+	t[3] = gc_now_ns();
+	c[3] = gc_thread_cpu_ns();
+	record_times(g, t, c);
+}
+
+static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
+						    enum gc_reason why)
+{
+	struct gc_heap *g;
+	struct gc_work w;
+
+	pthread_mutex_lock(&gc_lock);
+	g = gc_of(h);
+	/* The heap closed, or another thread just collected it. */
+	if (!g || (why == GC_REASON_HEAP &&
+		   (!gch_load(&h->pacer_trigger) ||
+		    gch_load(&h->alloc_since_cycle) <
+		    gch_load(&h->pacer_trigger))) ||
+	    (why == GC_REASON_TIME && !gc_pacer_periodic_due(g, gc_now_ns()))) {
+		pthread_mutex_unlock(&gc_lock);
+		return 0;
+	}
+	g->last.start_ns = gc_now_ns();
+	if (why != GC_REASON_HEAP)
+		gch_add(&g->forced, 1);
+	gc_announce(h, GCH_GC_MARK_START, gc_heap_live(g));
+
+	gc_work_init(&w, h);
+	gc_roots_lock();
+	gc_fin_lock();
+	cycle_stopped(g, &w);
+	gc_fin_unlock();
+	gc_roots_unlock();
+	gc_work_dispose(&w);
+
+	if (gc_trace_enabled())
+		gc_trace_cycle(g);
+	pthread_mutex_unlock(&gc_lock);
+	gc_sweeper_start();
+	gc_fin_wake();
+	return 0;
+}
+
+/*
+ * Entry to a collection.  The caller's callee-saved registers are spilled
+ * into this frame (__builtin_unwind_init makes the prologue save them all;
+ * caller-saved registers are dead across a call, so they hold no roots)
+ * and the stack pointer recorded, so the stack scan of this thread covers
+ * exactly the mutator's frames (see roots.c).
+ */
+__attribute__((noinline))
+int gc_collect(struct gch_heap *h, enum gc_reason why)
+{
+	int err;
+
+	__builtin_unwind_init();
+	err = gc_thread_register();
+	if (err)
+		return err;
+	gc_tls.collect_sp = gc_current_sp();
+	err = collect_locked(h, why);
+	gc_tls.collect_sp = 0;
+	return err;
+}
+
+int gc_heap_init(struct gch_heap *h, const struct gch_options *o)
+{
+	struct gc_heap *g;
+	int err;
+
+	err = gc_stw_init();
+	if (err)
+		return err;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->h = h;
+	gc_trace_init();
+	gc_pacer_init(g, o ? o->gc_percent : 0, o ? o->memory_limit_bytes : 0);
+	pthread_mutex_lock(&gc_lock);
+	if (!gc_epoch_ns)
+		gc_epoch_ns = gc_now_ns();
+	g->last_gc_ns = gc_now_ns();
+	__atomic_store_n(&gc_slots[h->slot], g, __ATOMIC_RELEASE);
+	h->pacer_hook = pacer_hook;
+	pthread_mutex_unlock(&gc_lock);
+	return 0;
+}
+
+void gc_heap_destroy(struct gch_heap *h)
+{
+	struct gc_heap *g;
+
+	pthread_mutex_lock(&gc_lock);
+	g = gc_slots[h->slot];
+	if (g && g->h == h)
+		__atomic_store_n(&gc_slots[h->slot], NULL, __ATOMIC_RELEASE);
+	else
+		g = NULL;
+	h->pacer_hook = NULL;
+	pthread_mutex_unlock(&gc_lock);
+	gc_fin_heap_destroy(h);
+	free(g);
+}
+
+int64_t gc_since_start_ns(void)
+{
+	return gc_now_ns() - gc_epoch_ns;
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+int gch_gc(gch_heap *h)
+{
+	int err = gc_collect(h, GC_REASON_FORCED);
+
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
+int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st)
+{
+	struct gc_heap *g = gc_of(h);
+	struct gch_heap_stats hs;
+	struct gch_stats ks = { .size = sizeof(ks) };
+
+	if (!g || !st) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(st, 0, sizeof(*st));
+	if (gch_stats(h, &hs))
+		return -1;
+	pthread_mutex_lock(&gc_lock);
+	st->cycles = g->cycle;
+	st->forced_cycles = gch_load(&g->forced);
+	st->pause_total_ns = gch_load(&g->pause_total_ns);
+	st->pause_max_ns = gch_load(&g->pause_max_ns);
+	st->heap_live_bytes = g->heap_marked;
+	st->heap_goal_bytes = g->heap_goal;
+	st->gc_percent = g->gc_percent;
+	st->memory_limit_bytes = g->mem_limit;
+	st->gc_cpu_ns = gch_load(&g->gc_cpu_ns);
+	pthread_mutex_unlock(&gc_lock);
+	st->alloc_bytes = hs.alloc_bytes;
+	st->alloc_objects = hs.alloc_objects;
+	st->free_bytes = gch_load(&g->free_bytes);
+	st->free_objects = gch_load(&g->free_objects);
+	st->heap_objects = st->alloc_objects > st->free_objects ?
+			   st->alloc_objects - st->free_objects : 0;
+	st->heap_span_bytes = hs.span_bytes;
+	st->resident_bytes = hs.resident_bytes;
+	st->finalizers_run = gch_load(&g->finalizers_run);
+	st->weak_cleared = gch_load(&g->weak_cleared);
+	if (!h->pl->stats(h, &ks))
+		st->released_bytes = ks.released_bg_bytes +
+				     ks.released_eager_bytes +
+				     ks.released_shrink_bytes +
+				     ks.released_ioctl_bytes;
+	return 0;
+}

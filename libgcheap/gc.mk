@@ -1,0 +1,5 @@
+# SPDX-License-Identifier: MIT
+# The collector's part of the libgcheap build (included by Makefile).
+GC_SRCS := stw.c roots.c mark.c sweep.c pacer.c finalizer.c gctrace.c gc.c
+GC_HDRS := gc_internal.h
+GC_TESTS := gc_stw_test gc_basic_test gc_model_test gc_threads_test gc_pacer_test

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pacer.c - when to collect.
+ *
+ * heap_live is Go's: the bytes marked by the last cycle plus everything
+ * allocated since (counted when a thread's cache claims slots, see
+ * mcache.c), i.e. heap_marked + h->alloc_since_cycle.
+ *
+ * After each cycle the goal is
+ *     goal = max(heap_marked * (1 + gc_percent / 100), 4 MiB)
+ * (GC percent 100 by default: collect when the heap has doubled since the
+ * last live heap), and with a soft memory limit L
+ *     goal = min(goal, 95% of L)
+ * so that collections come more often as the heap approaches the limit (the
+ * 5% is headroom for span fragmentation and metadata).  The limit is soft:
+ * the goal never drops below heap_marked + 1/16 of it (+ 1 MiB), otherwise a
+ * live heap above the limit would collect continuously (Go bounds that case
+ * with a CPU limiter instead).  With the GC percent off (< 0) only the limit
+ * sets a goal; with both off nothing triggers a collection but gch_gc().
+ * A cycle also runs when none has for 2 minutes (Go's forced periodic GC),
+ * unless the GC percent is off.
+ *
+ * A stop-the-world collector has no reason to start before the goal, so the
+ * allocator's trigger is exactly goal - heap_marked bytes of allocation.
+ * The kernel is told the goal at every mark termination (gc.c announces it
+ * with GCH_IOC_GC_PHASE) and the memory limit as the heap's soft limit
+ * (GCH_LIMIT_SOFT), so the scavenger keeps free memory within budget and
+ * releases eagerly above the limit.
+ *
+ * Settings come from gch_options (gc_percent, memory_limit_bytes) and are
+ * overridden by the environment: GCHEAP_GC=<percent>|off (GOGC) and
+ * GCHEAP_MEMLIMIT=<bytes>[KiB|MiB|GiB|TiB|k|m|g]|off (GOMEMLIMIT).
+ *
+ * Locking: everything here runs under gc_lock.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "gc_internal.h"
+
+#define GC_PERCENT_DEFAULT	100
+#define GC_MIN_HEAP		(4ULL << 20)
+#define GC_PERIOD_NS		(120LL * 1000000000LL)
+
+static int parse_percent(const char *e, int *out)
+{
+	char *end;
+	long v;
+
+	if (!strcmp(e, "off")) {
+		*out = -1;
+		return 0;
+	}
+	v = strtol(e, &end, 10);
+	if (end == e || *end || v < 0 || v > 1000000)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_bytes(const char *e, uint64_t *out)
+{
+	static const struct { const char *sfx; unsigned shift; } units[] = {
+		{ "", 0 }, { "B", 0 }, { "KiB", 10 }, { "MiB", 20 },
+		{ "GiB", 30 }, { "TiB", 40 }, { "k", 10 }, { "K", 10 },
+		{ "m", 20 }, { "M", 20 }, { "g", 30 }, { "G", 30 },
+	};
+	char *end;
+	unsigned long long v;
+
+	if (!strcmp(e, "off")) {
+		*out = 0;
+		return 0;
+	}
+	if (!isdigit((unsigned char)*e))
+		return -EINVAL;
+	v = strtoull(e, &end, 10);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcmp(end, units[i].sfx)) {
+			if (units[i].shift && v > (~0ULL >> units[i].shift))
+				return -EINVAL;
+			*out = v << units[i].shift;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+uint64_t gc_heap_live(struct gc_heap *g)
+{
+	return g->heap_marked + gch_load(&g->h->alloc_since_cycle);
+}
+
+static uint64_t compute_goal(struct gc_heap *g)
+{
+	uint64_t marked = g->heap_marked, goal = UINT64_MAX;
+
+	if (g->gc_percent >= 0) {
+		goal = marked + marked / 100 * (uint64_t)g->gc_percent +
+		       marked % 100 * (uint64_t)g->gc_percent / 100;
+		if (goal < GC_MIN_HEAP)
+			goal = GC_MIN_HEAP;
+	}
+	if (g->mem_limit) {
+		uint64_t lim = g->mem_limit - g->mem_limit / 20;
+		uint64_t floor = marked + marked / 16 + (1ULL << 20);
+
+		if (lim < floor)
+			lim = floor;
+		if (lim < goal)
+			goal = lim;
+	}
+	return goal;
+}
+
+/* Program the allocator's trigger for the current goal. */
+static void set_trigger(struct gc_heap *g)
+{
+	uint64_t goal = compute_goal(g);
+	uint64_t trig = 0;
+
+	g->heap_goal = goal == UINT64_MAX ? 0 : goal;
+	if (goal != UINT64_MAX)
+		trig = goal > g->heap_marked ? goal - g->heap_marked : 1;
+	gch_store(&g->h->pacer_trigger, trig);
+}
+
+static void push_soft_limit(struct gc_heap *g)
+{
+	struct gch_limits l = {
+		.size = sizeof(l),
+		.flags = GCH_LIMIT_SOFT,
+		.soft_bytes = g->mem_limit,
+	};
+
+	/* Best effort: the heap works without the kernel's help. */
+	g->h->pl->limits(g->h, &l);
+}
+
+void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit)
+{
+	const char *e;
+
+	g->gc_percent = percent ? (percent < 0 ? -1 : percent) :
+			GC_PERCENT_DEFAULT;
+	g->mem_limit = limit;
+	e = getenv("GCHEAP_GC");
+	if (e && *e && parse_percent(e, &g->gc_percent))
+		fprintf(stderr, "gcheap: ignoring bad GCHEAP_GC=%s\n", e);
+	e = getenv("GCHEAP_MEMLIMIT");
+	if (e && *e && parse_bytes(e, &g->mem_limit))
+		fprintf(stderr, "gcheap: ignoring bad GCHEAP_MEMLIMIT=%s\n", e);
+	g->heap_marked = 0;
+	set_trigger(g);
+	if (g->mem_limit)
+		push_soft_limit(g);
+}
+
+/* Mark termination: the next cycle's goal; allocation counting restarts. */
+void gc_pacer_cycle_done(struct gc_heap *g)
+{
+	gch_store(&g->h->alloc_since_cycle, 0);
+	set_trigger(g);
+	g->last.heap_marked = g->heap_marked;
+	g->last.goal = g->heap_goal;
+	g->last_gc_ns = gc_now_ns();
+}
+
+bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now)
+{
+	return g->gc_percent >= 0 && now - g->last_gc_ns >= GC_PERIOD_NS;
+}
+
+int gch_set_gc_percent(gch_heap *h, int percent)
+{
+	struct gc_heap *g;
+	int old;
+
+	pthread_mutex_lock(&gc_lock);
+	g = gc_of(h);
+	if (!g) {
+		pthread_mutex_unlock(&gc_lock);
+		errno = EINVAL;
+		return -1;
+	}
+	old = g->gc_percent;
+	g->gc_percent = percent < 0 ? -1 : percent;
+	set_trigger(g);
+	pthread_mutex_unlock(&gc_lock);
+	return old;
+}
+
+int64_t gch_set_memory_limit(gch_heap *h, uint64_t bytes)
+{
+	struct gc_heap *g;
+	uint64_t old;
+
+	pthread_mutex_lock(&gc_lock);
+	g = gc_of(h);
+	if (!g) {
+		pthread_mutex_unlock(&gc_lock);
+		errno = EINVAL;
+		return -1;
+	}
+	old = g->mem_limit;
+	g->mem_limit = bytes;
+	set_trigger(g);
+	push_soft_limit(g);
+	pthread_mutex_unlock(&gc_lock);
+	return (int64_t)old;
+}

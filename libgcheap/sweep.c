@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sweep.c - giving unmarked objects back.
+ *
+ * When marking ends the collector advances h->sweepgen by 2: every span on a
+ * central list is then in its central's "unswept" sets (mcentral.c indexes
+ * the sets by sweepgen parity, so nothing is walked).  A span is swept
+ * exactly once per cycle, by whoever claims it first:
+ *  - an mcache refill (gc_sweep_for_cache, Go's cacheSpan): unswept partial
+ *    spans first, then unswept full ones, until one has a free slot -- an
+ *    empty span is kept and reused on the spot, saving a page-layer trip;
+ *  - the background sweeper thread, a bounded batch at a time;
+ *  - the next collection, which finishes whatever is left with the world
+ *    stopped before it marks (the mark bits are about to be reused).
+ * Claiming = popping the span off an unswept list under its central's lock
+ * (sweepgen = h - 1 while it is swept, h when done, as in Go).
+ *
+ * Sweeping a small span is Go's swap: the mark bits become the alloc bits,
+ * the old alloc bits are cleared to become the next cycle's mark bits, the
+ * count of allocated slots is the popcount, and the allocation window
+ * rewinds to slot 0.  Freed slots are not touched here: needzero makes the
+ * allocator clear them when their window opens.  Typed bits of freed slots
+ * are dropped.  Spans left empty and dead large objects go back to the page
+ * layer in batches (one GCH_IOC_SPAN_FREE for up to 256 spans).
+ *
+ * Concurrency: every sweep runs inside a no-preemption section, so a thread
+ * is never parked holding a claimed span or a central lock; the collector
+ * can therefore finish the sweep with the world stopped.  Locks: central
+ * locks (list moves), h->lock inside gch_span_release; gc_lock is held by the
+ * background sweeper around each batch so a collection never races it.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "gc_internal.h"
+
+#define SWEEP_BATCH	256
+
+static inline struct gch_span_list *unswept_partial(struct gch_mcentral *c,
+						    uint32_t sg)
+{
+	return &c->partial[1 - sg / 2 % 2];
+}
+
+static inline struct gch_span_list *unswept_full(struct gch_mcentral *c,
+						 uint32_t sg)
+{
+	return &c->full[1 - sg / 2 % 2];
+}
+
+/* Pop an unswept span of @c (partial ones first) and claim it, or NULL. */
+static struct gch_span *claim(struct gch_mcentral *c, uint32_t sg,
+			      bool partial_only)
+{
+	struct gch_span_list *l;
+	struct gch_span *s;
+
+	gch_lock(&c->lock);
+	l = unswept_partial(c, sg);
+	if (!l->first && !partial_only)
+		l = unswept_full(c, sg);
+	s = l->first;
+	if (s) {
+		gch_span_list_remove(l, s);
+		s->sweepgen = sg - 1;
+	}
+	gch_unlock(&c->lock);
+	return s;
+}
+
+static void count_freed(struct gch_heap *h, uint64_t objs, uint64_t bytes)
+{
+	struct gc_heap *g = gc_of(h);
+
+	if (objs && g) {
+		gch_add(&g->free_objects, objs);
+		gch_add(&g->free_bytes, bytes);
+	}
+}
+
+/*
+ * Sweep a claimed span.  Returns the slots still allocated: 0 means the
+ * span is empty (a large object is then dead).
+ */
+static uint32_t sweep_span(struct gch_heap *h, struct gch_span *s)
+{
+	uint32_t words = (s->nelems + 63) / 64, live = 0;
+	uint64_t *mark = s->markbits, *old = s->allocbits;
+
+	assert(!s->incache && s->state == GCH_SPAN_INUSE);
+	for (uint32_t i = 0; i < words; i++) {
+		live += (uint32_t)__builtin_popcountll(mark[i]);
+		s->typedbits[i] &= mark[i];
+	}
+	if (s->nalloc > live)
+		count_freed(h, s->nalloc - live,
+			    (uint64_t)(s->nalloc - live) * s->elemsize);
+	if ((s->spanclass >> 1) == 0) {
+		/* a large object: live or dead, nothing in between */
+		mark[0] = 0;
+		return live;
+	}
+	if (s->nalloc > live)
+		s->needzero = 1;
+	s->allocbits = mark;
+	s->markbits = old;
+	memset(old, 0, words * sizeof(uint64_t));
+	s->nalloc = live;
+	gch_store(&s->cache, 0);
+	s->win_free = 0;
+	gch_span_rewind(s);
+	return live;
+}
+
+/* File a swept span that is not empty on its swept list. */
+static void file_swept(struct gch_mcentral *c, struct gch_span *s,
+		       uint32_t sg)
+{
+	gch_lock(&c->lock);
+	if (gch_span_full(s))
+		gch_span_list_push(gch_full_swept(c, sg), s);
+	else
+		gch_span_list_push(gch_partial_swept(c, sg), s);
+	s->sweepgen = sg;
+	gch_unlock(&c->lock);
+}
+
+struct gch_span *gc_sweep_for_cache(struct gch_heap *h,
+				    struct gch_mcentral *c)
+{
+	uint32_t sg = gch_load(&h->sweepgen);
+	struct gch_span *s;
+
+	/* Go bounds the full-span search the same way: it is allocation time. */
+	for (unsigned budget = 100; budget; budget--) {
+		s = claim(c, sg, false);
+		if (!s)
+			return NULL;
+		sweep_span(h, s);
+		if (!gch_span_full(s)) {
+			s->sweepgen = sg;
+			return s;
+		}
+		file_swept(c, s, sg);
+	}
+	return NULL;
+}
+
+/*
+ * Sweep up to @max spans of @h, freeing empty ones in batches.  Returns the
+ * number swept; fewer than @max means nothing unswept is left.
+ */
+static unsigned sweep_batch(struct gch_heap *h, unsigned max)
+{
+	uint32_t sg = gch_load(&h->sweepgen);
+	struct gch_span *dead[SWEEP_BATCH];
+	unsigned ndead = 0, done = 0;
+
+	for (unsigned sc = 0; sc < GCH_NUM_SPANCLASSES && done < max; sc++) {
+		struct gch_mcentral *c = &h->central[sc];
+		struct gch_span *s;
+
+		while (done < max && (s = claim(c, sg, false))) {
+			done++;
+			if (sweep_span(h, s) == 0) {
+				dead[ndead++] = s;
+				if (ndead == SWEEP_BATCH) {
+					gch_span_release(h, dead, ndead);
+					ndead = 0;
+				}
+				continue;
+			}
+			file_swept(c, s, sg);
+		}
+	}
+	if (ndead)
+		gch_span_release(h, dead, ndead);
+	return done;
+}
+
+bool gc_sweep_some(struct gch_heap *h, unsigned max)
+{
+	unsigned done;
+
+	gc_nopreempt_enter();
+	done = sweep_batch(h, max);
+	gc_nopreempt_exit();
+	return done == max;
+}
+
+void gc_sweep_finish(struct gch_heap *h)
+{
+	while (sweep_batch(h, SWEEP_BATCH) == SWEEP_BATCH)
+		;
+}
+
+/*
+ * World stopped: take every span out of every thread's cache of @h (Go's
+ * mcache.releaseAll at mark termination), so that sweeping sees all spans
+ * on the central lists, and drop the tiny blocks (their slots are live only
+ * if something points at them).  The owners are parked outside the
+ * allocator, so their caches are consistent and nobody else writes them.
+ */
+void gc_release_caches(struct gch_heap *h)
+{
+	gch_heap_release_all_caches(h);
+}
+
+/* ---- the background sweeper thread --------------------------------------- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool kick;			/* under lock */
+	pthread_once_t once;
+	int err;
+} sweeper = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.once = PTHREAD_ONCE_INIT,
+};
+
+struct sweep_pass {
+	bool more;
+	struct gch_heap *due;
+	int64_t now;
+};
+
+static void sweep_heap_step(struct gc_heap *g, void *arg)
+{
+	struct sweep_pass *p = arg;
+
+	if (atomic_load(&g->sweep_pending)) {
+		if (gc_sweep_some(g->h, 64)) {
+			p->more = true;
+		} else {
+			atomic_store(&g->sweep_pending, false);
+			gc_announce(g->h, GCH_GC_SWEEP_END, gc_heap_live(g));
+		}
+	}
+	if (!p->due && gc_pacer_periodic_due(g, p->now))
+		p->due = g->h;
+}
+
+static void *sweeper_main(void *arg)
+{
+	(void)arg;
+	gc_thread_register();
+	for (;;) {
+		struct timespec ts;
+		struct sweep_pass p;
+
+		pthread_mutex_lock(&sweeper.lock);
+		if (!sweeper.kick) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&sweeper.cond, &sweeper.lock,
+					       &ts);
+		}
+		sweeper.kick = false;
+		pthread_mutex_unlock(&sweeper.lock);
+		do {
+			p = (struct sweep_pass){ .now = gc_now_ns() };
+			pthread_mutex_lock(&gc_lock);
+			gc_for_each_heap(sweep_heap_step, &p);
+			pthread_mutex_unlock(&gc_lock);
+			/* gc_collect re-checks that the heap still exists */
+			if (p.due)
+				gc_collect(p.due, GC_REASON_TIME);
+		} while (p.more);
+	}
+	return NULL;
+}
+
+static void sweeper_create(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* The helper must not take the application's signals. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	sweeper.err = -pthread_create(&t, &attr, sweeper_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+}
+
+int gc_sweeper_start(void)
+{
+	pthread_once(&sweeper.once, sweeper_create);
+	if (sweeper.err)
+		return sweeper.err;
+	pthread_mutex_lock(&sweeper.lock);
+	sweeper.kick = true;
+	pthread_cond_signal(&sweeper.cond);
+	pthread_mutex_unlock(&sweeper.lock);
+	return 0;
+}

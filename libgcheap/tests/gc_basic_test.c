@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gc_basic_test - the collector's promises one at a time: unreachable
+ * objects are reclaimed; objects reachable from registered roots (precise
+ * and conservative), data segments, stacks, registers only, and through
+ * interior pointers survive; pointers stored in noscan objects do not keep
+ * their targets; large objects; weak references are cleared; finalizers run
+ * exactly once, after unreachability, in topological order; resurrection.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gcheap.h"
+#include "gc_test.h"
+
+static gch_heap *h;
+
+/* Allocate n objects reachable from nothing; return a weak ref to the last. */
+static __attribute__((noinline)) gch_weak *garbage(size_t n, size_t size)
+{
+	void *p = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		p = gch_malloc(h, size);
+	return gch_weak_new(h, p);
+}
+
+/* Wipe the part of the stack our callees used, so stale copies of
+ * pointers do not keep garbage alive (conservative stack scanning). */
+static __attribute__((noinline)) void clear_stack(void)
+{
+	volatile char buf[16384];
+
+	memset((char *)buf, 0, sizeof(buf));
+}
+
+/* A macro, so that clear_stack() wipes right below the test's own frame. */
+#define collect()							\
+	do {								\
+		clear_stack();						\
+		CHECK(gch_gc(h) == 0, "gch_gc: %s", strerror(errno));	\
+	} while (0)
+
+static void test_reclaim(void)
+{
+	struct gch_gc_stats a, b;
+	gch_weak *w;
+
+	collect();
+	gch_gc_stats(h, &a);
+	w = garbage(100000, 48);
+	CHECK(gch_weak_get(w) != NULL, "weak target alive before gc");
+	collect();
+	collect();	/* the second cycle sweeps what the first found dead */
+	gch_gc_stats(h, &b);
+	CHECK(gch_weak_get(w) == NULL, "garbage weak ref cleared");
+	CHECK(b.free_objects - a.free_objects >= 100000,
+	      "100000 dead objects freed (%llu)",
+	      (unsigned long long)(b.free_objects - a.free_objects));
+	CHECK(b.cycles >= a.cycles + 2, "cycles counted");
+	gch_weak_free(w);
+}
+
+static void *global_root;		/* data segment */
+static void **registered;		/* malloc'ed, registered, conservative */
+static void **precise;			/* malloc'ed, registered, precise: 0, 2 */
+
+static void test_roots(void)
+{
+	uint64_t map = 0x5;
+	gch_weak *wg, *wr, *wp0, *wp1, *wp2;
+	void *p;
+
+	registered = calloc(4, sizeof(void *));
+	precise = calloc(4, sizeof(void *));
+	CHECK(gch_register_data_segments() == 0, "data segments");
+	CHECK(gch_add_roots(registered, 4 * sizeof(void *), NULL) == 0, "add");
+	CHECK(gch_add_roots(precise, 4 * sizeof(void *), &map) == 0,
+	      "add precise");
+	CHECK(gch_add_roots(precise, 3, &map) == -1 && errno == EINVAL,
+	      "precise range must be whole words");
+	global_root = gch_malloc(h, 100);
+	memset(global_root, 0x11, 100);
+	registered[3] = gch_malloc(h, 200);
+	precise[0] = gch_malloc(h, 64);
+	precise[1] = gch_malloc(h, 64);	/* not a pointer word: dies */
+	precise[2] = gch_malloc(h, 64);
+	wg = gch_weak_new(h, global_root);
+	wr = gch_weak_new(h, registered[3]);
+	wp0 = gch_weak_new(h, precise[0]);
+	wp1 = gch_weak_new(h, precise[1]);
+	wp2 = gch_weak_new(h, precise[2]);
+	collect();
+	CHECK(gch_weak_get(wg) == global_root, "global survives");
+	CHECK(((unsigned char *)global_root)[99] == 0x11, "contents kept");
+	CHECK(gch_weak_get(wr) == registered[3], "registered root survives");
+	CHECK(gch_weak_get(wp0) == precise[0], "precise word 0 survives");
+	CHECK(gch_weak_get(wp2) == precise[2], "precise word 2 survives");
+	CHECK(gch_weak_get(wp1) == NULL, "non-pointer word of precise range ignored");
+	p = registered[3];
+	registered[3] = NULL;
+	CHECK(gch_remove_roots(precise, 4 * sizeof(void *)) == 1,
+	      "remove precise");
+	precise[0] = NULL;
+	precise[2] = NULL;
+	p = NULL;
+	collect();
+	CHECK(gch_weak_get(wr) == NULL, "dropped root reclaimed");
+	(void)p;
+	gch_weak_free(wg);
+	gch_weak_free(wr);
+	gch_weak_free(wp0);
+	gch_weak_free(wp1);
+	gch_weak_free(wp2);
+}
+
+static gch_weak *w_obj, *w_hidden;
+
+static __attribute__((noinline)) char *make_interior(void)
+{
+	char *obj = gch_malloc(h, 1000);
+	uintptr_t *holder = gch_malloc_noscan(h, 64);
+	void *hidden = gch_malloc(h, 32);
+
+	holder[0] = (uintptr_t)hidden;	/* a pointer in a noscan object */
+	w_obj = gch_weak_new(h, obj);
+	w_hidden = gch_weak_new(h, hidden);
+	return obj + 777;
+}
+
+static void test_interior_and_noscan(void)
+{
+	char *volatile interior = make_interior();
+
+	collect();
+	CHECK(gch_weak_get(w_obj) != NULL, "interior pointer keeps object");
+	CHECK(gch_base(h, interior) == gch_weak_get(w_obj), "base from interior");
+	CHECK(gch_weak_get(w_hidden) == NULL,
+	      "pointer stored in noscan object does not keep target");
+	interior = NULL;
+	gch_weak_free(w_obj);
+	gch_weak_free(w_hidden);
+}
+
+/* A pointer that exists only in a callee-saved register during gch_gc(). */
+static __attribute__((noinline)) int register_only(void)
+{
+	register uintptr_t r __asm__("rbx");
+	gch_weak *w;
+	int ok;
+
+	r = (uintptr_t)gch_malloc(h, 24) ^ 0;
+	__asm__ volatile("" : "+r"(r));
+	w = gch_weak_new(h, (void *)r);
+	/* from here the only copy is rbx (the weak ref hides its target) */
+	r = ~r;
+	__asm__ volatile("" : "+r"(r));
+	r = ~r;
+	__asm__ volatile("" : "+r"(r));
+	clear_stack();
+	gch_gc(h);
+	__asm__ volatile("" : "+r"(r));
+	ok = gch_weak_get(w) == (void *)r;
+	gch_weak_free(w);
+	return ok;
+}
+
+static void test_registers(void)
+{
+	CHECK(register_only(), "pointer held only in a register survives");
+}
+
+static __attribute__((noinline)) gch_weak *make_large(unsigned char **keep)
+{
+	unsigned char *big = gch_malloc(h, 1 << 20);
+
+	memset(big, 0x5a, 1 << 20);
+	*keep = big;
+	return gch_weak_new(h, big);
+}
+
+static void test_large(void)
+{
+	unsigned char **keep = calloc(1, sizeof(*keep));
+	gch_weak *w, *wd;
+	struct gch_gc_stats a, b;
+
+	gch_add_roots(keep, sizeof(*keep), NULL);
+	w = make_large(keep);
+	wd = garbage(8, 200000);
+	collect();
+	collect();
+	CHECK(gch_weak_get(w) == *keep, "live large object kept");
+	CHECK((*keep)[(1 << 20) - 1] == 0x5a, "large contents");
+	CHECK(gch_weak_get(wd) == NULL, "dead large object reclaimed");
+	gch_gc_stats(h, &a);
+	*keep = NULL;
+	collect();
+	collect();
+	gch_gc_stats(h, &b);
+	CHECK(gch_weak_get(w) == NULL, "large object reclaimed once dropped");
+	CHECK(b.heap_span_bytes < a.heap_span_bytes,
+	      "its span went back (%llu -> %llu)",
+	      (unsigned long long)a.heap_span_bytes,
+	      (unsigned long long)b.heap_span_bytes);
+	gch_remove_roots(keep, sizeof(*keep));
+	free(keep);
+	gch_weak_free(w);
+	gch_weak_free(wd);
+}
+
+static atomic_int fin_calls[8];
+static void *resurrected;	/* points at a registered malloc'ed word */
+
+static void fin_count(void *obj, void *arg)
+{
+	(void)obj;
+	atomic_fetch_add(&fin_calls[(uintptr_t)arg], 1);
+}
+
+static void fin_resurrect(void *obj, void *arg)
+{
+	*(void **)resurrected = obj;
+	atomic_fetch_add(&fin_calls[(uintptr_t)arg], 1);
+}
+
+struct node {
+	struct node *next;
+	uint64_t payload;
+};
+
+static __attribute__((noinline)) void make_finalizable(void)
+{
+	struct node *a = gch_malloc(h, sizeof(*a));
+	struct node *b = gch_malloc(h, sizeof(*b));
+	struct node *r = gch_malloc(h, sizeof(*r));
+
+	a->next = b;	/* a -> b: a must be finalized first */
+	b->payload = 42;
+	r->payload = 7;
+	gch_set_finalizer(h, a, fin_count, (void *)1);
+	gch_set_finalizer(h, b, fin_count, (void *)2);
+	gch_set_finalizer(h, r, fin_resurrect, (void *)3);
+	CHECK(gch_set_finalizer(h, (char *)a + 1, fin_count, NULL) == -1 &&
+	      errno == EINVAL, "finalizer needs the object's start");
+}
+
+static void test_finalizers(void)
+{
+	gch_weak *w;
+
+	void **slot = calloc(1, sizeof(void *));
+
+	gch_add_roots(slot, sizeof(*slot), NULL);
+	resurrected = slot;
+	make_finalizable();
+	collect();
+	gch_wait_finalizers(h);
+	CHECK(fin_calls[1] == 1, "a finalized after one cycle (%d)", fin_calls[1]);
+	CHECK(fin_calls[2] == 0, "b waits while a references it (%d)",
+	      fin_calls[2]);
+	CHECK(fin_calls[3] == 1, "r finalized (%d)", fin_calls[3]);
+	CHECK(*slot && ((struct node *)*slot)->payload == 7,
+	      "resurrected object intact");
+	collect();
+	gch_wait_finalizers(h);
+	CHECK(fin_calls[2] == 1, "b finalized once a is gone (%d)", fin_calls[2]);
+	collect();
+	collect();
+	gch_wait_finalizers(h);
+	CHECK(fin_calls[1] == 1 && fin_calls[2] == 1 && fin_calls[3] == 1,
+	      "every finalizer ran exactly once (%d %d %d)", fin_calls[1],
+	      fin_calls[2], fin_calls[3]);
+	CHECK(((struct node *)*slot)->payload == 7,
+	      "resurrected object survives later cycles");
+	w = gch_weak_new(h, *slot);
+	*slot = NULL;
+	collect();
+	collect();
+	CHECK(gch_weak_get(w) == NULL, "resurrected object reclaimed when dropped");
+	gch_weak_free(w);
+}
+
+static gch_weak *w1, *w0;
+
+static __attribute__((noinline)) uintptr_t *make_typed(void)
+{
+	uint64_t map = 0x2;	/* word 1 of each 2-word element */
+	uintptr_t *arr = gch_malloc_typed(h, 64 * 16, &map, 2);
+	void *t1 = gch_malloc(h, 40), *t0 = gch_malloc(h, 40);
+
+	arr[63 * 2 + 1] = (uintptr_t)t1;	/* a pointer word */
+	arr[63 * 2] = (uintptr_t)t0;		/* a data word: ignored */
+	w1 = gch_weak_new(h, t1);
+	w0 = gch_weak_new(h, t0);
+	return arr;
+}
+
+static void test_typed(void)
+{
+	uintptr_t *volatile arr = make_typed();
+
+	collect();
+	CHECK(gch_weak_get(w1) != NULL, "typed pointer word keeps target");
+	CHECK(gch_weak_get(w0) == NULL, "typed data word does not");
+	arr[1] = 0;
+	gch_weak_free(w1);
+	gch_weak_free(w0);
+}
+
+int main(void)
+{
+	struct gch_options o = { .size = sizeof(o) };
+
+	h = gch_open(&o);
+	if (!h) {
+		printf("# gch_open: %s\n0 passed, 1 failed\n", strerror(errno));
+		return 1;
+	}
+	printf("# gc_basic on the %s backend\n", gch_backend_name(h));
+	test_reclaim();
+	test_roots();
+	test_interior_and_noscan();
+	test_registers();
+	test_large();
+	test_finalizers();
+	test_typed();
+	return gct_summary();
+}

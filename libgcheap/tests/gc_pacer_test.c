@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gc_pacer_test - heap growth follows the GC percent and the memory limit.
+ *
+ * A live set of L bytes stays reachable from a registered root array while
+ * garbage is churned through the heap.  The heap's span bytes are sampled
+ * after every allocation batch; their peak must stay near the goal:
+ *   GC percent 100: goal 2L;  GC percent 50: goal 1.5L;
+ *   GC percent off + memory limit 1.4L: goal 95% of the limit.
+ * The bound allowed is goal + 25% (span rounding, the sweeper's lag, the
+ * allocation run-ahead of thread caches), well below the next setting's
+ * goal, so a pacer ignoring the setting fails.  Also: the environment
+ * variables override the options, and cycles scale with the churn.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcheap.h"
+#include "gc_test.h"
+
+#define OBJ		256
+#define LIVE		(24u << 20)
+#define NLIVE		(LIVE / OBJ)
+#define CHURN		(400u << 20)
+
+struct run {
+	uint64_t peak;
+	uint64_t cycles;
+	uint64_t goal;
+	uint64_t live;
+};
+
+static struct run churn(int percent, uint64_t limit)
+{
+	struct gch_options o = {
+		.size = sizeof(o),
+		.gc_percent = percent,
+		.memory_limit_bytes = limit,
+	};
+	gch_heap *h = gch_open(&o);
+	void **live = calloc(NLIVE, sizeof(void *));
+	struct gch_gc_stats st;
+	struct run r = { 0 };
+
+	if (!h || !live) {
+		CHECK(0, "gch_open: %s", strerror(errno));
+		return r;
+	}
+	gch_add_roots(live, NLIVE * sizeof(void *), NULL);
+	for (unsigned i = 0; i < NLIVE; i++)
+		live[i] = gch_malloc(h, OBJ);
+	gch_gc(h);
+	gch_gc_stats(h, &st);
+	r.cycles = st.cycles;
+	for (uint64_t done = 0; done < CHURN; done += 64 * OBJ) {
+		for (int k = 0; k < 64; k++)
+			gch_malloc_noscan(h, OBJ);
+		/* replace a few live objects so the live set keeps moving */
+		live[(done / OBJ) % NLIVE] = gch_malloc(h, OBJ);
+		gch_gc_stats(h, &st);
+		if (st.heap_span_bytes > r.peak)
+			r.peak = st.heap_span_bytes;
+	}
+	r.cycles = st.cycles - r.cycles;
+	r.goal = st.heap_goal_bytes;
+	r.live = st.heap_live_bytes;
+	gch_remove_roots(live, NLIVE * sizeof(void *));
+	free(live);
+	gch_close(h);
+	return r;
+}
+
+static void report(const char *what, const struct run *r)
+{
+	printf("# %-22s peak %6.1f MiB, goal %6.1f MiB, live %5.1f MiB, %llu cycles\n",
+	       what, r->peak / 1048576.0, r->goal / 1048576.0,
+	       r->live / 1048576.0, (unsigned long long)r->cycles);
+}
+
+int main(void)
+{
+	struct run r100, r50, rlim;
+	uint64_t limit = LIVE + LIVE / 2 - LIVE / 10;	/* 1.4 L */
+	struct gch_gc_stats st;
+	gch_heap *h;
+
+	unsetenv("GCHEAP_GC");
+	unsetenv("GCHEAP_MEMLIMIT");
+	r100 = churn(0, 0);
+	report("GC percent 100", &r100);
+	r50 = churn(50, 0);
+	report("GC percent 50", &r50);
+	rlim = churn(-1, limit);
+	report("off + limit 1.4L", &rlim);
+
+	CHECK(r100.goal >= 2 * r100.live - r100.live / 50 &&
+	      r100.goal <= 2 * r100.live + r100.live / 50,
+	      "goal is twice the live heap: %llu vs %llu",
+	      (unsigned long long)r100.goal, (unsigned long long)r100.live);
+	CHECK(r100.peak <= 2 * LIVE + LIVE / 2, "100%%: peak %.1f MiB",
+	      r100.peak / 1048576.0);
+	CHECK(r100.peak >= LIVE + LIVE / 2, "100%%: the heap does grow: %.1f MiB",
+	      r100.peak / 1048576.0);
+	CHECK(r50.peak <= LIVE + LIVE / 2 + LIVE / 4, "50%%: peak %.1f MiB",
+	      r50.peak / 1048576.0);
+	CHECK(r50.cycles > r100.cycles * 3 / 2,
+	      "50%% collects about twice as often: %llu vs %llu",
+	      (unsigned long long)r50.cycles, (unsigned long long)r100.cycles);
+	/* churn / (goal - live) cycles, give or take */
+	CHECK(r100.cycles >= CHURN / (2 * LIVE) && r100.cycles <= CHURN / LIVE * 2,
+	      "100%%: %llu cycles for %u MiB of churn",
+	      (unsigned long long)r100.cycles, CHURN >> 20);
+	CHECK(rlim.peak <= limit + limit / 8, "limit: peak %.1f MiB vs %.1f",
+	      rlim.peak / 1048576.0, limit / 1048576.0);
+	CHECK(rlim.cycles > 0, "the limit alone triggers collections");
+
+	setenv("GCHEAP_GC", "off", 1);
+	setenv("GCHEAP_MEMLIMIT", "64MiB", 1);
+	h = gch_open(NULL);
+	CHECK(h != NULL, "open with env");
+	if (h) {
+		gch_gc_stats(h, &st);
+		CHECK(st.gc_percent == -1, "GCHEAP_GC=off: %lld",
+		      (long long)st.gc_percent);
+		CHECK(st.memory_limit_bytes == 64u << 20,
+		      "GCHEAP_MEMLIMIT=64MiB: %llu",
+		      (unsigned long long)st.memory_limit_bytes);
+		CHECK(gch_set_gc_percent(h, 70) == -1, "set returns old");
+		CHECK(gch_set_memory_limit(h, 0) == 64 << 20, "set returns old");
+		gch_gc_stats(h, &st);
+		CHECK(st.gc_percent == 70 && st.memory_limit_bytes == 0,
+		      "setters applied");
+		gch_close(h);
+	}
+	setenv("GCHEAP_GC", "200", 1);
+	unsetenv("GCHEAP_MEMLIMIT");
+	h = gch_open(NULL);
+	if (h) {
+		gch_gc_stats(h, &st);
+		CHECK(st.gc_percent == 200, "GCHEAP_GC=200");
+		gch_close(h);
+	}
+	return gct_summary();
+}
