@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+//
+// binarytrees - Go counterpart of bench/binarytrees.c: the same algorithm,
+// single goroutine, default depth 21, and the same report line.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+type node struct{ left, right *node }
+
+func bottomUp(d int) *node {
+	if d <= 0 {
+		return &node{}
+	}
+	return &node{bottomUp(d - 1), bottomUp(d - 1)}
+}
+
+func (n *node) check() int {
+	if n.left == nil {
+		return 1
+	}
+	return 1 + n.left.check() + n.right.check()
+}
+
+func report(bench string, t0 time.Time, extra string) {
+	var ru syscall.Rusage
+	var ms runtime.MemStats
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	runtime.ReadMemStats(&ms)
+	var max uint64
+	n := int(ms.NumGC)
+	if n > len(ms.PauseNs) {
+		n = len(ms.PauseNs)
+	}
+	for i := 0; i < n; i++ {
+		if ms.PauseNs[i] > max {
+			max = ms.PauseNs[i]
+		}
+	}
+	cpu := float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+	fmt.Printf("bench=%s alloc=go wall_s=%.2f cpu_s=%.2f maxrss_mb=%.1f gcs=%d "+
+		"pause_total_ms=%.1f pause_max_ms=%.2f variant=\"%s GOMAXPROCS=%d\" %s\n",
+		bench, time.Since(t0).Seconds(), cpu, float64(ru.Maxrss)/1024, ms.NumGC,
+		float64(ms.PauseTotalNs)/1e6, float64(max)/1e6, runtime.Version(),
+		runtime.GOMAXPROCS(0), extra)
+}
+
+func main() {
+	max, min := 21, 4
+	if len(os.Args) > 1 {
+		max, _ = strconv.Atoi(os.Args[1])
+	}
+	t0 := time.Now()
+	fmt.Printf("stretch tree of depth %d\t check: %d\n", max+1, bottomUp(max+1).check())
+	long := bottomUp(max)
+	total := 0
+	for d := min; d <= max; d += 2 {
+		iters := 1 << uint(max-d+min)
+		c := 0
+		for i := 0; i < iters; i++ {
+			c += bottomUp(d).check()
+		}
+		total += c
+		fmt.Printf("%d\t trees of depth %d\t check: %d\n", iters, d, c)
+	}
+	fmt.Printf("long lived tree of depth %d\t check: %d\n", max, long.check())
+	report("binarytrees", t0, fmt.Sprintf("depth=%d check=%d", max, total))
+}

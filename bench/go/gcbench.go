@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+//
+// gcbench - Go counterpart of bench/gcbench.c (Ellis/Kovac/Boehm shape).
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+const (
+	stretchDepth = 18
+	longDepth    = 16
+	arraySize    = 500000
+	minDepth     = 4
+	maxDepth     = 16
+)
+
+type node struct {
+	left, right *node
+	i, j        int
+}
+
+func treeSize(i int) int { return (1 << uint(i+1)) - 1 }
+func numIters(i int) int { return 2 * treeSize(stretchDepth) / treeSize(i) }
+
+func populate(d int, n *node) {
+	if d <= 0 {
+		return
+	}
+	n.left, n.right = &node{}, &node{}
+	populate(d-1, n.left)
+	populate(d-1, n.right)
+}
+
+func makeTree(d int) *node {
+	if d <= 0 {
+		return &node{}
+	}
+	return &node{left: makeTree(d - 1), right: makeTree(d - 1)}
+}
+
+var sink *node
+
+func timeConstruction(d int) {
+	n := numIters(d)
+	for i := 0; i < n; i++ {
+		t := &node{}
+		populate(d, t)
+		sink = t
+	}
+	for i := 0; i < n; i++ {
+		sink = makeTree(d)
+	}
+}
+
+func report(bench string, t0 time.Time, extra string) {
+	var ru syscall.Rusage
+	var ms runtime.MemStats
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	runtime.ReadMemStats(&ms)
+	var max uint64
+	n := int(ms.NumGC)
+	if n > len(ms.PauseNs) {
+		n = len(ms.PauseNs)
+	}
+	for i := 0; i < n; i++ {
+		if ms.PauseNs[i] > max {
+			max = ms.PauseNs[i]
+		}
+	}
+	cpu := float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+	fmt.Printf("bench=%s alloc=go wall_s=%.2f cpu_s=%.2f maxrss_mb=%.1f gcs=%d "+
+		"pause_total_ms=%.1f pause_max_ms=%.2f variant=\"%s GOMAXPROCS=%d\" %s\n",
+		bench, time.Since(t0).Seconds(), cpu, float64(ru.Maxrss)/1024, ms.NumGC,
+		float64(ms.PauseTotalNs)/1e6, float64(max)/1e6, runtime.Version(),
+		runtime.GOMAXPROCS(0), extra)
+}
+
+func main() {
+	t0 := time.Now()
+	sink = makeTree(stretchDepth)
+	sink = nil
+	long := &node{}
+	populate(longDepth, long)
+	array := make([]float64, arraySize)
+	for i := 0; i < arraySize/2; i++ {
+		array[i] = 1.0 / float64(i)
+	}
+	for d := minDepth; d <= maxDepth; d += 2 {
+		timeConstruction(d)
+	}
+	if long == nil || array[1000] != 1.0/1000 {
+		fmt.Fprintln(os.Stderr, "gcbench: long-lived data lost")
+		os.Exit(1)
+	}
+	report("gcbench", t0, "")
+}
