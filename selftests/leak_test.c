@@ -533,6 +533,19 @@ static bool module_loaded(void)
 	return !stat("/sys/module/gcheap", &sb);
 }
 
+static long read_refcnt(void)
+{
+	char buf[32] = "";
+	int fd = open("/sys/module/gcheap/refcnt", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
 TEST(module_pinned_by_live_heap)
 {
 	int fd, ret;
@@ -554,6 +567,29 @@ TEST(module_pinned_by_live_heap)
 	a[0] = 1;
 	munmap(a, GCH_ARENA_SIZE);
 	EXPECT_TRUE(module_loaded());
+}
+
+/*
+ * Once every heap in the system is gone, nothing may hold the module (the
+ * VM runs one test at a time, so no heap but ours ever exists).  A reference
+ * leaked anywhere would make the final rmmod fail; this says where.
+ */
+TEST(no_module_reference_left)
+{
+	char *base;
+	int fd, fd2;
+
+	if (!module_loaded())
+		SKIP(return, "gcheap is not a loadable module here");
+	fd = fill_heap(2, 600, &base);
+	ASSERT_LE(0, fd);
+	fd2 = dup(fd);
+	ASSERT_LE(0, fd2);
+	close(fd);
+	ASSERT_EQ(0, run_child(child_heap_and_exit, NULL));
+	munmap(base, 2 * GCH_ARENA_SIZE);
+	close(fd2);
+	EXPECT_EQ(0, read_refcnt()) TH_LOG("module references left");
 }
 
 TEST_HARNESS_MAIN
