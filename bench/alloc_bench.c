@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * Small-object allocation throughput, allocation only (nothing is freed),
- * for one allocator chosen at build time (-DUSE_GCHEAP, -DUSE_MIMALLOC,
- * -DUSE_JEMALLOC, -DUSE_GLIBC, -DUSE_BDWGC, -DUSE_BDWGC_NOGC).  Each
+ * for one allocator chosen at build time (-DUSE_GCHEAP, -DUSE_GCHEAP_GC,
+ * -DUSE_MIMALLOC, -DUSE_JEMALLOC, -DUSE_GLIBC, -DUSE_BDWGC,
+ * -DUSE_BDWGC_NOGC).  gcheap and bdwgc-nogc run with their collectors off
+ * (allocation alone, the comparison with the malloc family); gcheap-gc and
+ * bdwgc run with them on, so the garbage the loop leaves is collected and
+ * its memory reused -- the comparison between the two collectors.  Each
  * allocator gets its own executable because jemalloc and mimalloc replace
  * malloc for the whole process; bench/run runs them all in one go.
  *
@@ -36,9 +40,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#if defined(USE_GCHEAP)
+#if defined(USE_GCHEAP) || defined(USE_GCHEAP_GC)
 #include "gcheap.h"
-#define NAME "gcheap"
+#ifdef USE_GCHEAP
+#define NAME "gcheap"		/* collector off: allocation alone */
+#else
+#define NAME "gcheap-gc"	/* collector on: garbage is reclaimed */
+#endif
 static gch_heap *heap;
 #define ALLOC(n) gch_malloc(heap, (n))
 #define ALLOC_NOSCAN(n) gch_malloc_noscan(heap, (n))
@@ -199,10 +207,17 @@ int main(int argc, char **argv)
 		mixed_sizes[i] = (uint8_t)(8 + (seed >> 16) % 121);
 	}
 
-#if defined(USE_GCHEAP)
-	heap = gch_open(NULL);
-	if (!heap)
-		die("gch_open");
+#if defined(USE_GCHEAP) || defined(USE_GCHEAP_GC)
+	{
+		struct gch_options o = { .size = sizeof(o) };
+
+#ifdef USE_GCHEAP
+		o.gc_percent = -1;
+#endif
+		heap = gch_open(&o);
+		if (!heap)
+			die("gch_open");
+	}
 #elif defined(USE_BDWGC) || defined(USE_BDWGC_NOGC)
 	GC_INIT();
 #ifdef USE_BDWGC_NOGC
@@ -229,7 +244,7 @@ int main(int argc, char **argv)
 	       tv_ns(&r1.ru_stime, &r0.ru_stime) / total,
 	       (double)(r1.ru_minflt - r0.ru_minflt) * 1000 / total,
 	       total / (t1 - t0) / 1e6);
-#if defined(USE_GCHEAP)
+#if defined(USE_GCHEAP) || defined(USE_GCHEAP_GC)
 	printf(" backend=%s", gch_backend_name(heap));
 #elif defined(USE_JEMALLOC)
 	{

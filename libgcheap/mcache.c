@@ -135,7 +135,7 @@ static void release_spans(struct gch_heap *h, struct gch_mcache *c)
 		if (s == &gch_span_empty)
 			continue;
 		c->alloc[sc] = &gch_span_empty;
-		left = (uint64_t)__builtin_popcountll(s->cache);
+		left = (uint64_t)gch_popcount64(s->cache);
 		gch_mcache_account(h, c, -(left * s->elemsize), -left);
 		gch_mcentral_uncache_span(h, &h->central[sc], s);
 	}

@@ -65,7 +65,7 @@ static void open_window(struct gch_span *s, uint32_t idx, uint64_t w)
 		zero_free_slots(s, addr, w);
 	gch_store(&s->win_index, idx);
 	s->win_addr = addr;
-	s->win_free = (uint32_t)__builtin_popcountll(w);
+	s->win_free = (uint32_t)gch_popcount64(w);
 	gch_store_rel(&s->cache, w);
 }
 
@@ -115,7 +115,7 @@ void gch_span_rewind(struct gch_span *s)
 
 uint32_t gch_span_close_window(struct gch_span *s)
 {
-	uint32_t left = (uint32_t)__builtin_popcountll(s->cache);
+	uint32_t left = (uint32_t)gch_popcount64(s->cache);
 
 	s->nalloc += s->win_free - left;
 	s->win_free = left;
