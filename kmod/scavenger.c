@@ -359,14 +359,14 @@ static unsigned long gch_scav_excess(struct gch_heap *heap, bool *eager)
 }
 
 /*
- * One step on @heap: one chunk of paced work, or eager work until the soft
- * limit holds.  Adds the paced time to *@paced_ns; returns true if paced
+ * One step on @heap: eager work until the soft limit holds, then one chunk
+ * of paced work.  Adds the paced time to *@paced_ns; returns true if paced
  * work is left that the next step can make progress on.
  */
 static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 {
 	unsigned long excess, got;
-	bool eager, more;
+	bool eager;
 	u64 ns;
 
 	/* cheap racy test first: most heaps need nothing */
@@ -385,14 +385,14 @@ static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 			trace_gcheap_pages_release(heap, (u64)got << PAGE_SHIFT,
 						   ns, eager ? GCH_RELEASE_EAGER :
 							       GCH_RELEASE_BG);
-		/* got < excess with nothing freed: pages locked by faults */
-		more = got && got < excess;
 		if (!eager) {
 			if (got)
 				*paced_ns += ns;
-			return more;
+			/* nothing freed: the rest is pages locked by faults */
+			return got && got < excess;
 		}
-		if (!more || kthread_should_stop())
+		/* eager until under the limit, then one paced step */
+		if (!got || kthread_should_stop())
 			return false;
 		cond_resched();
 	}
