@@ -367,12 +367,13 @@ static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 {
 	unsigned long excess, got;
 	bool eager;
-	u64 ns;
+	u64 t0, ns;
 
 	/* cheap racy test first: most heaps need nothing */
 	if (!READ_ONCE(heap->free_resident_pages))
 		return false;
 	for (;;) {
+		t0 = ktime_get_ns();
 		mutex_lock(&heap->lock);
 		excess = gch_scav_excess(heap, &eager);
 		got = excess ? gch_release_free(heap,
@@ -386,13 +387,18 @@ static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 						   ns, eager ? GCH_RELEASE_EAGER :
 							       GCH_RELEASE_BG);
 		if (!eager) {
+			/* pacing counts the whole step, not just the release */
 			if (got)
-				*paced_ns += ns;
+				*paced_ns += ktime_get_ns() - t0;
 			/* nothing freed: the rest is pages locked by faults */
 			return got && got < excess;
 		}
-		/* eager until under the limit, then one paced step */
-		if (!got || kthread_should_stop())
+		/*
+		 * Eager until under the limit, then one paced step; a heap
+		 * being torn down (unlisted, waiting for our pin) is let go.
+		 */
+		if (!got || kthread_should_stop() ||
+		    list_empty_careful(&heap->heaps_node))
 			return false;
 		cond_resched();
 	}
