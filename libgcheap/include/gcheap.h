@@ -74,7 +74,8 @@ enum gch_backend {
 
 /*
  * Out-of-memory handler.  Called (on the allocating thread, with no library
- * lock held) when an allocation of @size bytes cannot be satisfied: the hard
+ * lock held) when an allocation of @size bytes (rounded up to its size class
+ * for objects up to 32 KiB) cannot be satisfied: the hard
  * limit is reached, the arenas are exhausted, or metadata memory ran out.
  * Return non-zero to retry the allocation once (after raising the limit or
  * releasing memory, say); return 0 to make the allocation fail with ENOMEM.
