@@ -222,6 +222,25 @@ uintptr_t gch_reserve_arenas(uint32_t n)
 	return base;
 }
 
+/* The page map, read-only, and the span slots, read-write. */
+static int map_tables(struct kernel_pl *k)
+{
+	int r;
+
+	k->pagemap = mmap(NULL, GCH_PAGEMAP_SIZE, PROT_READ, MAP_SHARED,
+			  k->fd, (off_t)k->ver.pagemap_offset);
+	if (k->pagemap == MAP_FAILED)
+		return -errno;
+	k->spanslots = mmap(NULL, GCH_PAGEMAP_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, k->fd, (off_t)k->ver.spanslot_offset);
+	if (k->spanslots == MAP_FAILED) {
+		r = -errno;
+		munmap(k->pagemap, GCH_PAGEMAP_SIZE);
+		return r;
+	}
+	return 0;
+}
+
 int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
 {
 	const char *dev = o->device ? o->device : "/dev/gcheap";
@@ -247,18 +266,9 @@ int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
 	h->base = gch_reserve_arenas(h->max_arenas);
 	if (!h->base)
 		goto err_close;
-	k->pagemap = mmap(NULL, GCH_PAGEMAP_SIZE, PROT_READ, MAP_SHARED,
-			  k->fd, (off_t)k->ver.pagemap_offset);
-	if (k->pagemap == MAP_FAILED) {
-		r = -errno;
+	r = map_tables(k);
+	if (r)
 		goto err_unreserve;
-	}
-	k->spanslots = mmap(NULL, GCH_PAGEMAP_SIZE, PROT_READ | PROT_WRITE,
-			    MAP_SHARED, k->fd, (off_t)k->ver.spanslot_offset);
-	if (k->spanslots == MAP_FAILED) {
-		r = -errno;
-		goto err_unmap_pagemap;
-	}
 	h->pagemap = k->pagemap;
 	h->spanslots = k->spanslots;
 	h->pl = &kernel_ops;
@@ -274,7 +284,6 @@ int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
 
 err_unmap_slots:
 	munmap(k->spanslots, GCH_PAGEMAP_SIZE);
-err_unmap_pagemap:
 	munmap(k->pagemap, GCH_PAGEMAP_SIZE);
 err_unreserve:
 	munmap((void *)h->base, (size_t)h->max_arenas << GCH_ARENA_SHIFT);
