@@ -137,6 +137,13 @@ struct gch_heap {
 	u64 faults;
 };
 
+/*
+ * bpf/gcheap_raw.bpf.c (raw_tp, for modules without BTF) reads the heap id and
+ * owner pid of a tracepoint's heap argument at these fixed offsets.
+ */
+static_assert(offsetof(struct gch_heap, id) == 0 &&
+	      offsetof(struct gch_heap, pid) == 8);
+
 /* main.c */
 extern unsigned long gch_max_total_pages;
 extern atomic_long_t gch_total_span_pages;
