@@ -280,6 +280,37 @@ void gc_fin_wake(void)
 	pthread_mutex_unlock(&fin.lock);
 }
 
+/*
+ * Run one finalizer.  The object's address exists only in this frame (and
+ * in the finalizer's), never in finalizer_main's, so once this returns no
+ * register of the finalizer thread still holds it.
+ */
+static __attribute__((noinline)) void run_one(struct fin_rec *r)
+{
+	void *volatile obj = reveal(r->hidden);
+	struct gc_heap *g;
+
+	r->fn(obj, r->arg);
+	obj = NULL;
+	g = gc_of(r->h);
+	if (g)
+		gch_add(&g->finalizers_run, 1);
+}
+
+/*
+ * Dead frames of run_one and the finalizer lie below finalizer_main's frame,
+ * where the frames of pthread_cond_wait() will sit while this thread is
+ * parked, and would be scanned as part of them: wipe them, so a finalized
+ * object that was not resurrected is not kept alive by a stale copy (bdwgc
+ * clears its stack for the same reason).
+ */
+static __attribute__((noinline)) void wipe_stack_below(void)
+{
+	volatile char buf[4096];
+
+	memset((char *)buf, 0, sizeof(buf));
+}
+
 static void *finalizer_main(void *arg)
 {
 	(void)arg;
@@ -287,8 +318,6 @@ static void *finalizer_main(void *arg)
 	pthread_mutex_lock(&fin.lock);
 	for (;;) {
 		struct fin_rec *r;
-		void *volatile obj;
-		struct gc_heap *g;
 
 		while (!fin.qhead)
 			pthread_cond_wait(&fin.work, &fin.lock);
@@ -297,15 +326,11 @@ static void *finalizer_main(void *arg)
 		if (!fin.qhead)
 			fin.qtail = NULL;
 		fin.running++;
-		obj = reveal(r->hidden);
 		pthread_mutex_unlock(&fin.lock);
 
-		r->fn(obj, r->arg);
-		g = gc_of(r->h);
-		if (g)
-			gch_add(&g->finalizers_run, 1);
-		obj = NULL;
+		run_one(r);
 		free(r);
+		wipe_stack_below();
 
 		pthread_mutex_lock(&fin.lock);
 		fin.running--;

@@ -218,7 +218,7 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 	pthread_mutex_lock(&gc_lock);
 	g = gc_of(h);
 	/* The heap closed, or another thread just collected it. */
-	if (!g || (why == GC_REASON_HEAP &&
+	if (!g || g->h != h || (why == GC_REASON_HEAP &&
 		   (!gch_load(&h->pacer_trigger) ||
 		    gch_load(&h->alloc_since_cycle) <
 		    gch_load(&h->pacer_trigger))) ||
@@ -248,26 +248,70 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 }
 
 /*
- * Entry to a collection.  The caller's callee-saved registers are spilled
- * into this frame (__builtin_unwind_init makes the prologue save them all;
- * caller-saved registers are dead across a call, so they hold no roots)
- * and the stack pointer recorded, so the stack scan of this thread covers
- * exactly the mutator's frames (see roots.c).
+ * Entry to a collection.  Only the mutator's frames of this thread are
+ * roots: the collector's own frames below hold stale words (span bases,
+ * objects just swept...) that would keep garbage alive.  So gc_collect is a
+ * small x86-64 trampoline: it pushes the callee-saved registers (the only
+ * ones that can hold the caller's live values across a call) and passes
+ * the address of the lowest one on; the stack scan of this thread starts
+ * exactly there -- saved registers, return address, the caller's frames --
+ * with no padding slot of a C frame in between.
  */
-__attribute__((noinline))
-int gc_collect(struct gch_heap *h, enum gc_reason why)
+__attribute__((used, visibility("hidden")))
+int gc_collect_from(struct gch_heap *h, enum gc_reason why, uintptr_t sp)
 {
 	int err;
 
-	__builtin_unwind_init();
 	err = gc_thread_register();
 	if (err)
 		return err;
-	gc_tls.collect_sp = gc_current_sp();
+	gc_tls.collect_sp = sp;
 	err = collect_locked(h, why);
 	gc_tls.collect_sp = 0;
 	return err;
 }
+
+#if !defined(__x86_64__)
+#error "gc_collect's register spill is written for x86-64"
+#endif
+__asm__(".text\n"
+	".globl gc_collect\n"
+	".type gc_collect, @function\n"
+	"gc_collect:\n"
+	"	.cfi_startproc\n"
+	"	push %rbp\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	push %rbx\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	push %r12\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	push %r13\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	push %r14\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	push %r15\n"
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	mov %rsp, %rdx\n"
+	"	sub $8, %rsp\n"		/* 16-byte alignment for the call */
+	"	.cfi_adjust_cfa_offset 8\n"
+	"	call gc_collect_from\n"
+	"	add $8, %rsp\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	pop %r15\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	pop %r14\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	pop %r13\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	pop %r12\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	pop %rbx\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	pop %rbp\n"
+	"	.cfi_adjust_cfa_offset -8\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	".size gc_collect, .-gc_collect\n");
 
 int gc_heap_init(struct gch_heap *h, const struct gch_options *o)
 {

@@ -34,6 +34,15 @@
 
 #define GC_WORD		sizeof(uintptr_t)
 
+/*
+ * Conservative scanning reads whole stacks and data segments, redzones and
+ * all, and other threads' stacks without any synchronisation the
+ * sanitizers could see (the threads are parked by a signal): these reads
+ * are the collector's business, not bugs.
+ */
+#define GC_NO_SANITIZE \
+	__attribute__((no_sanitize_address, no_sanitize_thread))
+
 /* ------------------------------------------------------------------ */
 /* Threads and stopping the world (stw.c)                              */
 /* ------------------------------------------------------------------ */

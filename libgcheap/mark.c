@@ -282,7 +282,8 @@ static inline bool in_heap(struct gch_heap *h, uintptr_t p, uintptr_t limit)
 	return p - h->base < limit;
 }
 
-static void scan_conservative(struct gc_work *w, uintptr_t lo, uintptr_t hi)
+static GC_NO_SANITIZE void scan_conservative(struct gc_work *w, uintptr_t lo,
+					     uintptr_t hi)
 {
 	struct gch_heap *h = w->h;
 	uintptr_t limit = gch_load_acq(&h->mapped_pages) << GCH_PAGE_SHIFT;
@@ -297,8 +298,9 @@ static void scan_conservative(struct gc_work *w, uintptr_t lo, uintptr_t hi)
 }
 
 /* Words [lo, hi) where bit (first_bit + i) of @bits marks word i. */
-static void scan_bitmap(struct gc_work *w, uintptr_t lo, uintptr_t hi,
-			const uint64_t *bits, size_t first_bit)
+static GC_NO_SANITIZE void scan_bitmap(struct gc_work *w, uintptr_t lo,
+				       uintptr_t hi, const uint64_t *bits,
+				       size_t first_bit)
 {
 	struct gch_heap *h = w->h;
 	uintptr_t limit = gch_load_acq(&h->mapped_pages) << GCH_PAGE_SHIFT;

@@ -345,6 +345,13 @@ int main(int argc, char **argv)
 	/* Conservative scanning of our own stack may hold a stale word for a
 	 * cycle; it must stay rare (a collector following bait words would
 	 * retain thousands), and such objects are reclaimed later. */
+	for (int i = 0; i < MAXOBJ; i++)
+		if (m[i].hidden)
+			gch_weak_free(m[i].weak);
+	gch_remove_roots(reg_roots, NROOT * sizeof(uintptr_t));
+	CHECK(gch_close(h) == 0, "close: %s", strerror(errno));
+	free(m);
+	free(reg_roots);
 	CHECK(spurious <= total_dead / 200 + 5,
 	      "retained unreachable objects rare: %u of %u", spurious,
 	      total_dead);

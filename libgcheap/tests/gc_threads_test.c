@@ -196,5 +196,8 @@ int main(int argc, char **argv)
 	gch_gc_stats(h, &st);
 	CHECK(st.heap_live_bytes < (1u << 20), "live heap after drop: %llu",
 	      (unsigned long long)st.heap_live_bytes);
+	gch_remove_roots(shared, NSHARED * sizeof(*shared));
+	free(shared);
+	CHECK(gch_close(h) == 0, "close: %s", strerror(errno));
 	return gct_summary();
 }
