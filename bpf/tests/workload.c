@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,26 @@ static void settle(struct wl_heap *h)
 	}
 }
 
+/*
+ * Wait (up to @ms) until the stats counter at @off is non-zero: the paced
+ * scavenger may be asleep for a while before it gets to a heap.
+ */
+static void wait_nonzero(struct wl_heap *h, size_t off, unsigned int ms)
+{
+	struct gch_stats st;
+	unsigned long long v;
+	unsigned int t;
+
+	for (t = 0; t < ms; t += 50) {
+		if (wl_stats(h, &st))
+			return;
+		memcpy(&v, (char *)&st + off, sizeof(v));
+		if (v)
+			return;
+		sleep_ms(50);
+	}
+}
+
 static int drop_caches(void)
 {
 	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
@@ -196,7 +217,11 @@ int wl_run(struct wl_heap *h, struct wl_done *d)
 		TRY(alloc_span(h, SPAN_PAGES + i % 3, &refs[i], d));
 	for (i = 0; i < NSPANS; i += 10)	/* batches of 10 */
 		TRY(free_spans(h, &refs[i], 10, d));
-	settle(h);				/* background scavenger */
+	/* above the budget of the default goal: the background scavenger */
+	if (h->features & GCH_FEAT_SCAVENGER)
+		wait_nonzero(h, offsetof(struct gch_stats, released_bg_bytes),
+			     10000);
+	settle(h);
 
 	TRY(scavenge(h, GCH_SCAVENGE_ALL, 64 << 10, d));
 	TRY(drop_caches());			/* the shrinker */
@@ -207,6 +232,9 @@ int wl_run(struct wl_heap *h, struct wl_done *d)
 		TRY(alloc_span(h, 1 + i % 4, &refs[i], d));
 	TRY(free_spans(h, refs, 20, d));
 	TRY(set_limits(h, GCH_LIMIT_SOFT, 0, 64 << 10));	/* eager */
+	if (h->features & GCH_FEAT_SCAVENGER)
+		wait_nonzero(h, offsetof(struct gch_stats,
+					 released_eager_bytes), 10000);
 	settle(h);
 
 	/* nothing free and resident may remain to move the counters later */
