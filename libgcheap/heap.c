@@ -34,18 +34,28 @@ struct span_chunk {
 	struct gch_span spans[];
 };
 
-/* Take a span struct from the pool, growing it by a chunk when empty. */
-static struct gch_span *span_pool_get(struct gch_heap *h)
+/*
+ * Take a span struct from the pool, growing it by a chunk when empty, with a
+ * bitmap block of @words words per bitmap.
+ */
+static struct gch_span *span_pool_get(struct gch_heap *h, uint32_t words)
 {
 	struct gch_span *s;
+	uint64_t *bits;
 
 	gch_lock(&h->lock);
+	bits = gch_bits_alloc(h, words);
+	if (!bits) {
+		gch_unlock(&h->lock);
+		return NULL;
+	}
 	if (!h->span_pool) {
 		struct span_chunk *ch = mmap(NULL, SPAN_CHUNK_BYTES,
 					     PROT_READ | PROT_WRITE,
 					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (ch == MAP_FAILED) {
+			gch_bits_free(h, bits, words);
 			gch_unlock(&h->lock);
 			return NULL;
 		}
@@ -59,6 +69,8 @@ static struct gch_span *span_pool_get(struct gch_heap *h)
 	}
 	s = h->span_pool;
 	h->span_pool = s->next;
+	s->bitmem = bits;
+	s->bitwords = words;
 	gch_unlock(&h->lock);
 	return s;
 }
@@ -66,6 +78,8 @@ static struct gch_span *span_pool_get(struct gch_heap *h)
 static void span_pool_put(struct gch_heap *h, struct gch_span *s)
 {
 	gch_assert_held(&h->lock);
+	gch_bits_free(h, s->bitmem, s->bitwords);
+	s->bitmem = s->allocbits = s->markbits = s->typedbits = NULL;
 	gch_store(&s->state, (uint8_t)GCH_SPAN_DEAD);
 	s->next = h->span_pool;
 	h->span_pool = s;
@@ -80,6 +94,7 @@ static void span_pool_put(struct gch_heap *h, struct gch_span *s)
 struct gch_span *gch_span_new(struct gch_heap *h, unsigned spanclass,
 			      uint32_t npages)
 {
+	uint32_t bitwords = (gch_classes[spanclass >> 1].nelems + 63) / 64;
 	struct gch_span_ref ref;
 	struct gch_span *s;
 	uint32_t page;
@@ -89,7 +104,8 @@ struct gch_span *gch_span_new(struct gch_heap *h, unsigned spanclass,
 		errno = ENOMEM;
 		return NULL;
 	}
-	s = span_pool_get(h);
+	/* a large object (class 0) has one slot: one word per bitmap */
+	s = span_pool_get(h, bitwords ? bitwords : 1);
 	if (!s) {
 		ref.page = page;
 		ref.npages = npages;
@@ -305,6 +321,7 @@ int gch_close(gch_heap *h)
 			free(ch->spans[i].ptrbits);
 		munmap(ch, SPAN_CHUNK_BYTES);
 	}
+	gch_bits_destroy(h);
 	drop_slot(h);
 	munmap(h, sizeof(*h));
 	return 0;

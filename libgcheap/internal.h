@@ -180,14 +180,15 @@ struct gch_span {
 	uint64_t *ptrbits;	/* typed objects: one bit per word of the span,
 				 * allocated on the first typed object */
 	/*
-	 * Alloc and mark bits (one per slot) live in bitstore; allocbits and
-	 * markbits point at its two halves so that sweeping can swap them
-	 * as Go does (mark bits become the new alloc bits).
+	 * Alloc, mark and typed bits (one per slot each) live in one block
+	 * from gcbits.c; allocbits and markbits point at its first two thirds
+	 * and sweeping swaps them as Go does (mark bits become alloc bits).
 	 */
 	uint64_t *allocbits;
 	uint64_t *markbits;
-	uint64_t typedbits[GCH_BITMAP_WORDS];	/* slot has a pointer layout */
-	uint64_t bitstore[2][GCH_BITMAP_WORDS];
+	uint64_t *typedbits;	/* slot has a pointer layout */
+	uint64_t *bitmem;	/* the block of all three (gcbits.c) */
+	uint32_t bitwords;	/* words per bitmap: ceil(nelems / 64) */
 } __attribute__((aligned(GCH_CACHELINE)));	/* fast path in one line */
 
 /* The window everyone starts from: no free slot, so the fast path falls
@@ -212,6 +213,13 @@ static inline bool gch_span_full(const struct gch_span *s)
 {
 	return s->nalloc == s->nelems;
 }
+
+/* ---- span bitmaps (gcbits.c); callers hold h->lock ------------------------ */
+
+struct gch_heap;
+uint64_t *gch_bits_alloc(struct gch_heap *h, uint32_t words) GCH_HIDDEN;
+void gch_bits_free(struct gch_heap *h, uint64_t *p, uint32_t words) GCH_HIDDEN;
+void gch_bits_destroy(struct gch_heap *h) GCH_HIDDEN;
 
 /* ---- page layer (pagelayer_kernel.c, pagelayer_host.c) ------------------ */
 
@@ -350,6 +358,10 @@ struct gch_heap {
 	uint32_t nthreads;
 	struct gch_span *span_pool;	/* free struct gch_span, via next */
 	void *span_chunks;		/* mmap'ed chunks, for close */
+	uint64_t *bits_free[GCH_BITMAP_WORDS + 1];	/* gcbits.c */
+	void *bits_chunks;
+	char *bits_bump;
+	size_t bits_left;
 
 	/* totals of detached caches and counters kept outside caches */
 	uint64_t done_alloc_bytes, done_alloc_objects;

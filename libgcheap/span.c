@@ -93,10 +93,11 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 		s->nelems = 1;
 		s->divmul = 0;
 	}
-	s->allocbits = s->bitstore[0];
-	s->markbits = s->bitstore[1];
-	memset(s->bitstore, 0, sizeof(s->bitstore));
-	memset(s->typedbits, 0, sizeof(s->typedbits));
+	assert(s->bitmem && s->bitwords == (s->nelems + 63) / 64);
+	s->allocbits = s->bitmem;
+	s->markbits = s->bitmem + s->bitwords;
+	s->typedbits = s->bitmem + 2 * s->bitwords;
+	memset(s->bitmem, 0, 3 * s->bitwords * sizeof(uint64_t));
 	/* A small span zeroes per window when it must; a large object is
 	 * handed out whole and large.c clears it if needzero. */
 	s->needzero = cl->size ? !zeroed : 0;
