@@ -17,9 +17,9 @@
  *
  * Fault vs. release
  * -----------------
- * Release clears the table entry under res_lock, then trylocks the page
- * (a locked page is being faulted: it goes back into the table), zaps every
- * PTE of that range with unmap_mapping_range() on the heap's private
+ * Release trylocks the page while it is still in the table (a locked page
+ * is being faulted: it is skipped) and clears the table entry, both under
+ * res_lock, then zaps every PTE of that range with unmap_mapping_range() on the heap's private
  * mapping, unlocks and drops the table's reference.  The fault returns the
  * page locked (VM_FAULT_LOCKED) after re-checking, with the page lock held,
  * that the table still holds it; the core installs the PTE before unlocking.
@@ -46,7 +46,7 @@
 #include "gcheap.h"
 
 /* Pages released per unmap_mapping_range() call. */
-#define GCH_RELEASE_BATCH	32
+#define GCH_RELEASE_BATCH	64
 
 int gch_vma_no_split(struct vm_area_struct *vma, unsigned long addr)
 {
@@ -279,26 +279,24 @@ unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
 	return nres;
 }
 
-/* A system page taken out of the table, and where it was. */
-struct gch_taken {
-	struct page *page;
-	unsigned int idx;
-};
-
-/* Take up to @max pages of [*pos, end) out of the table, advancing *pos. */
+/*
+ * Take up to @max pages of [*pos, end) out of the table, locked, advancing
+ * *pos.  A page is locked before it leaves the table, so a page that cannot
+ * be locked (a fault holds it) simply stays: nothing is ever put back, which
+ * could overwrite a page a racing fault installed meanwhile.
+ */
 static unsigned int gch_table_take(struct gch_heap *heap,
 				   struct gch_arena *arena, unsigned int *pos,
-				   unsigned int end, struct gch_taken *batch,
+				   unsigned int end, struct page **batch,
 				   unsigned int max)
 {
 	unsigned int n = 0, i;
 
 	spin_lock(&heap->res_lock);
 	for (i = *pos; i < end && n < max && arena->resident; i++) {
-		if (!arena->pages[i])
+		if (!arena->pages[i] || !trylock_page(arena->pages[i]))
 			continue;
-		batch[n].page = arena->pages[i];
-		batch[n++].idx = i;
+		batch[n++] = arena->pages[i];
 		arena->pages[i] = NULL;
 		arena->resident--;
 	}
@@ -309,18 +307,6 @@ static unsigned int gch_table_take(struct gch_heap *heap,
 	return n;
 }
 
-/* Put a page that release could not lock back into the table. */
-static void gch_table_restore(struct gch_heap *heap, struct gch_arena *arena,
-			      const struct gch_taken *t)
-{
-	spin_lock(&heap->res_lock);
-	arena->pages[t->idx] = t->page;
-	arena->resident++;
-	heap->resident_pages++;
-	heap->free_resident_pages++;
-	spin_unlock(&heap->res_lock);
-}
-
 /*
  * Release the memory backing free heap pages [first, first + n) of @arena,
  * at most @max_sys system pages.  Returns the system pages released.  The
@@ -328,7 +314,7 @@ static void gch_table_restore(struct gch_heap *heap, struct gch_arena *arena,
  *
  * Pages are only trylocked: a page whose lock is held is being faulted in
  * right now (the fault path is the only place that locks our pages), so it
- * is in use rather than a candidate, and it goes back into the table.  Never
+ * is in use rather than a candidate, and it stays in the table.  Never
  * sleeping on a page lock under heap->lock keeps reclaim safe: a fault that
  * holds a page lock may enter direct reclaim (page-table allocation), and a
  * shrinker must never wait for a release that waits for that fault.
@@ -340,9 +326,9 @@ unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
 	unsigned int pos = first * GCH_SYS_PER_HEAP_PAGE;
 	unsigned int end = (first + n) * GCH_SYS_PER_HEAP_PAGE;
 	loff_t base = (loff_t)arena->index << GCH_ARENA_SHIFT;
-	struct gch_taken batch[GCH_RELEASE_BATCH];
+	struct page *batch[GCH_RELEASE_BATCH];
 	unsigned long done = 0;
-	unsigned int i, cnt, start, locked;
+	unsigned int i, cnt, start;
 
 	lockdep_assert_held(&heap->lock);
 	while (pos < end && done < max_sys) {
@@ -352,19 +338,13 @@ unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
 					   max_sys - done));
 		if (!cnt)
 			break;
-		for (i = 0, locked = 0; i < cnt; i++) {
-			if (trylock_page(batch[i].page))
-				batch[locked++] = batch[i];
-			else
-				gch_table_restore(heap, arena, &batch[i]);
-		}
 		unmap_mapping_range(mapping, base + ((loff_t)start << PAGE_SHIFT),
 				    (loff_t)(pos - start) << PAGE_SHIFT, 1);
-		for (i = 0; i < locked; i++) {
-			unlock_page(batch[i].page);
-			put_page(batch[i].page);
+		for (i = 0; i < cnt; i++) {
+			unlock_page(batch[i]);
+			put_page(batch[i]);
 		}
-		done += locked;
+		done += cnt;
 	}
 	return done;
 }
