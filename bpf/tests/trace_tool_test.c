@@ -225,6 +225,20 @@ static void not_loaded(void)
 		show_log(log);
 }
 
+/* Without BTF, -m btf must explain itself instead of attaching nothing. */
+static void forced_btf(void)
+{
+	const char *log = "/tmp/gt-forced-btf.log";
+	char *const argv[] = { TOOL, "-m", "btf", NULL };
+	int rc;
+
+	rc = wait_exit(spawn(log, argv), 20000);
+	tap_ok(rc == 1 && strstr(slurp(log), "tp_btf needs /sys/kernel/btf/vmlinux"),
+	       "-m btf without BTF fails (rc %d) and says what is missing", rc);
+	if (rc != 1)
+		show_log(log);
+}
+
 /* The module is unloaded on entry; loaded on return. */
 static void run_mode(const char *mode)
 {
@@ -317,7 +331,8 @@ int main(void)
 	not_loaded();
 	run_mode("raw");
 	if (!btf) {
-		tap_skip("tp_btf: the module has no BTF (make vmtest BTF=1)");
+		forced_btf();
+		tap_skip("tp_btf: no module or kernel BTF (Debian kernel: make vmtest BTF=1)");
 	} else if (!wl_rmmod()) {
 		run_mode("btf");
 	}

@@ -164,7 +164,7 @@ static void run_mode(enum gtr_mode m)
 	int err;
 
 	if (m == GTR_MODE_BTF && !gtr_module_has_btf()) {
-		tap_skip("tp_btf: the module has no BTF (make vmtest BTF=1)");
+		tap_skip("tp_btf: no module or kernel BTF (Debian kernel: make vmtest BTF=1)");
 		return;
 	}
 	err = gtr_attach(&s, &o);
