@@ -263,7 +263,7 @@ TEST_F_TIMEOUT(slow, last_mapping_frees_the_heap, 120)
 	base[0] = 0x7e;
 	EXPECT_EQ(0x7e, base[0]);
 	/* at least the live half is still held (shrinkers may take the rest) */
-	EXPECT_LT(BIG_PAGES / 2 * (GCH_PAGE_SIZE / 1024) - TOLERANCE_KB,
+	EXPECT_LT((long)(BIG_PAGES / 2 * (GCH_PAGE_SIZE / 1024)) - TOLERANCE_KB,
 		  before - memfree_settled());
 	ASSERT_EQ(0, munmap(base, GCH_ARENA_SIZE));
 	after = shortfall_kb(before);
