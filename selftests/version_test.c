@@ -557,6 +557,60 @@ TEST_F(ioc, bad_values_einval)
 	EXPECT_EQ(0, gch_free1(self->fd, page, 1));
 }
 
+/*
+ * Arguments may live in the heap's own mappings: in free or unpopulated heap
+ * pages (the copy faults them in, which must not deadlock against the
+ * allocator), in the span being freed, in the read-only page map, or over
+ * page-map entries of an arena that does not exist (the read faults).
+ */
+TEST_F(ioc, args_in_heap_memory)
+{
+	volatile const __u64 *pm = gch_map_pagemap(self->fd);
+	char *a = self->arena;
+	struct gch_span_alloc *sa;
+	struct gch_span_free *sf;
+	struct gch_span_ref *ref;
+	struct gch_stats *st;
+	__u64 span;
+
+	ASSERT_NE(NULL, pm);
+	/* in a free, never touched page */
+	sa = (void *)(a + 100 * GCH_PAGE_SIZE);
+	*sa = (struct gch_span_alloc){ .size = sizeof(*sa), .npages = 4 };
+	ASSERT_EQ(0, gch_ioctl(self->fd, GCH_IOC_SPAN_ALLOC, sa));
+	span = sa->page;
+	EXPECT_EQ(0, span);
+	/* in the span's own unpopulated last page */
+	sa = (void *)(a + (span + 3) * GCH_PAGE_SIZE + 64);
+	*sa = (struct gch_span_alloc){ .size = sizeof(*sa), .npages = 1 };
+	ASSERT_EQ(0, gch_ioctl(self->fd, GCH_IOC_SPAN_ALLOC, sa));
+	EXPECT_EQ(4, sa->page);
+	/* the batch names the span it lives in */
+	ref = (void *)(a + span * GCH_PAGE_SIZE + 256);
+	*ref = (struct gch_span_ref){ (__u32)span, 4 };
+	sf = (void *)(a + span * GCH_PAGE_SIZE);
+	*sf = (struct gch_span_free){ .size = sizeof(*sf), .count = 1,
+				      .spans = (__u64)(uintptr_t)ref };
+	EXPECT_EQ(0, gch_ioctl(self->fd, GCH_IOC_SPAN_FREE, sf));
+	EXPECT_EQ(0, pm[span]);
+	/* stats into the freed span */
+	st = (void *)(a + (span + 1) * GCH_PAGE_SIZE);
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	ASSERT_EQ(0, gch_ioctl(self->fd, GCH_IOC_STATS, st));
+	EXPECT_EQ(1, st->spans);
+	/* in the page map, a free page's entry reads as size 0 */
+	EXPECT_EQ(-EINVAL, gch_ioctl(self->fd, GCH_IOC_VERSION,
+				     (void *)(uintptr_t)(pm + 200)));
+	/* over the entries of arena 5, which does not exist */
+	EXPECT_EQ(-EFAULT, gch_ioctl(self->fd, GCH_IOC_SPAN_ALLOC,
+				     (void *)(uintptr_t)(pm + 5 * GCH_PAGES_PER_ARENA)));
+	/* and the heap still works */
+	EXPECT_EQ(0, gch_alloc(self->fd, 4, &span, NULL));
+	EXPECT_EQ(0, span);
+	munmap((void *)pm, GCH_PAGEMAP_SIZE);
+}
+
 TEST(alloc_without_arena_enomem)
 {
 	struct gch_stats st;
