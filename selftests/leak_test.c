@@ -326,7 +326,9 @@ static int stress_round(__u64 *rs)
 		munmap((void *)pm, GCH_PAGEMAP_SIZE);
 		munmap(slots, GCH_PAGEMAP_SIZE);
 		break;
-	case 1:		/* mappings first */
+	case 1:		/* page tables dropped, then mappings first */
+		madvise(base, 2 * GCH_ARENA_SIZE, MADV_DONTNEED);
+		base[0] = 1;
 		munmap(slots, GCH_PAGEMAP_SIZE);
 		munmap((void *)pm, GCH_PAGEMAP_SIZE);
 		munmap(base, 2 * GCH_ARENA_SIZE);

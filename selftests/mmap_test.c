@@ -337,6 +337,36 @@ TEST_F(map, pagemap_and_slots_not_split)
 	munmap(dst, GCH_ARENA_SIZE);
 }
 
+/*
+ * MADV_DONTNEED only drops this mapping's page-table entries: the heap owns
+ * the memory, so (as with unmap + remap) the data is still there after the
+ * next fault and the heap's resident memory is unchanged.
+ */
+TEST_F(map, madv_dontneed_keeps_data)
+{
+	struct gch_stats st0, st;
+	__u64 page;
+	char *p = arena_with_data(self, &page);
+	int ret;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, gch_stats(self->fd, &st0));
+	ret = madvise(p, 4 * GCH_PAGE_SIZE, MADV_DONTNEED);
+	if (ret) {
+		/* refusing is safe too */
+		EXPECT_EQ(EINVAL, errno);
+	}
+	EXPECT_TRUE(pattern_intact(p, 4 * GCH_PAGE_SIZE, 0x5a));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(st0.resident_bytes, st.resident_bytes);
+	/* the whole arena, free pages included */
+	ret = madvise(self->base, GCH_ARENA_SIZE, MADV_DONTNEED);
+	EXPECT_TRUE(pattern_intact(p, 4 * GCH_PAGE_SIZE, 0x5a));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(st0.resident_bytes, st.resident_bytes);
+	EXPECT_EQ(0, gch_free1(self->fd, page, 4));
+}
+
 TEST_F(map, first_touch_zero_filled)
 {
 	long spg = sysconf(_SC_PAGESIZE);
