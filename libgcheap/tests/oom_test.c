@@ -134,6 +134,30 @@ static void t_options(void)
 	EXPECT(gch_open(&o) == NULL && errno == EINVAL);
 }
 
+/* GCHEAP_BACKEND forces a backend; anything else in it is EINVAL. */
+static void t_backend_env(void)
+{
+	const char *old = getenv("GCHEAP_BACKEND");
+	char *saved = old ? strdup(old) : NULL;
+	gch_heap *h;
+
+	setenv("GCHEAP_BACKEND", "host", 1);
+	h = gch_open(NULL);
+	EXPECT(h && !strcmp(gch_backend_name(h), "host"));
+	if (h) {
+		EXPECT(gch_malloc(h, 100) != NULL);
+		EXPECT(gch_close(h) == 0);
+	}
+	setenv("GCHEAP_BACKEND", "bogus", 1);
+	errno = 0;
+	EXPECT(gch_open(NULL) == NULL && errno == EINVAL);
+	if (saved)
+		setenv("GCHEAP_BACKEND", saved, 1);
+	else
+		unsetenv("GCHEAP_BACKEND");
+	free(saved);
+}
+
 int main(void)
 {
 	static const struct tcase cases[] = {
@@ -141,6 +165,7 @@ int main(void)
 		{ "small objects past the hard limit: ENOMEM, recovers", t_small_oom },
 		{ "oom handler raises the limit and retries; declining gives ENOMEM", t_handler },
 		{ "bad options are EINVAL", t_options },
+		{ "GCHEAP_BACKEND=host forces the host layer; junk is EINVAL", t_backend_env },
 	};
 	gch_heap *h = open_heap(0);
 
