@@ -475,6 +475,50 @@ TEST_F_TIMEOUT(map, grow_to_16g, 120)
 	munmap(base, (size_t)n * GCH_ARENA_SIZE);
 }
 
+/*
+ * Every arena the ABI allows: the last heap page (GCH_MAX_PAGES - 1) is
+ * reachable, spans fill each arena exactly, and nothing lies beyond.
+ */
+TEST_F_TIMEOUT(map, all_arenas, 240)
+{
+	static struct gch_span_ref refs[GCH_MAX_ARENAS];
+	volatile const __u64 *pm = gch_map_pagemap(self->fd);
+	const __u64 last = GCH_MAX_PAGES - 1;
+	struct gch_stats st;
+	char *base;
+
+	ASSERT_NE(NULL, pm);
+	base = gch_reserve(GCH_MAX_ARENAS);
+	ASSERT_NE(MAP_FAILED, base);
+	for (unsigned int i = 0; i < GCH_MAX_ARENAS; i++) {
+		__u64 page;
+
+		ASSERT_EQ(0, gch_map_arena(self->fd, base, i)) TH_LOG("arena %u", i);
+		ASSERT_EQ(0, gch_alloc(self->fd, GCH_PAGES_PER_ARENA, &page, NULL))
+			TH_LOG("arena %u", i);
+		ASSERT_EQ((__u64)i * GCH_PAGES_PER_ARENA, page);
+		refs[i] = (struct gch_span_ref){ (__u32)page, GCH_PAGES_PER_ARENA };
+	}
+	EXPECT_EQ(-EINVAL, try_map(self->fd, GCH_ARENA_SIZE,
+				   PROT_READ | PROT_WRITE, MAP_SHARED,
+				   GCH_MMAP_ARENA(GCH_MAX_ARENAS)));
+	EXPECT_EQ(-ENOMEM, gch_alloc(self->fd, 1, NULL, NULL));
+	EXPECT_EQ(GCH_PME_MAKE(last + 1 - GCH_PAGES_PER_ARENA,
+			       GCH_PAGES_PER_ARENA), pm[last]);
+	gch_page_addr(base, last)[GCH_PAGE_SIZE - 1] = 9;
+	EXPECT_EQ(9, gch_page_addr(base, last)[GCH_PAGE_SIZE - 1]);
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(GCH_MAX_ARENAS, st.arenas);
+	EXPECT_EQ((__u64)GCH_MAX_PAGES, st.span_pages);
+	EXPECT_EQ(0, st.free_pages);
+	ASSERT_EQ(0, gch_free(self->fd, refs, GCH_MAX_ARENAS));
+	EXPECT_EQ(0, pm[last]);
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ((__u64)GCH_MAX_PAGES, st.free_pages);
+	munmap(base, (size_t)GCH_MAX_ARENAS * GCH_ARENA_SIZE);
+	munmap((void *)pm, GCH_PAGEMAP_SIZE);
+}
+
 TEST_F(map, mmap_after_close_of_other_fd)
 {
 	/* an arena mapped then the fd closed: the mapping keeps the heap */
