@@ -38,6 +38,9 @@
 
 pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Live heap (at the last cycle) from which marking uses helper threads. */
+#define GC_PARALLEL_MIN		(4ULL << 20)
+
 static struct gc_heap *gc_slots[GCH_MAX_HEAPS];	/* under gc_lock */
 static int64_t gc_epoch_ns;
 
@@ -153,7 +156,8 @@ static void mark_phase(struct gc_heap *g, struct gc_work *w)
 	gc_roots_for_each_stack(mark_range_cb, &m);
 	g->last.stack_bytes = gc_roots_bytes() - g->last.global_bytes;
 	gc_fin_mark_roots(w);
-	gc_drain(w);
+	/* helpers only repay their wake-up on a heap of some size */
+	gc_mark_parallel(w, g->heap_marked >= GC_PARALLEL_MIN);
 }
 
 static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4])

@@ -203,6 +203,12 @@ struct gc_wbuf {
  */
 struct gc_work {
 	struct gch_heap *h;
+	/* the heap's geometry, read once per drain: base, bytes of created
+	 * arenas (a concurrent marker will also see arenas created later only
+	 * through objects allocated black), page map and span slots */
+	uintptr_t heap_base, heap_limit;
+	const uint64_t *pagemap;
+	const uint64_t *spanslots;
 	struct gc_wbuf *cur, *alt;
 	uint64_t bytes_marked;
 	uint64_t objs_marked;
@@ -220,6 +226,8 @@ void gc_mark_range(struct gc_work *w, uintptr_t lo, uintptr_t hi,
 void gc_scan_object(struct gc_work *w, uintptr_t base);
 /* Mark everything reachable from the gray set. */
 void gc_drain(struct gc_work *w);
+/* The same, with helper markers when @want_parallel. */
+void gc_mark_parallel(struct gc_work *w, bool want_parallel);
 /* Is the object containing @p marked?  (with the world stopped) */
 bool gc_is_marked(struct gch_heap *h, uintptr_t p);
 /* Set the mark bit of the object at @base; true if it was newly marked. */

@@ -24,15 +24,21 @@
  *    in the span's ptrbits;
  *  - everything else: every aligned word, conservatively.
  *
- * Concurrency: today marking runs with the world stopped, one marker.  Mark
- * bits are set with an atomic OR as soon as markers_concurrent is set, and
- * the pool is locked, so more markers (parallel marking, mutator assists, a
- * write barrier shading into a per-thread gc_work) can be added without
- * touching this file's algorithm.  Locking: pool.lock protects the pool's
+ * Parallel marking: with the world stopped, helper threads (one per extra
+ * CPU, GCHEAP_MARKERS to change) drain alongside the collecting thread when
+ * the heap is large enough; idle markers are fed by balance() splitting a
+ * busy marker's buffer into the pool, and marking ends when all are idle
+ * with the pool empty.  Mark bits are set with an atomic OR while more than
+ * one marker runs (plain store otherwise).  The same pieces -- gc_work per
+ * marker, shared pool, atomic shading -- are what a concurrent collector's
+ * background markers, mutator assists and write barrier need.  Locking: pool.lock protects the pool's
  * two lists only.
  */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -45,7 +51,15 @@ static struct {
 	pthread_mutex_t lock;
 	struct gc_wbuf *full;		/* under lock */
 	struct gc_wbuf *empty;		/* under lock */
+	_Atomic size_t nfull;		/* written under lock, read racily */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/*
+ * Parallel marking state (see gc_mark_parallel): markers taking part in
+ * the current drain and how many of them are idle, looking for work.
+ */
+static unsigned nmarkers = 1;
+static _Atomic unsigned nidle;
 
 static struct gc_wbuf *pool_get_empty(void)
 {
@@ -80,6 +94,7 @@ static void pool_put(struct gc_wbuf *b)
 	if (b->n) {
 		b->next = pool.full;
 		pool.full = b;
+		atomic_fetch_add_explicit(&pool.nfull, 1, memory_order_release);
 	} else {
 		b->next = pool.empty;
 		pool.empty = b;
@@ -91,10 +106,14 @@ static struct gc_wbuf *pool_get_full(void)
 {
 	struct gc_wbuf *b;
 
+	if (!atomic_load_explicit(&pool.nfull, memory_order_acquire))
+		return NULL;
 	pthread_mutex_lock(&pool.lock);
 	b = pool.full;
-	if (b)
+	if (b) {
 		pool.full = b->next;
+		atomic_fetch_sub_explicit(&pool.nfull, 1, memory_order_relaxed);
+	}
 	pthread_mutex_unlock(&pool.lock);
 	return b;
 }
@@ -103,6 +122,10 @@ void gc_work_init(struct gc_work *w, struct gch_heap *h)
 {
 	memset(w, 0, sizeof(*w));
 	w->h = h;
+	w->heap_base = h->base;
+	w->heap_limit = gch_load_acq(&h->mapped_pages) << GCH_PAGE_SHIFT;
+	w->pagemap = h->pagemap;
+	w->spanslots = h->spanslots;
 }
 
 void gc_work_dispose(struct gc_work *w)
@@ -217,42 +240,71 @@ static inline bool set_mark(struct gch_span *s, uint32_t idx)
 	return !(__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit);
 }
 
-/* The allocated object containing @p, or NULL; *idx its slot. */
-static inline struct gch_span *find_object(struct gch_heap *h, uintptr_t p,
-					   uint32_t *idx)
+/*
+ * The span holding @p, or NULL: gch_span_of with the geometry cached in the
+ * gc_work (the world is stopped; no arena appears meanwhile).  The slot may
+ * read 0 for a span being created or released.
+ */
+static inline struct gch_span *lookup(const struct gc_work *w, uintptr_t p,
+				      uintptr_t *span_base)
 {
-	struct gch_span *s = gch_span_of(h, p);
+	uintptr_t off = p - w->heap_base;
+	uint64_t pme;
+
+	if (off >= w->heap_limit)
+		return NULL;
+	pme = w->pagemap[off >> GCH_PAGE_SHIFT];
+	if (!pme)
+		return NULL;
+	*span_base = w->heap_base +
+		     ((uintptr_t)GCH_PME_START(pme) << GCH_PAGE_SHIFT);
+	return (struct gch_span *)(uintptr_t)w->spanslots[GCH_PME_START(pme)];
+}
+
+/* The allocated object containing @p, or NULL; *idx its slot. */
+static inline struct gch_span *find_object(const struct gc_work *w,
+					   uintptr_t p, uint32_t *idx,
+					   uintptr_t *span_base)
+{
+	struct gch_span *s = lookup(w, p, span_base);
 	uint32_t i;
 
-	if (!s || s->state != GCH_SPAN_INUSE)
+	if (!s)
 		return NULL;
-	i = gch_span_index(s, p);
+	i = (uint32_t)(((uint64_t)(p - *span_base) * s->divmul) >> 32);
 	if (i >= s->nelems || !slot_allocated(s, i))
 		return NULL;
 	*idx = i;
 	return s;
 }
 
-void gc_mark_ptr(struct gc_work *w, uintptr_t p)
+static inline void mark_word(struct gc_work *w, uintptr_t p)
 {
 	struct gch_span *s;
+	uintptr_t sbase;
 	uint32_t idx;
 
-	s = find_object(w->h, p, &idx);
+	s = find_object(w, p, &idx, &sbase);
 	if (!s || !set_mark(s, idx))
 		return;
 	w->bytes_marked += s->elemsize;
 	w->objs_marked++;
 	if (!(s->spanclass & 1))
-		work_push(w, s->base + (uintptr_t)idx * s->elemsize);
+		work_push(w, sbase + (uintptr_t)idx * s->elemsize);
+}
+
+void gc_mark_ptr(struct gc_work *w, uintptr_t p)
+{
+	mark_word(w, p);
 }
 
 bool gc_mark_only(struct gc_work *w, uintptr_t base)
 {
 	struct gch_span *s;
+	uintptr_t sbase;
 	uint32_t idx;
 
-	s = find_object(w->h, base, &idx);
+	s = find_object(w, base, &idx, &sbase);
 	if (!s || !set_mark(s, idx))
 		return false;
 	w->bytes_marked += s->elemsize;
@@ -273,27 +325,11 @@ bool gc_is_marked(struct gch_heap *h, uintptr_t p)
 	return (s->markbits[idx / 64] >> (idx % 64)) & 1;
 }
 
-/*
- * A cheap filter before the page-map lookup: the heap is one reservation,
- * so anything outside [base, base + mapped) is not a heap pointer.
- */
-static inline bool in_heap(struct gch_heap *h, uintptr_t p, uintptr_t limit)
-{
-	return p - h->base < limit;
-}
-
 static GC_NO_SANITIZE void scan_conservative(struct gc_work *w, uintptr_t lo,
 					     uintptr_t hi)
 {
-	struct gch_heap *h = w->h;
-	uintptr_t limit = gch_load_acq(&h->mapped_pages) << GCH_PAGE_SHIFT;
-
-	for (uintptr_t a = lo; a < hi; a += GC_WORD) {
-		uintptr_t p = *(const uintptr_t *)a;
-
-		if (in_heap(h, p, limit))
-			gc_mark_ptr(w, p);
-	}
+	for (uintptr_t a = lo; a < hi; a += GC_WORD)
+		mark_word(w, *(const uintptr_t *)a);
 	w->bytes_scanned += hi - lo;
 }
 
@@ -302,8 +338,6 @@ static GC_NO_SANITIZE void scan_bitmap(struct gc_work *w, uintptr_t lo,
 				       uintptr_t hi, const uint64_t *bits,
 				       size_t first_bit)
 {
-	struct gch_heap *h = w->h;
-	uintptr_t limit = gch_load_acq(&h->mapped_pages) << GCH_PAGE_SHIFT;
 	size_t nwords = (hi - lo) / GC_WORD;
 
 	for (size_t i = 0; i < nwords;) {
@@ -317,10 +351,7 @@ static GC_NO_SANITIZE void scan_bitmap(struct gc_work *w, uintptr_t lo,
 		i += (size_t)__builtin_ctzll(word);
 		if (i >= nwords)
 			break;
-		uintptr_t p = ((const uintptr_t *)lo)[i];
-
-		if (in_heap(h, p, limit))
-			gc_mark_ptr(w, p);
+		mark_word(w, ((const uintptr_t *)lo)[i]);
 		i++;
 	}
 	w->bytes_scanned += hi - lo;
@@ -335,18 +366,19 @@ void gc_mark_range(struct gc_work *w, uintptr_t lo, uintptr_t hi,
 		scan_conservative(w, lo, hi);
 }
 
-void gc_scan_object(struct gc_work *w, uintptr_t base)
+void gc_scan_object(struct gc_work *w, uintptr_t obj)
 {
-	struct gch_span *s = gch_span_of(w->h, base);
+	uintptr_t sbase, base;
+	struct gch_span *s = lookup(w, obj, &sbase);
 	uint32_t idx;
 
 	if (!s || (s->spanclass & 1))
 		return;
-	idx = gch_span_index(s, base);
-	base = s->base + (uintptr_t)idx * s->elemsize;
-	if ((s->typedbits[idx / 64] >> (idx % 64)) & 1 && s->ptrbits)
+	idx = (uint32_t)(((uint64_t)(obj - sbase) * s->divmul) >> 32);
+	base = sbase + (uintptr_t)idx * s->elemsize;
+	if (s->ptrbits && ((s->typedbits[idx / 64] >> (idx % 64)) & 1))
 		scan_bitmap(w, base, base + s->elemsize, s->ptrbits,
-			    (base - s->base) / GC_WORD);
+			    (base - sbase) / GC_WORD);
 	else
 		scan_conservative(w, base, base + s->elemsize);
 }
@@ -354,6 +386,31 @@ void gc_scan_object(struct gc_work *w, uintptr_t base)
 static void scan_now(struct gc_work *w, uintptr_t obj)
 {
 	gc_scan_object(w, obj);
+}
+
+/*
+ * Another marker is idle and the pool is empty: hand it the older half of
+ * our current buffer (in a depth-first drain the oldest gray objects head
+ * the largest unexplored parts of the graph).  Go's gcWork.balance.
+ */
+static void balance(struct gc_work *w)
+{
+	struct gc_wbuf *cur = w->cur, *b;
+	size_t half;
+
+	if (!cur || cur->n < 8 ||
+	    atomic_load_explicit(&pool.nfull, memory_order_relaxed) ||
+	    !atomic_load_explicit(&nidle, memory_order_relaxed))
+		return;
+	b = pool_get_empty();
+	if (!b)
+		return;
+	half = cur->n / 2;
+	memcpy(b->obj, cur->obj, half * sizeof(b->obj[0]));
+	memmove(cur->obj, cur->obj + half, (cur->n - half) * sizeof(cur->obj[0]));
+	b->n = half;
+	cur->n -= half;
+	pool_put(b);
 }
 
 /*
@@ -367,7 +424,7 @@ static void scan_now(struct gc_work *w, uintptr_t obj)
 void gc_drain(struct gc_work *w)
 {
 	uintptr_t ring[PREFETCH_RING], obj;
-	unsigned head = 0, n = 0;
+	unsigned head = 0, n = 0, tick = 0;
 
 	for (;;) {
 		while (n < PREFETCH_RING && work_pop(w, &obj)) {
@@ -381,5 +438,175 @@ void gc_drain(struct gc_work *w)
 		head = (head + 1) % PREFETCH_RING;
 		n--;
 		gc_scan_object(w, obj);
+		if (nmarkers > 1 && !(++tick % 64))
+			balance(w);
 	}
+}
+
+/* ---- parallel marking ----------------------------------------------------- */
+
+/*
+ * Termination: a marker whose buffers are empty counts itself idle and
+ * waits for a full buffer in the pool; marking is over when every marker
+ * is idle and the pool is empty (no marker can then produce work).
+ */
+static void drain_until_done(struct gc_work *w)
+{
+	for (;;) {
+		struct gc_wbuf *b;
+
+		gc_drain(w);
+		atomic_fetch_add(&nidle, 1);
+		for (unsigned spins = 0;; spins++) {
+			b = pool_get_full();
+			if (b) {
+				atomic_fetch_sub(&nidle, 1);
+				break;
+			}
+			if (atomic_load(&nidle) == nmarkers &&
+			    !atomic_load(&pool.nfull))
+				return;
+			if (spins > 64)
+				sched_yield();
+			else
+				__builtin_ia32_pause();
+		}
+		if (w->cur)
+			pool_put(w->cur);
+		w->cur = b;
+	}
+}
+
+/*
+ * Helper markers: threads outside the thread registry (the world stops
+ * without them), started on the first parallel mark, each draining with a
+ * gc_work of its own.  Locking: helpers.lock protects the phase counter,
+ * the heap and the sums.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t start, done;
+	unsigned created, wanted;	/* threads; helpers per phase */
+	uint64_t phase;
+	unsigned running;		/* helpers still in this phase */
+	struct gch_heap *h;
+	uint64_t bytes, objs, scanned;
+} helpers = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.start = PTHREAD_COND_INITIALIZER,
+	.done = PTHREAD_COND_INITIALIZER,
+};
+
+static void *helper_main(void *arg)
+{
+	uint64_t seen = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&helpers.lock);
+	for (;;) {
+		struct gc_work w;
+
+		while (helpers.phase == seen)
+			pthread_cond_wait(&helpers.start, &helpers.lock);
+		seen = helpers.phase;
+		gc_work_init(&w, helpers.h);
+		pthread_mutex_unlock(&helpers.lock);
+
+		drain_until_done(&w);
+		gc_work_dispose(&w);
+
+		pthread_mutex_lock(&helpers.lock);
+		helpers.bytes += w.bytes_marked;
+		helpers.objs += w.objs_marked;
+		helpers.scanned += w.bytes_scanned;
+		if (--helpers.running == 0)
+			pthread_cond_signal(&helpers.done);
+	}
+	return NULL;
+}
+
+/* Helper threads to use: GCHEAP_MARKERS - 1, default one per extra CPU. */
+static unsigned helpers_wanted(void)
+{
+	static int wanted = -1;
+
+	if (wanted < 0) {
+		const char *e = getenv("GCHEAP_MARKERS");
+		long n = e && *e ? strtol(e, NULL, 10) :
+			 sysconf(_SC_NPROCESSORS_ONLN);
+
+		if (n < 1)
+			n = 1;
+		if (n > 8)
+			n = 8;
+		wanted = (int)n - 1;
+	}
+	return (unsigned)wanted;
+}
+
+static unsigned start_helpers(void)
+{
+	unsigned want = helpers_wanted();
+
+	while (helpers.created < want) {
+		pthread_attr_t attr;
+		pthread_t t;
+		sigset_t all, old;
+		int err;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		err = pthread_create(&t, &attr, helper_main, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&attr);
+		if (err)
+			break;
+		helpers.created++;
+	}
+	return helpers.created;
+}
+
+/*
+ * Mark everything reachable from w's gray objects with @want_parallel
+ * deciding whether helpers join (the caller knows whether the heap is big
+ * enough to repay waking them).  Mark bits go atomic while they run.
+ */
+void gc_mark_parallel(struct gc_work *w, bool want_parallel)
+{
+	unsigned nh;
+
+	if (!want_parallel) {
+		gc_drain(w);
+		return;
+	}
+	pthread_mutex_lock(&helpers.lock);
+	nh = start_helpers();
+	if (!nh) {
+		pthread_mutex_unlock(&helpers.lock);
+		gc_drain(w);
+		return;
+	}
+	markers_concurrent = true;
+	nmarkers = nh + 1;
+	atomic_store(&nidle, 0);
+	helpers.h = w->h;
+	helpers.bytes = helpers.objs = helpers.scanned = 0;
+	helpers.running = nh;
+	helpers.phase++;
+	pthread_cond_broadcast(&helpers.start);
+	pthread_mutex_unlock(&helpers.lock);
+
+	drain_until_done(w);
+
+	pthread_mutex_lock(&helpers.lock);
+	while (helpers.running)
+		pthread_cond_wait(&helpers.done, &helpers.lock);
+	w->bytes_marked += helpers.bytes;
+	w->objs_marked += helpers.objs;
+	w->bytes_scanned += helpers.scanned;
+	nmarkers = 1;
+	markers_concurrent = false;
+	pthread_mutex_unlock(&helpers.lock);
 }

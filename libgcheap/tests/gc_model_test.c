@@ -18,6 +18,7 @@
  *    reference reads NULL (a collection clears a weak reference exactly
  *    when it finds the target unreachable), and the freed-object counter
  *    grows accordingly.
+ * A long-lived list of a few MiB makes the collector mark in parallel.
  * Usage: gc_model_test [cycles] [seed]
  */
 #define _GNU_SOURCE
@@ -266,6 +267,43 @@ static __attribute__((noinline)) void clear_stack(void)
 
 static unsigned spurious, total_dead;
 
+/*
+ * Ballast: a long-lived linked list big enough (several MiB) that the
+ * collector marks with its helper threads, so the model also checks
+ * parallel marking.  Each node holds its index; the list is checked at
+ * the end.
+ */
+#define BALLAST		40000
+struct bnode {
+	struct bnode *next;
+	uint64_t idx, sum;
+	uint64_t pad[13];
+};
+struct bnode *ballast;
+
+static void make_ballast(void)
+{
+	for (uint64_t i = 0; i < BALLAST; i++) {
+		struct bnode *b = gch_malloc(h, sizeof(*b));
+
+		b->idx = i;
+		b->sum = i * 2654435761u;
+		b->next = ballast;
+		ballast = b;
+	}
+}
+
+static int ballast_ok(void)
+{
+	uint64_t n = BALLAST;
+
+	for (struct bnode *b = ballast; b; b = b->next) {
+		if (b->idx != --n || b->sum != b->idx * 2654435761u)
+			return 0;
+	}
+	return n == 0;
+}
+
 static __attribute__((noinline)) void verify(int cycle)
 {
 	for (int i = 0; i < MAXOBJ; i++)
@@ -322,6 +360,7 @@ int main(int argc, char **argv)
 	CHECK(gch_add_roots(reg_roots, NROOT * sizeof(uintptr_t), NULL) == 0,
 	      "register roots");
 	CHECK(gch_register_data_segments() == 0, "data segments");
+	make_ballast();
 	gch_gc_stats(h, &st0);
 	for (int c = 0; c < cycles; c++) {
 		unsigned n = 10 + (unsigned)(rnd() % 60);
@@ -345,6 +384,8 @@ int main(int argc, char **argv)
 	/* Conservative scanning of our own stack may hold a stale word for a
 	 * cycle; it must stay rare (a collector following bait words would
 	 * retain thousands), and such objects are reclaimed later. */
+	CHECK(ballast_ok(), "long-lived list intact after %d cycles", cycles);
+	ballast = NULL;
 	for (int i = 0; i < MAXOBJ; i++)
 		if (m[i].hidden)
 			gch_weak_free(m[i].weak);
