@@ -19,8 +19,11 @@
  * -----------------
  * Release trylocks the page while it is still in the table (a locked page
  * is being faulted: it is skipped) and clears the table entry, both under
- * res_lock, then zaps every PTE of that range with unmap_mapping_range() on the heap's private
- * mapping, unlocks and drops the table's reference.  The fault returns the
+ * res_lock, then zaps every PTE of that range with unmap_mapping_range() on
+ * the heap's private mapping, unlocks the page and drops the table's
+ * reference.  (Taking first and putting back a page that could not be
+ * locked would be wrong: a racing fault may have installed a new page in
+ * the emptied entry meanwhile.)  The fault returns the
  * page locked (VM_FAULT_LOCKED) after re-checking, with the page lock held,
  * that the table still holds it; the core installs the PTE before unlocking.
  * So either the fault saw the entry cleared and retries, or its PTE exists
