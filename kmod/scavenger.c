@@ -62,6 +62,8 @@
 #define GCH_SCAV_CHUNK		256
 /* Heap pages per window of the downward walk. */
 #define GCH_SCAV_WINDOW		16
+/* Eager steps on one heap per visit, so other heaps get their turn. */
+#define GCH_SCAV_EAGER_STEPS	64
 /* Sleep with nothing to do, unless kicked. */
 #define GCH_SCAV_IDLE		HZ
 
@@ -366,13 +368,15 @@ static unsigned long gch_scav_excess(struct gch_heap *heap, bool *eager)
 }
 
 /*
- * One step on @heap: eager work until the soft limit holds, then one chunk
- * of paced work.  Adds the paced time to *@paced_ns; returns true if paced
- * work is left that the next step can make progress on.
+ * One step on @heap: eager work until the soft limit holds (at most
+ * GCH_SCAV_EAGER_STEPS chunks), then one chunk of paced work.  Adds the
+ * paced time to *@paced_ns; returns true if work is left that the next step
+ * can make progress on.
  */
 static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 {
 	unsigned long excess, got;
+	unsigned int steps = 0;
 	bool eager;
 	u64 t0, ns;
 
@@ -407,6 +411,8 @@ static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 		if (!got || kthread_should_stop() ||
 		    list_empty_careful(&heap->heaps_node))
 			return false;
+		if (++steps == GCH_SCAV_EAGER_STEPS)
+			return true;	/* come back after the others */
 		cond_resched();
 	}
 }
@@ -424,8 +430,8 @@ static void gch_scav_sleep(u64 ns)
 
 /*
  * One pacing period: steps over the heaps round-robin until the quantum is
- * spent or nothing is left to do.  Returns the paced time spent, or 0 when
- * no heap has paced work left (then the thread waits for a kick).
+ * spent or nothing is left to do.  Returns the paced time spent; *@more
+ * says whether work is left (else the thread waits for a kick).
  */
 static u64 gch_scav_period(bool *more)
 {
