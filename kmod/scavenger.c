@@ -20,12 +20,13 @@
  * A heap may keep free resident memory up to its retained budget
  * (gch_retained_budget(): goal + 10% - bytes in spans, Go's rule).  Above
  * it the thread releases in chunks of at most GCH_SCAV_CHUNK system pages,
- * each under heap->lock, and paces itself: it measures the time spent
- * releasing and, once a period's quantum (interval * cpu_pct / 100) is spent,
+ * each under heap->lock, and paces itself: it measures the time its steps
+ * take and, once a period's quantum (interval * cpu_pct / 100) is spent,
  * sleeps time * (100 - cpu_pct) / cpu_pct, so it uses about cpu_pct percent
  * of one CPU.  A heap whose resident memory is above its soft limit is worked
  * eagerly instead: chunk after chunk, with no sleep and ignoring the budget,
- * until it is under the limit or has no free resident memory left.  Between
+ * until it is under the limit or has no free resident memory left (taking
+ * turns with other heaps every GCH_SCAV_EAGER_STEPS chunks).  Between
  * GCH_GC_MARK_START and GCH_GC_SWEEP_END a heap is left alone (both modes),
  * as the uAPI promises, so the collector's view of the heap stays still.
  * With nothing to do the thread sleeps until kicked (span frees, limits and
@@ -56,8 +57,8 @@
 
 /*
  * System pages one step may release (1 MiB), i.e. the longest heap->lock
- * hold: about 0.1 ms on hardware.  Larger steps spread the fixed cost of a
- * wake-up (cold caches, lock, walk) over more memory.
+ * hold (0.7 ms in the TCG test VM at full speed).  Larger steps spread the
+ * fixed cost of a wake-up (cold caches, lock, walk) over more memory.
  */
 #define GCH_SCAV_CHUNK		256
 /* Heap pages per window of the downward walk. */
