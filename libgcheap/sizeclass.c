@@ -10,6 +10,13 @@
  * near 12.5% (under 20% from 80 B up), and each span size so that the tail
  * is at most 1/8 of the span; tests/sizeclass_test.c checks both bounds.
  *
+ * Alignment: every object of 16 B or more is 16 B aligned, as C's malloc
+ * promises for max_align_t.  All of Go's classes from 16 B up are multiples
+ * of 16 except the 24 B one, so sizes 17..24 round up to the 32 B class
+ * (what bdwgc's 16 B granules give them too).  The 24 B class stays in the
+ * table so class numbers and span sizes read the same as Go's, but the
+ * lookup table never selects it.
+ *
  * Lookup is one load: gch_size_to_class[(size + 7) / 8] for sizes up to
  * 32 KiB (4 KiB of uint8_t).  Go splits the table in two (8 B steps up to
  * 1 KiB, 128 B steps beyond) to save space; one table avoids a branch in the
@@ -51,14 +58,23 @@ uint8_t gch_size_to_class[GCH_MAX_SMALL / 8 + 1];
 
 static pthread_once_t sizeclass_once = PTHREAD_ONCE_INIT;
 
-/* Entry i serves sizes 8i-7..8i: the smallest class of at least 8i bytes
- * (entry 0, size 0, gets the 8 B class so gch_malloc(0) is an object). */
+/* A class may serve a request only if its slots keep 16 B alignment for
+ * objects of 16 B or more. */
+static int class_keeps_alignment(unsigned cls)
+{
+	return gch_classes[cls].size < 16 || gch_classes[cls].size % 16 == 0;
+}
+
+/* Entry i serves sizes 8i-7..8i: the smallest aligning class of at least 8i
+ * bytes (entry 0, size 0, gets the 8 B class so gch_malloc(0) is an
+ * object). */
 static void sizeclass_build(void)
 {
 	unsigned cls = 1;
 
 	for (unsigned i = 0; i <= GCH_MAX_SMALL / 8; i++) {
-		while (gch_classes[cls].size < i * 8)
+		while (gch_classes[cls].size < i * 8 ||
+		       !class_keeps_alignment(cls))
 			cls++;
 		gch_size_to_class[i] = (uint8_t)cls;
 	}

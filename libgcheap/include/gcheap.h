@@ -28,11 +28,10 @@
  * Guarantees for every successful allocation of n bytes
  *  - the memory is zeroed;
  *  - it does not overlap any other live object;
- *  - alignment: at least the largest power of two dividing n, capped at 16
- *    (what any C object of n bytes can require); objects of 25 B or more
- *    and objects whose size is a multiple of 16 are 16 B aligned.  The
- *    17..24 B range is served by Go's 24 B class and is 8 B aligned, as in
- *    Go; objects over 32 KiB are 8 KiB aligned.
+ *  - alignment: objects of 16 B or more are 16 B aligned, as malloc's are;
+ *    smaller ones are aligned to the largest power of two dividing n (what
+ *    any C object of n bytes can require); objects over 32 KiB are 8 KiB
+ *    aligned.
  *
  * Threads
  * -------

@@ -33,9 +33,7 @@ static size_t min_align(size_t size)
 {
 	size_t a = size & -size;
 
-	if (!size || a > 16)
-		a = 16;
-	if (size >= 25 || size % 16 == 0)
+	if (!size || a > 16 || size >= 16)
 		a = 16;
 	return a;
 }

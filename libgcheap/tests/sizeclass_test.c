@@ -18,7 +18,7 @@ static void t_table_shape(void)
 		EXPECTF(k->size % 8 == 0, "class %u", c);
 		EXPECTF(c == 1 || k->size > gch_classes[c - 1].size,
 			"class %u", c);
-		/* 16 B alignment of objects for every class >= 16 B but 24 */
+		/* every class from 16 B up but Go's 24 B one keeps 16 B alignment */
 		EXPECTF(k->size < 16 || k->size == 24 || k->size % 16 == 0,
 			"class %u", c);
 		EXPECTF(k->npages >= 1 && k->npages <= 10, "class %u", c);
@@ -52,18 +52,26 @@ static void t_waste(void)
 	EXPECT(gch_classes[65].nelems == 3);
 }
 
-/* Every size maps to the smallest class that holds it. */
+/* Every size maps to the smallest class that holds it and keeps objects of
+ * 16 B or more 16 B aligned: 17..24 B skip Go's 24 B class for 32 B. */
 static void t_lookup(void)
 {
 	EXPECT(gch_size_to_class[0] == 1);
 	for (size_t size = 1; size <= GCH_MAX_SMALL; size++) {
 		unsigned c = gch_size_to_class[(size + 7) >> 3];
+		unsigned below = c - 1;
 
 		EXPECTF(c >= 1 && c < GCH_NUM_CLASSES, "size %zu", size);
 		EXPECTF(gch_classes[c].size >= size, "size %zu", size);
-		EXPECTF(c == 1 || gch_classes[c - 1].size < size,
+		EXPECTF(gch_classes[c].size < 16 ||
+			gch_classes[c].size % 16 == 0, "size %zu -> %u",
+			size, c);
+		if (below == 3)		/* the 24 B class is never chosen */
+			below = 2;
+		EXPECTF(c == 1 || gch_classes[below].size < size,
 			"size %zu -> %u", size, c);
 	}
+	EXPECT(gch_classes[gch_size_to_class[3]].size == 32);
 }
 
 /* (off * divmul) >> 32 == off / size for every offset of every span. */
