@@ -84,7 +84,8 @@ void gc_announce(struct gch_heap *h, unsigned phase, uint64_t live)
 	struct gch_gc_phase ph = {
 		.size = sizeof(ph),
 		.phase = phase,
-		.cycle = g ? g->cycle : 0,
+		/* g->cycle counts finished cycles: MARK_START opens the next */
+		.cycle = g ? g->cycle + (phase == GCH_GC_MARK_START) : 0,
 		.heap_live = live,
 		.heap_goal = g ? g->heap_goal : 0,
 	};

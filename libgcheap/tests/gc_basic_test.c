@@ -15,7 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gcheap.h"
+#include <sys/ioctl.h>
+
+#include "internal.h"
 #include "gc_test.h"
 
 static gch_heap *h;
@@ -327,6 +329,27 @@ static void test_typed(void)
 	gch_weak_free(w0);
 }
 
+/* Kernel backend: the phases reached the kernel (GCH_IOC_GC_PHASE). */
+static void test_kernel_phase(void)
+{
+	struct gch_stats ks = { .size = sizeof(ks) };
+	struct gch_gc_stats st;
+	int fd = gch_heap_kernel_fd(h);
+
+	if (fd < 0) {
+		printf("# host backend: no kernel to tell the phases\n");
+		return;
+	}
+	collect();
+	gch_gc_stats(h, &st);
+	CHECK(ioctl(fd, GCH_IOC_STATS, &ks) == 0, "GCH_IOC_STATS");
+	CHECK(ks.gc_cycle == st.cycles, "kernel saw cycle %llu of %llu",
+	      (unsigned long long)ks.gc_cycle, (unsigned long long)st.cycles);
+	CHECK(ks.heap_goal == st.heap_goal_bytes, "kernel goal %llu vs %llu",
+	      (unsigned long long)ks.heap_goal,
+	      (unsigned long long)st.heap_goal_bytes);
+}
+
 int main(void)
 {
 	struct gch_options o = { .size = sizeof(o) };
@@ -344,6 +367,7 @@ int main(void)
 	test_large();
 	test_finalizers();
 	test_typed();
+	test_kernel_phase();
 	CHECK(gch_close(h) == 0, "close: %s", strerror(errno));
 	return gct_summary();
 }
