@@ -57,6 +57,11 @@ static struct node *make_tree(int depth)
 	return new_node(make_tree(depth - 1), make_tree(depth - 1));
 }
 
+static long count(const struct node *n)
+{
+	return n ? 1 + count(n->left) + count(n->right) : 0;
+}
+
 static void free_tree(struct node *n)
 {
 	if (!EXPLICIT_FREE || !n)
@@ -94,7 +99,9 @@ int main(void)
 		array[i] = 1.0 / i;
 	for (int d = MIN_DEPTH; d <= MAX_DEPTH; d += 2)
 		time_construction(d);
-	if (!longlived || array[1000] != 1.0 / 1000) {
+	/* walk the long-lived tree: it must be intact (and so stays live) */
+	if (count(longlived) != tree_size(LONG_DEPTH) ||
+	    array[1000] != 1.0 / 1000) {
 		fprintf(stderr, "gcbench: long-lived data lost\n");
 		return 1;
 	}

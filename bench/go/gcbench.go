@@ -36,6 +36,13 @@ func populate(d int, n *node) {
 	populate(d-1, n.right)
 }
 
+func count(n *node) int {
+	if n == nil {
+		return 0
+	}
+	return 1 + count(n.left) + count(n.right)
+}
+
 func makeTree(d int) *node {
 	if d <= 0 {
 		return &node{}
@@ -93,7 +100,8 @@ func main() {
 	for d := minDepth; d <= maxDepth; d += 2 {
 		timeConstruction(d)
 	}
-	if long == nil || array[1000] != 1.0/1000 {
+	// walk the long-lived tree: it must be intact (and so stays live)
+	if count(long) != treeSize(longDepth) || array[1000] != 1.0/1000 {
 		fmt.Fprintln(os.Stderr, "gcbench: long-lived data lost")
 		os.Exit(1)
 	}
