@@ -45,14 +45,7 @@ FIXTURE_SETUP(fk)
 
 FIXTURE_TEARDOWN(fk)
 {
-	if (self->slots)
-		munmap(self->slots, GCH_PAGEMAP_SIZE);
-	if (self->pm)
-		munmap((void *)self->pm, GCH_PAGEMAP_SIZE);
-	if (self->base != MAP_FAILED && self->base)
-		munmap(self->base, 2 * GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, 2, self->pm, self->slots);
 }
 
 static bool heap_intact(FIXTURE_DATA(fk) *self)

@@ -180,6 +180,25 @@ static inline char *gch_page_addr(char *base, __u64 page)
 	return base + page * GCH_PAGE_SIZE;
 }
 
+/*
+ * Undo what a fixture set up, whichever parts it got to: the page map and
+ * span slots (NULL when never mapped), a reservation of @narenas arenas
+ * (NULL or MAP_FAILED when never made) and the heap's fd (< 0 when never
+ * opened).  Closing the fd last lets the heap die with its mappings gone.
+ */
+static inline void gch_heap_teardown(int fd, char *base, unsigned int narenas,
+				     volatile const __u64 *pm, __u64 *slots)
+{
+	if (slots)
+		munmap(slots, GCH_PAGEMAP_SIZE);
+	if (pm)
+		munmap((void *)pm, GCH_PAGEMAP_SIZE);
+	if (base && base != MAP_FAILED)
+		munmap(base, (size_t)narenas * GCH_ARENA_SIZE);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* ---- fault probing ---- */
 
 static sigjmp_buf gch_probe_env;

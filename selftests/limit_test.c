@@ -53,12 +53,7 @@ FIXTURE_TEARDOWN(lim)
 {
 	if (self->saved_cap[0])
 		cap_rw(self->saved_cap, NULL, 0);
-	if (self->pm)
-		munmap((void *)self->pm, GCH_PAGEMAP_SIZE);
-	if (self->base != MAP_FAILED && self->base)
-		munmap(self->base, 2 * GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, 2, self->pm, NULL);
 }
 
 static __u64 hits(int fd)

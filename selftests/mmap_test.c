@@ -29,10 +29,7 @@ FIXTURE_SETUP(map)
 
 FIXTURE_TEARDOWN(map)
 {
-	if (self->base != MAP_FAILED && self->base)
-		munmap(self->base, (size_t)NARENAS * GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, NARENAS, NULL, NULL);
 }
 
 static int try_map(int fd, size_t len, int prot, int flags, __u64 off)

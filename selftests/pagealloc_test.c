@@ -38,12 +38,7 @@ FIXTURE_SETUP(pa)
 
 FIXTURE_TEARDOWN(pa)
 {
-	if (self->pm)
-		munmap((void *)self->pm, GCH_PAGEMAP_SIZE);
-	if (self->base != MAP_FAILED && self->base)
-		munmap(self->base, (size_t)NARENAS * GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, NARENAS, self->pm, NULL);
 }
 
 static __u64 A(int fd, __u32 n)

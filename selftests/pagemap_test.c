@@ -37,14 +37,7 @@ FIXTURE_SETUP(pm)
 
 FIXTURE_TEARDOWN(pm)
 {
-	if (self->slots)
-		munmap(self->slots, GCH_PAGEMAP_SIZE);
-	if (self->pm)
-		munmap((void *)self->pm, GCH_PAGEMAP_SIZE);
-	if (self->base != MAP_FAILED && self->base)
-		munmap(self->base, (size_t)NARENAS * GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, NARENAS, self->pm, self->slots);
 }
 
 static void expect_span(struct __test_metadata *_metadata,

@@ -36,10 +36,7 @@ FIXTURE_SETUP(rr)
 
 FIXTURE_TEARDOWN(rr)
 {
-	if (self->base != MAP_FAILED && self->base)
-		munmap(self->base, (size_t)NARENAS * GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, NARENAS, NULL, NULL);
 }
 
 static void *scavenger_thread(void *arg)

@@ -42,10 +42,7 @@ FIXTURE_SETUP(sc)
 FIXTURE_TEARDOWN(sc)
 {
 	scav_params_restore(&self->saved);
-	if (self->base && self->base != MAP_FAILED)
-		munmap(self->base, (size_t)NARENAS * GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, NARENAS, NULL, NULL);
 }
 
 /* Wait until the heap's free resident memory is at most @limit; seconds or -1. */

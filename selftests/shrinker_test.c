@@ -47,10 +47,7 @@ FIXTURE_SETUP(sh)
 FIXTURE_TEARDOWN(sh)
 {
 	scav_params_restore(&self->saved);
-	if (self->base && self->base != MAP_FAILED)
-		munmap(self->base, (size_t)NARENAS * GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, NARENAS, NULL, NULL);
 }
 
 static int drop_slab(void)

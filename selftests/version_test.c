@@ -136,10 +136,7 @@ FIXTURE_SETUP(ioc)
 
 FIXTURE_TEARDOWN(ioc)
 {
-	if (self->arena)
-		munmap(self->arena, GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->arena, 1, NULL, NULL);
 }
 
 static int call(FIXTURE_DATA(ioc) *self, const struct ioc_desc *d, void *buf)

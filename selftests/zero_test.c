@@ -44,10 +44,7 @@ FIXTURE_SETUP(z)
 
 FIXTURE_TEARDOWN(z)
 {
-	if (self->base != MAP_FAILED && self->base)
-		munmap(self->base, GCH_ARENA_SIZE);
-	if (self->fd >= 0)
-		close(self->fd);
+	gch_heap_teardown(self->fd, self->base, 1, NULL, NULL);
 }
 
 static bool all_zero(const char *p, size_t len)
