@@ -18,9 +18,9 @@ define gc_bench_rule
 $(GC_OUT)/$(1)_%: $(1).c gcbench_alloc.h $(LIB)
 	@mkdir -p $(GC_OUT)
 	$$(CC) $$(CFLAGS) $$(WARN) $$(INC) $$(DEF_$$*) -pthread $$< $$(LIBS_$$*) -o $$@
-$(GC_OUT)/$(1)_go: go/$(1).go
+$(GC_OUT)/$(1)_go: go/$(1).go go/report.go
 	@mkdir -p $(GC_OUT)
-	cd go && GOFLAGS=-mod=mod GOCACHE=$(GC_OUT)/.gocache $(GO) build -o $$@ $(1).go
+	cd go && GOFLAGS=-mod=mod GOCACHE=$(GC_OUT)/.gocache $(GO) build -o $$@ $(1).go report.go
 endef
 $(foreach b,$(GC_BENCHES),$(eval $(call gc_bench_rule,$(b))))
 
