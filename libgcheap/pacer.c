@@ -174,18 +174,30 @@ bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now)
 	return g->gc_percent >= 0 && now - g->last_gc_ns >= GC_PERIOD_NS;
 }
 
-int gch_set_gc_percent(gch_heap *h, int percent)
+/*
+ * The collector state of @h with gc_lock held, for a setter; NULL with
+ * errno EINVAL and the lock released if @h has none.
+ */
+static struct gc_heap *gc_of_locked(gch_heap *h)
 {
 	struct gc_heap *g;
-	int old;
 
 	pthread_mutex_lock(&gc_lock);
 	g = gc_of(h);
 	if (!g) {
 		pthread_mutex_unlock(&gc_lock);
 		errno = EINVAL;
-		return -1;
 	}
+	return g;
+}
+
+int gch_set_gc_percent(gch_heap *h, int percent)
+{
+	struct gc_heap *g = gc_of_locked(h);
+	int old;
+
+	if (!g)
+		return -1;
 	old = g->gc_percent;
 	g->gc_percent = percent < 0 ? -1 : percent;
 	set_trigger(g);
@@ -195,16 +207,11 @@ int gch_set_gc_percent(gch_heap *h, int percent)
 
 int64_t gch_set_memory_limit(gch_heap *h, uint64_t bytes)
 {
-	struct gc_heap *g;
+	struct gc_heap *g = gc_of_locked(h);
 	uint64_t old;
 
-	pthread_mutex_lock(&gc_lock);
-	g = gc_of(h);
-	if (!g) {
-		pthread_mutex_unlock(&gc_lock);
-		errno = EINVAL;
+	if (!g)
 		return -1;
-	}
 	old = g->mem_limit;
 	g->mem_limit = bytes;
 	set_trigger(g);
