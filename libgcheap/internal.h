@@ -72,7 +72,12 @@ struct gch_lock {
 
 static inline void gch_lock_init(struct gch_lock *l)
 {
-	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&l->mu, &a);
+	pthread_mutexattr_destroy(&a);
 	l->owner = 0;
 }
 

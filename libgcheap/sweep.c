@@ -50,24 +50,33 @@ static inline struct gch_span_list *unswept_full(struct gch_mcentral *c,
 	return &c->full[1 - sg / 2 % 2];
 }
 
-/* Pop an unswept span of @c (partial ones first) and claim it, or NULL. */
-static struct gch_span *claim(struct gch_mcentral *c, uint32_t sg,
-			      bool partial_only)
+/*
+ * Pop up to @max unswept spans of @c (partial ones first) and claim them.
+ * The background sweeper takes them in batches: one lock round trip per
+ * batch instead of two per span keeps it off the central lock that the
+ * mutator's refills take.
+ */
+static unsigned claim_batch(struct gch_mcentral *c, uint32_t sg,
+			    struct gch_span **out, unsigned max)
 {
-	struct gch_span_list *l;
-	struct gch_span *s;
+	unsigned n = 0;
 
 	gch_lock(&c->lock);
-	l = unswept_partial(c, sg);
-	if (!l->first && !partial_only)
-		l = unswept_full(c, sg);
-	s = l->first;
-	if (s) {
+	while (n < max) {
+		struct gch_span_list *l = unswept_partial(c, sg);
+		struct gch_span *s;
+
+		if (!l->first)
+			l = unswept_full(c, sg);
+		s = l->first;
+		if (!s)
+			break;
 		gch_span_list_remove(l, s);
 		s->sweepgen = sg - 1;
+		out[n++] = s;
 	}
 	gch_unlock(&c->lock);
-	return s;
+	return n;
 }
 
 static void count_freed(struct gch_heap *h, uint64_t objs, uint64_t bytes)
@@ -114,16 +123,23 @@ static uint32_t sweep_span(struct gch_heap *h, struct gch_span *s)
 	return live;
 }
 
-/* File a swept span that is not empty on its swept list. */
-static void file_swept(struct gch_mcentral *c, struct gch_span *s,
-		       uint32_t sg)
+static void file_swept_locked(struct gch_mcentral *c, struct gch_span *s,
+			      uint32_t sg)
 {
-	gch_lock(&c->lock);
+	gch_assert_held(&c->lock);
 	if (gch_span_full(s))
 		gch_span_list_push(gch_full_swept(c, sg), s);
 	else
 		gch_span_list_push(gch_partial_swept(c, sg), s);
 	s->sweepgen = sg;
+}
+
+/* File a swept span that is not empty on its swept list. */
+static void file_swept(struct gch_mcentral *c, struct gch_span *s,
+		       uint32_t sg)
+{
+	gch_lock(&c->lock);
+	file_swept_locked(c, s, sg);
 	gch_unlock(&c->lock);
 }
 
@@ -135,8 +151,7 @@ struct gch_span *gc_sweep_for_cache(struct gch_heap *h,
 
 	/* Go bounds the full-span search the same way: it is allocation time. */
 	for (unsigned budget = 100; budget; budget--) {
-		s = claim(c, sg, false);
-		if (!s)
+		if (!claim_batch(c, sg, &s, 1))
 			return NULL;
 		sweep_span(h, s);
 		if (!gch_span_full(s)) {
@@ -148,6 +163,8 @@ struct gch_span *gc_sweep_for_cache(struct gch_heap *h,
 	return NULL;
 }
 
+#define CLAIM_BATCH	16
+
 /*
  * Sweep up to @max spans of @h, freeing empty ones in batches.  Returns the
  * number swept; fewer than @max means nothing unswept is left.
@@ -155,24 +172,37 @@ struct gch_span *gc_sweep_for_cache(struct gch_heap *h,
 static unsigned sweep_batch(struct gch_heap *h, unsigned max)
 {
 	uint32_t sg = gch_load(&h->sweepgen);
-	struct gch_span *dead[SWEEP_BATCH];
+	struct gch_span *dead[SWEEP_BATCH], *got[CLAIM_BATCH];
 	unsigned ndead = 0, done = 0;
 
 	for (unsigned sc = 0; sc < GCH_NUM_SPANCLASSES && done < max; sc++) {
 		struct gch_mcentral *c = &h->central[sc];
-		struct gch_span *s;
+		unsigned n, nlive;
 
-		while (done < max && (s = claim(c, sg, false))) {
-			done++;
-			if (sweep_span(h, s) == 0) {
-				dead[ndead++] = s;
+		while (done < max) {
+			n = claim_batch(c, sg, got, CLAIM_BATCH < max - done ?
+					CLAIM_BATCH : max - done);
+			if (!n)
+				break;
+			done += n;
+			nlive = 0;
+			for (unsigned i = 0; i < n; i++) {
+				if (sweep_span(h, got[i])) {
+					got[nlive++] = got[i];
+					continue;
+				}
+				dead[ndead++] = got[i];
 				if (ndead == SWEEP_BATCH) {
 					gch_span_release(h, dead, ndead);
 					ndead = 0;
 				}
-				continue;
 			}
-			file_swept(c, s, sg);
+			if (!nlive)
+				continue;
+			gch_lock(&c->lock);
+			for (unsigned i = 0; i < nlive; i++)
+				file_swept_locked(c, got[i], sg);
+			gch_unlock(&c->lock);
 		}
 	}
 	if (ndead)
