@@ -278,7 +278,30 @@ static inline struct gch_span *find_object(const struct gc_work *w,
 	return s;
 }
 
-static inline void mark_word(struct gc_work *w, uintptr_t p)
+/*
+ * A work-buffer entry is an object's base address.  An untyped small object
+ * carries its size class in the top byte (heap addresses stay below 2^56,
+ * even with 5-level paging), so that scanning it needs neither the page map
+ * nor the span again: every field the scan needs is then in the entry.
+ * Large and typed objects go untagged and are looked up when scanned.
+ */
+#define GRAY_CLASS_SHIFT	56
+#define GRAY_ADDR_MASK		((1ULL << GRAY_CLASS_SHIFT) - 1)
+
+static inline uintptr_t gray_entry(const struct gch_span *s, uint32_t idx,
+				   uintptr_t base)
+{
+	unsigned cls = s->spanclass >> 1;
+
+	if (s->ptrbits && ((s->typedbits[idx / 64] >> (idx % 64)) & 1))
+		return base;
+	return base | (uintptr_t)cls << GRAY_CLASS_SHIFT;
+}
+
+/* Always inlined: the call would cost as much as the work in the loops
+ * that mark word after word. */
+static inline __attribute__((always_inline)) void
+mark_word(struct gc_work *w, uintptr_t p)
 {
 	struct gch_span *s;
 	uintptr_t sbase;
@@ -290,7 +313,8 @@ static inline void mark_word(struct gc_work *w, uintptr_t p)
 	w->bytes_marked += s->elemsize;
 	w->objs_marked++;
 	if (!(s->spanclass & 1))
-		work_push(w, sbase + (uintptr_t)idx * s->elemsize);
+		work_push(w, gray_entry(s, idx,
+					sbase + (uintptr_t)idx * s->elemsize));
 }
 
 void gc_mark_ptr(struct gc_work *w, uintptr_t p)
@@ -383,9 +407,21 @@ void gc_scan_object(struct gc_work *w, uintptr_t obj)
 		scan_conservative(w, base, base + s->elemsize);
 }
 
-static void scan_now(struct gc_work *w, uintptr_t obj)
+/* Scan the object of work-buffer entry @e (see gray_entry). */
+static inline void scan_gray(struct gc_work *w, uintptr_t e)
 {
-	gc_scan_object(w, obj);
+	unsigned cls = (unsigned)(e >> GRAY_CLASS_SHIFT);
+	uintptr_t base = e & GRAY_ADDR_MASK;
+
+	if (cls)
+		scan_conservative(w, base, base + gch_classes[cls].size);
+	else
+		gc_scan_object(w, base);
+}
+
+static void scan_now(struct gc_work *w, uintptr_t e)
+{
+	scan_gray(w, e);
 }
 
 /*
@@ -428,7 +464,7 @@ void gc_drain(struct gc_work *w)
 
 	for (;;) {
 		while (n < PREFETCH_RING && work_pop(w, &obj)) {
-			__builtin_prefetch((const void *)obj);
+			__builtin_prefetch((const void *)(obj & GRAY_ADDR_MASK));
 			ring[(head + n) % PREFETCH_RING] = obj;
 			n++;
 		}
@@ -437,7 +473,7 @@ void gc_drain(struct gc_work *w)
 		obj = ring[head];
 		head = (head + 1) % PREFETCH_RING;
 		n--;
-		gc_scan_object(w, obj);
+		scan_gray(w, obj);
 		if (nmarkers > 1 && !(++tick % 64))
 			balance(w);
 	}
