@@ -181,7 +181,7 @@ struct gch_span {
 	uint32_t npages;
 	uint32_t nalloc;	/* slots allocated, windows counted when left */
 	uint32_t pad;
-	struct gch_span *next, *prev;	/* mcentral list or span pool */
+	struct gch_span *next;	/* mcentral list or span pool */
 	uint64_t *ptrbits;	/* typed objects: one bit per word of the span,
 				 * allocated on the first typed object */
 	/*
@@ -276,8 +276,7 @@ void gch_mcentral_uncache_span(struct gch_heap *h, struct gch_mcentral *c,
 void gch_mcentral_push_full(struct gch_heap *h, struct gch_mcentral *c,
 			    struct gch_span *s) GCH_HIDDEN;
 void gch_span_list_push(struct gch_span_list *l, struct gch_span *s) GCH_HIDDEN;
-void gch_span_list_remove(struct gch_span_list *l, struct gch_span *s)
-	GCH_HIDDEN;
+struct gch_span *gch_span_list_pop(struct gch_span_list *l) GCH_HIDDEN;
 
 static inline struct gch_span_list *
 gch_partial_swept(struct gch_mcentral *c, uint32_t sweepgen)

@@ -19,26 +19,28 @@
 #include "internal.h"
 #include "gc_internal.h"
 
+/*
+ * The lists are LIFO stacks, singly linked: pushing and popping touch only
+ * the span moved, never a neighbour's metadata (a cold cache line, and one
+ * the other end of a refill or sweep may be writing).
+ */
 void gch_span_list_push(struct gch_span_list *l, struct gch_span *s)
 {
-	s->prev = NULL;
 	s->next = l->first;
-	if (l->first)
-		l->first->prev = s;
 	l->first = s;
 	l->count++;
 }
 
-void gch_span_list_remove(struct gch_span_list *l, struct gch_span *s)
+struct gch_span *gch_span_list_pop(struct gch_span_list *l)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
+	struct gch_span *s = l->first;
+
+	if (s) {
 		l->first = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
-	l->count--;
+		s->next = NULL;
+		l->count--;
+	}
+	return s;
 }
 
 /*
@@ -56,9 +58,8 @@ struct gch_span *gch_mcentral_cache_span(struct gch_heap *h,
 
 	gch_lock(&c->lock);
 	l = gch_partial_swept(c, sg);
-	s = l->first;
+	s = gch_span_list_pop(l);
 	if (s) {
-		gch_span_list_remove(l, s);
 		s->incache = 1;
 		gch_unlock(&c->lock);
 		return s;

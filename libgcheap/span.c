@@ -81,7 +81,7 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 	s->page = page;
 	s->npages = npages;
 	s->nalloc = 0;
-	s->next = s->prev = NULL;
+	s->next = NULL;
 	s->ptrbits = NULL;
 	if (cl->size) {
 		s->elemsize = cl->size;

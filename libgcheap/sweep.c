@@ -68,10 +68,9 @@ static unsigned claim_batch(struct gch_mcentral *c, uint32_t sg,
 
 		if (!l->first)
 			l = unswept_full(c, sg);
-		s = l->first;
+		s = gch_span_list_pop(l);
 		if (!s)
 			break;
-		gch_span_list_remove(l, s);
 		s->sweepgen = sg - 1;
 		out[n++] = s;
 	}
