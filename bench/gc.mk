@@ -4,7 +4,7 @@
 #             the Go 1.19 counterparts into $(OUT)/gc
 #   gcrun     build, then ./gcrun: all benchmarks x allocators, one report
 GC_BENCHES := gcbench binarytrees churn
-GC_ALLOCS  := gcheap bdwgc glibc jemalloc mimalloc
+GC_ALLOCS  := gcheap bdwgc bdwgc-par glibc jemalloc mimalloc
 GC_OUT     := $(OUT)/gc
 GO         ?= go
 
