@@ -241,32 +241,63 @@ static inline bool set_mark(struct gch_span *s, uint32_t idx)
 }
 
 /*
+ * What the per-word marking reads and counts, copied out of the gc_work
+ * into a local for the length of a drain or a scan: the compiler must
+ * assume that every store into a work buffer may change fields reached
+ * through the gc_work pointer, so these would otherwise be reloaded and
+ * stored back around every push.
+ */
+struct mark_view {
+	uintptr_t heap_base, heap_limit;
+	const uint64_t *pagemap;
+	const uint64_t *spanslots;
+	uint64_t bytes_marked, objs_marked, bytes_scanned;
+};
+
+static inline void view_init(struct mark_view *v, const struct gc_work *w)
+{
+	v->heap_base = w->heap_base;
+	v->heap_limit = w->heap_limit;
+	v->pagemap = w->pagemap;
+	v->spanslots = w->spanslots;
+	v->bytes_marked = v->objs_marked = v->bytes_scanned = 0;
+}
+
+static inline void view_flush(struct mark_view *v, struct gc_work *w)
+{
+	w->bytes_marked += v->bytes_marked;
+	w->objs_marked += v->objs_marked;
+	w->bytes_scanned += v->bytes_scanned;
+	v->bytes_marked = v->objs_marked = v->bytes_scanned = 0;
+}
+
+/*
  * The span holding @p, or NULL: gch_span_of with the geometry cached in the
- * gc_work (the world is stopped; no arena appears meanwhile).  The slot may
+ * view (the world is stopped; no arena appears meanwhile).  The slot may
  * read 0 for a span being created or released.
  */
-static inline struct gch_span *lookup(const struct gc_work *w, uintptr_t p,
+static inline struct gch_span *lookup(const struct mark_view *v, uintptr_t p,
 				      uintptr_t *span_base)
 {
-	uintptr_t off = p - w->heap_base;
+	uintptr_t off = p - v->heap_base;
 	uint64_t pme;
 
-	if (off >= w->heap_limit)
+	if (off >= v->heap_limit)
 		return NULL;
-	pme = w->pagemap[off >> GCH_PAGE_SHIFT];
+	pme = v->pagemap[off >> GCH_PAGE_SHIFT];
 	if (!pme)
 		return NULL;
-	*span_base = w->heap_base +
+	*span_base = v->heap_base +
 		     ((uintptr_t)GCH_PME_START(pme) << GCH_PAGE_SHIFT);
-	return (struct gch_span *)(uintptr_t)w->spanslots[GCH_PME_START(pme)];
+	return (struct gch_span *)(uintptr_t)v->spanslots[GCH_PME_START(pme)];
 }
 
 /* The allocated object containing @p, or NULL; *idx its slot. */
-static inline struct gch_span *find_object(const struct gc_work *w,
+static inline struct gch_span *find_object(const struct mark_view *v,
 					   uintptr_t p, uint32_t *idx,
 					   uintptr_t *span_base)
 {
-	struct gch_span *s = lookup(w, p, span_base);
+	struct gch_span *s = lookup(v, p, span_base);
 	uint32_t i;
 
 	if (!s)
@@ -298,20 +329,21 @@ static inline uintptr_t gray_entry(const struct gch_span *s, uint32_t idx,
 	return base | (uintptr_t)cls << GRAY_CLASS_SHIFT;
 }
 
-/* Always inlined: the call would cost as much as the work in the loops
- * that mark word after word. */
-static inline __attribute__((always_inline)) void
-mark_word(struct gc_work *w, uintptr_t p)
+/* Always inlined, like the scan loops below: a call would cost as much as
+ * the work, and the view must stay in registers. */
+#define GC_INLINE	static inline __attribute__((always_inline))
+
+GC_INLINE void mark_word(struct gc_work *w, struct mark_view *v, uintptr_t p)
 {
 	struct gch_span *s;
 	uintptr_t sbase;
 	uint32_t idx;
 
-	s = find_object(w, p, &idx, &sbase);
+	s = find_object(v, p, &idx, &sbase);
 	if (!s || !set_mark(s, idx))
 		return;
-	w->bytes_marked += s->elemsize;
-	w->objs_marked++;
+	v->bytes_marked += s->elemsize;
+	v->objs_marked++;
 	if (!(s->spanclass & 1))
 		work_push(w, gray_entry(s, idx,
 					sbase + (uintptr_t)idx * s->elemsize));
@@ -319,16 +351,22 @@ mark_word(struct gc_work *w, uintptr_t p)
 
 void gc_mark_ptr(struct gc_work *w, uintptr_t p)
 {
-	mark_word(w, p);
+	struct mark_view v;
+
+	view_init(&v, w);
+	mark_word(w, &v, p);
+	view_flush(&v, w);
 }
 
 bool gc_mark_only(struct gc_work *w, uintptr_t base)
 {
+	struct mark_view v;
 	struct gch_span *s;
 	uintptr_t sbase;
 	uint32_t idx;
 
-	s = find_object(w, base, &idx, &sbase);
+	view_init(&v, w);
+	s = find_object(&v, base, &idx, &sbase);
 	if (!s || !set_mark(s, idx))
 		return false;
 	w->bytes_marked += s->elemsize;
@@ -349,18 +387,20 @@ bool gc_is_marked(struct gch_heap *h, uintptr_t p)
 	return (s->markbits[idx / 64] >> (idx % 64)) & 1;
 }
 
-static GC_NO_SANITIZE void scan_conservative(struct gc_work *w, uintptr_t lo,
-					     uintptr_t hi)
+GC_INLINE GC_NO_SANITIZE void scan_conservative(struct gc_work *w,
+						struct mark_view *v,
+						uintptr_t lo, uintptr_t hi)
 {
 	for (uintptr_t a = lo; a < hi; a += GC_WORD)
-		mark_word(w, *(const uintptr_t *)a);
-	w->bytes_scanned += hi - lo;
+		mark_word(w, v, *(const uintptr_t *)a);
+	v->bytes_scanned += hi - lo;
 }
 
 /* Words [lo, hi) where bit (first_bit + i) of @bits marks word i. */
-static GC_NO_SANITIZE void scan_bitmap(struct gc_work *w, uintptr_t lo,
-				       uintptr_t hi, const uint64_t *bits,
-				       size_t first_bit)
+GC_INLINE GC_NO_SANITIZE void scan_bitmap(struct gc_work *w,
+					  struct mark_view *v, uintptr_t lo,
+					  uintptr_t hi, const uint64_t *bits,
+					  size_t first_bit)
 {
 	size_t nwords = (hi - lo) / GC_WORD;
 
@@ -375,25 +415,31 @@ static GC_NO_SANITIZE void scan_bitmap(struct gc_work *w, uintptr_t lo,
 		i += (size_t)__builtin_ctzll(word);
 		if (i >= nwords)
 			break;
-		mark_word(w, ((const uintptr_t *)lo)[i]);
+		mark_word(w, v, ((const uintptr_t *)lo)[i]);
 		i++;
 	}
-	w->bytes_scanned += hi - lo;
+	v->bytes_scanned += hi - lo;
 }
 
 void gc_mark_range(struct gc_work *w, uintptr_t lo, uintptr_t hi,
 		   const uint64_t *ptrmap)
 {
+	struct mark_view v;
+
+	view_init(&v, w);
 	if (ptrmap)
-		scan_bitmap(w, lo, hi, ptrmap, 0);
+		scan_bitmap(w, &v, lo, hi, ptrmap, 0);
 	else
-		scan_conservative(w, lo, hi);
+		scan_conservative(w, &v, lo, hi);
+	view_flush(&v, w);
 }
 
-void gc_scan_object(struct gc_work *w, uintptr_t obj)
+/* An object found through its span (large, typed, or from outside). */
+static void scan_looked_up(struct gc_work *w, struct mark_view *v,
+			   uintptr_t obj)
 {
 	uintptr_t sbase, base;
-	struct gch_span *s = lookup(w, obj, &sbase);
+	struct gch_span *s = lookup(v, obj, &sbase);
 	uint32_t idx;
 
 	if (!s || (s->spanclass & 1))
@@ -401,27 +447,40 @@ void gc_scan_object(struct gc_work *w, uintptr_t obj)
 	idx = (uint32_t)(((uint64_t)(obj - sbase) * s->divmul) >> 32);
 	base = sbase + (uintptr_t)idx * s->elemsize;
 	if (s->ptrbits && ((s->typedbits[idx / 64] >> (idx % 64)) & 1))
-		scan_bitmap(w, base, base + s->elemsize, s->ptrbits,
+		scan_bitmap(w, v, base, base + s->elemsize, s->ptrbits,
 			    (base - sbase) / GC_WORD);
 	else
-		scan_conservative(w, base, base + s->elemsize);
+		scan_conservative(w, v, base, base + s->elemsize);
+}
+
+void gc_scan_object(struct gc_work *w, uintptr_t obj)
+{
+	struct mark_view v;
+
+	view_init(&v, w);
+	scan_looked_up(w, &v, obj);
+	view_flush(&v, w);
 }
 
 /* Scan the object of work-buffer entry @e (see gray_entry). */
-static inline void scan_gray(struct gc_work *w, uintptr_t e)
+GC_INLINE void scan_gray(struct gc_work *w, struct mark_view *v, uintptr_t e)
 {
 	unsigned cls = (unsigned)(e >> GRAY_CLASS_SHIFT);
 	uintptr_t base = e & GRAY_ADDR_MASK;
 
 	if (cls)
-		scan_conservative(w, base, base + gch_classes[cls].size);
+		scan_conservative(w, v, base, base + gch_classes[cls].size);
 	else
-		gc_scan_object(w, base);
+		scan_looked_up(w, v, base);
 }
 
 static void scan_now(struct gc_work *w, uintptr_t e)
 {
-	scan_gray(w, e);
+	struct mark_view v;
+
+	view_init(&v, w);
+	scan_gray(w, &v, e);
+	view_flush(&v, w);
 }
 
 /*
@@ -461,7 +520,9 @@ void gc_drain(struct gc_work *w)
 {
 	uintptr_t ring[PREFETCH_RING], obj;
 	unsigned head = 0, n = 0, tick = 0;
+	struct mark_view v;
 
+	view_init(&v, w);
 	for (;;) {
 		while (n < PREFETCH_RING && work_pop(w, &obj)) {
 			__builtin_prefetch((const void *)(obj & GRAY_ADDR_MASK));
@@ -473,10 +534,11 @@ void gc_drain(struct gc_work *w)
 		obj = ring[head];
 		head = (head + 1) % PREFETCH_RING;
 		n--;
-		scan_gray(w, obj);
+		scan_gray(w, &v, obj);
 		if (nmarkers > 1 && !(++tick % 64))
 			balance(w);
 	}
+	view_flush(&v, w);
 }
 
 /* ---- parallel marking ----------------------------------------------------- */
