@@ -186,7 +186,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 
 	t[0] = gc_now_ns();
 	c[0] = gc_thread_cpu_ns();
-	g->last.threads = gc_stop_world() + 1;
+	g->last.threads = gc_stop_world() + (gc_tls.self != NULL);
 	/* sweep termination */
 	gc_release_caches(h);
 	gc_sweep_finish(h);
@@ -208,6 +208,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 	gc_pacer_cycle_done(g);
 	gc_announce(h, GCH_GC_MARK_END, g->heap_marked);
 	atomic_store(&g->sweep_pending, true);
+	g->sweep_at_ns = gc_now_ns() + GC_SWEEP_DELAY_NS;
 	gc_start_world();
 	t[3] = gc_now_ns();
 	c[3] = gc_thread_cpu_ns();
@@ -274,6 +275,18 @@ int gc_collect_from(struct gch_heap *h, enum gc_reason why, uintptr_t sp)
 	err = collect_locked(h, why);
 	gc_tls.collect_sp = 0;
 	return err;
+}
+
+/*
+ * A collection started by the library's unattached sweeper thread (the
+ * periodic one): it has no stack of its own to scan and is no mutator to
+ * leave running.
+ */
+int gc_collect_unattached(struct gch_heap *h, enum gc_reason why)
+{
+	assert(!gc_tls.self);
+	gc_tls.collect_sp = 0;
+	return collect_locked(h, why);
 }
 
 #if !defined(__x86_64__)

@@ -237,6 +237,18 @@ bool gc_mark_only(struct gc_work *w, uintptr_t base);
 /* Sweeping (sweep.c)                                                   */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The background sweeper leaves a cycle's spans alone this long after the
+ * cycle ends.  A program that keeps allocating sweeps the classes it uses
+ * on its own, in its refills, where an empty span is reused on the spot;
+ * a sweeper racing it on the other core only moves those spans through the
+ * page layer, fights it for the central locks and, by emptying the lists
+ * it would have refilled from, makes it grow the heap.  What the program
+ * does not sweep within the delay -- classes it stopped using, an idle
+ * heap -- the sweeper still returns.
+ */
+#define GC_SWEEP_DELAY_NS	(20 * 1000000LL)
+
 struct gch_mcentral;
 struct gch_span;
 /* Lazy sweep for an mcache refill (Go's cacheSpan), or NULL. */
@@ -284,6 +296,7 @@ struct gc_heap {
 	int64_t last_gc_ns;
 	/* sweep progress */
 	_Atomic bool sweep_pending;	/* a cycle's sweep is not done yet */
+	int64_t sweep_at_ns;		/* background sweep not before (gc_lock) */
 	uint64_t cycle;			/* cycles completed */
 	/* statistics, atomics */
 	uint64_t forced;
@@ -303,6 +316,8 @@ struct gc_heap *gc_of(struct gch_heap *h);
 int64_t gc_now_ns(void);
 int64_t gc_thread_cpu_ns(void);
 int gc_collect(struct gch_heap *h, enum gc_reason why);
+/* The same from the sweeper thread, which is not attached. */
+int gc_collect_unattached(struct gch_heap *h, enum gc_reason why);
 void gc_announce(struct gch_heap *h, unsigned phase, uint64_t live);
 /* Visit each live heap's collector state (under gc_lock). */
 void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);

@@ -27,7 +27,9 @@
  * is never parked holding a claimed span or a central lock; the collector
  * can therefore finish the sweep with the world stopped.  Locks: central
  * locks (list moves), h->lock inside gch_span_release; gc_lock is held by the
- * background sweeper around each batch so a collection never races it.
+ * background sweeper around each batch so a collection never races it (and
+ * so the sweeper thread need not be attached and stopped).  The sweeper
+ * claims and files spans in batches of CLAIM_BATCH per central lock hold.
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -255,6 +257,7 @@ struct sweep_pass {
 	bool more;
 	struct gch_heap *due;
 	int64_t now;
+	int64_t wake;		/* earliest sweep_at_ns still ahead */
 };
 
 static void sweep_heap_step(struct gc_heap *g, void *arg)
@@ -262,7 +265,10 @@ static void sweep_heap_step(struct gc_heap *g, void *arg)
 	struct sweep_pass *p = arg;
 
 	if (atomic_load(&g->sweep_pending)) {
-		if (gc_sweep_some(g->h, 64)) {
+		if (p->now < g->sweep_at_ns) {
+			if (!p->wake || g->sweep_at_ns < p->wake)
+				p->wake = g->sweep_at_ns;
+		} else if (gc_sweep_some(g->h, 64)) {
 			p->more = true;
 		} else {
 			atomic_store(&g->sweep_pending, false);
@@ -273,32 +279,57 @@ static void sweep_heap_step(struct gc_heap *g, void *arg)
 		p->due = g->h;
 }
 
+/* Sleep until kicked, until @wake (gc_now_ns time; 0: none), or 1 s. */
+static void sweeper_wait(int64_t wake)
+{
+	int64_t delay = 1000000000LL;
+	struct timespec ts;
+
+	if (wake) {
+		delay = wake - gc_now_ns();
+		if (delay <= 0)
+			return;
+	}
+	pthread_mutex_lock(&sweeper.lock);
+	if (!sweeper.kick) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += delay / 1000000000LL;
+		ts.tv_nsec += delay % 1000000000LL;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&sweeper.cond, &sweeper.lock, &ts);
+	}
+	sweeper.kick = false;
+	pthread_mutex_unlock(&sweeper.lock);
+}
+
 static void *sweeper_main(void *arg)
 {
+	int64_t wake = 0;
+
+	/*
+	 * Not attached: this thread holds no heap pointers, and it sweeps only
+	 * with gc_lock held, so no collection can find it mid-batch.  Leaving
+	 * it out of the registry spares every stop-the-world a signal round
+	 * trip to it.
+	 */
 	(void)arg;
-	gc_thread_register();
 	for (;;) {
-		struct timespec ts;
 		struct sweep_pass p;
 
-		pthread_mutex_lock(&sweeper.lock);
-		if (!sweeper.kick) {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&sweeper.cond, &sweeper.lock,
-					       &ts);
-		}
-		sweeper.kick = false;
-		pthread_mutex_unlock(&sweeper.lock);
+		sweeper_wait(wake);
 		do {
 			p = (struct sweep_pass){ .now = gc_now_ns() };
 			pthread_mutex_lock(&gc_lock);
 			gc_for_each_heap(sweep_heap_step, &p);
 			pthread_mutex_unlock(&gc_lock);
-			/* gc_collect re-checks that the heap still exists */
+			/* the collection re-checks that the heap still exists */
 			if (p.due)
-				gc_collect(p.due, GC_REASON_TIME);
+				gc_collect_unattached(p.due, GC_REASON_TIME);
 		} while (p.more);
+		wake = p.wake;
 	}
 	return NULL;
 }
