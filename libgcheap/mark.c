@@ -23,6 +23,11 @@
  *  - slots allocated with a pointer layout: only the words whose bit is set
  *    in the span's ptrbits;
  *  - everything else: every aligned word, conservatively.
+ * A work-buffer entry is the object's base; an untyped small object's entry
+ * also carries its size class in the top byte, so scanning it touches only
+ * the object (gray_entry).  The drain keeps the heap geometry and its
+ * counters in a local struct mark_view, out of reach of the aliasing that
+ * every store into a work buffer would otherwise imply.
  *
  * Parallel marking: with the world stopped, helper threads (one per extra
  * CPU, GCHEAP_MARKERS to change) drain alongside the collecting thread when
@@ -31,8 +36,9 @@
  * with the pool empty.  Mark bits are set with an atomic OR while more than
  * one marker runs (plain store otherwise).  The same pieces -- gc_work per
  * marker, shared pool, atomic shading -- are what a concurrent collector's
- * background markers, mutator assists and write barrier need.  Locking: pool.lock protects the pool's
- * two lists only.
+ * background markers, mutator assists and write barrier need.
+ *
+ * Locking: pool.lock protects the pool's two lists only.
  */
 #define _GNU_SOURCE
 #include <sched.h>
