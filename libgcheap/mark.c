@@ -335,9 +335,25 @@ static inline uintptr_t gray_entry(const struct gch_span *s, uint32_t idx,
 	return base | (uintptr_t)cls << GRAY_CLASS_SHIFT;
 }
 
-/* Always inlined, like the scan loops below: a call would cost as much as
- * the work, and the view must stay in registers. */
+/*
+ * Always inlined, mark_word into the scan loops and these into the drain: a
+ * call would cost as much as the work, and the view must stay in registers.
+ *
+ * Not in sanitizer builds.  The scan loops read roots too (stacks and data
+ * segments, with redzones and other threads' racy words), so they must not
+ * be instrumented, and an inlined body takes its caller's attributes; and
+ * GCC emits use-after-scope poisoning for the address-taken locals of a
+ * body inlined into an uninstrumented function without the unpoisoning,
+ * leaving stale poison on the stack.  There everything stays out of line
+ * (GCC does not inline across a sanitizer-attribute mismatch).
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GC_INLINE	static inline
+#define GC_SCAN_INLINE	static GC_NO_SANITIZE
+#else
 #define GC_INLINE	static inline __attribute__((always_inline))
+#define GC_SCAN_INLINE	GC_INLINE
+#endif
 
 GC_INLINE void mark_word(struct gc_work *w, struct mark_view *v, uintptr_t p)
 {
@@ -393,9 +409,8 @@ bool gc_is_marked(struct gch_heap *h, uintptr_t p)
 	return (s->markbits[idx / 64] >> (idx % 64)) & 1;
 }
 
-GC_INLINE GC_NO_SANITIZE void scan_conservative(struct gc_work *w,
-						struct mark_view *v,
-						uintptr_t lo, uintptr_t hi)
+GC_SCAN_INLINE void scan_conservative(struct gc_work *w, struct mark_view *v,
+				      uintptr_t lo, uintptr_t hi)
 {
 	for (uintptr_t a = lo; a < hi; a += GC_WORD)
 		mark_word(w, v, *(const uintptr_t *)a);
@@ -403,10 +418,9 @@ GC_INLINE GC_NO_SANITIZE void scan_conservative(struct gc_work *w,
 }
 
 /* Words [lo, hi) where bit (first_bit + i) of @bits marks word i. */
-GC_INLINE GC_NO_SANITIZE void scan_bitmap(struct gc_work *w,
-					  struct mark_view *v, uintptr_t lo,
-					  uintptr_t hi, const uint64_t *bits,
-					  size_t first_bit)
+GC_SCAN_INLINE void scan_bitmap(struct gc_work *w, struct mark_view *v,
+				uintptr_t lo, uintptr_t hi,
+				const uint64_t *bits, size_t first_bit)
 {
 	size_t nwords = (hi - lo) / GC_WORD;
 
