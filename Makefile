@@ -123,7 +123,7 @@ bench: lib
 ifeq ($(HAVE_BENCH),)
 	@echo "bench: no bench/Makefile yet, nothing to run"
 else
-	$(MAKE) -C bench run
+	$(MAKE) -C bench run gcrun
 endif
 
 # BPF programs, gcheap-trace (build/bpf) and their VM tests (build/vmtests-bpf)
