@@ -3,6 +3,10 @@
 #   gcbench   build gcbench, binarytrees and churn for every allocator plus
 #             the Go 1.19 counterparts into $(OUT)/gc
 #   gcrun     build, then ./gcrun: all benchmarks x allocators, one report
+#   gcvm      the same programs linked statically into $(VMOUT)/gc for
+#             scripts/vm, where gcheap runs on gcheap.ko (kernel backend):
+#               make -C bench gcvm && scripts/vm -T 3600 build/vmbench/gc
+#             (mimalloc is left out: Debian ships no static library)
 GC_BENCHES := gcbench binarytrees churn
 GC_ALLOCS  := gcheap bdwgc bdwgc-par glibc jemalloc mimalloc
 GC_OUT     := $(OUT)/gc
@@ -11,7 +15,7 @@ GO         ?= go
 GC_BINS := $(foreach b,$(GC_BENCHES),$(foreach a,$(GC_ALLOCS),$(GC_OUT)/$(b)_$(a))) \
            $(GC_BENCHES:%=$(GC_OUT)/%_go)
 
-.PHONY: gcbench gcrun
+.PHONY: gcbench gcrun gcvm
 gcbench: $(GC_BINS)
 
 define gc_bench_rule
@@ -26,3 +30,29 @@ $(foreach b,$(GC_BENCHES),$(eval $(call gc_bench_rule,$(b))))
 
 gcrun: gcbench
 	./gcrun $(GC_OUT)
+
+# Static, for the busybox guest; gc_bench_vm runs gcrun on smaller inputs by
+# default, as TCG runs these 15-30 times slower than the host.
+GC_VMOUT    := $(VMOUT)/gc
+GC_VMALLOCS := gcheap bdwgc bdwgc-par glibc jemalloc
+GC_VMLIBS_gcheap    := $(LIB)
+GC_VMLIBS_bdwgc     := -lgc
+GC_VMLIBS_bdwgc-par := -lgc
+GC_VMLIBS_jemalloc  := -ljemalloc -lm -ldl
+GC_VMBINS := $(foreach b,$(GC_BENCHES),$(foreach a,$(GC_VMALLOCS) go,$(GC_VMOUT)/bin/$(b)_$(a)))
+
+define gc_vm_rule
+$(GC_VMOUT)/bin/$(1)_go: $(GC_OUT)/$(1)_go
+	@mkdir -p $(GC_VMOUT)/bin
+	cp $$< $$@
+$(GC_VMOUT)/bin/$(1)_%: $(1).c gcbench_alloc.h $(LIB)
+	@mkdir -p $(GC_VMOUT)/bin
+	$$(CC) $$(CFLAGS) $$(WARN) $$(INC) -static $$(DEF_$$*) -pthread $$< $$(GC_VMLIBS_$$*) -o $$@
+endef
+$(foreach b,$(GC_BENCHES),$(eval $(call gc_vm_rule,$(b))))
+
+gcvm: $(GC_VMBINS)
+	cp gcrun $(GC_VMOUT)/bin/gcrun
+	printf '#!/bin/sh\nREPS=$${REPS:-1} DEPTH=$${DEPTH:-18} STEPS=$${STEPS:-2000000} exec /usr/bin/gcrun /usr/bin\n' \
+	    > $(GC_VMOUT)/gc_bench_vm
+	chmod +x $(GC_VMOUT)/gc_bench_vm
