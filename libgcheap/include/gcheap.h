@@ -245,6 +245,15 @@ const char *gch_backend_name(gch_heap *h);
  * Collections start on their own when the heap grows by gc_percent of the
  * live heap (default 100, minimum heap 4 MiB), sooner as the memory limit
  * nears, and every 2 minutes if none ran; gch_gc() forces one.
+ *
+ * The library's own threads, started on first need, take none of the
+ * program's signals: marker helpers (one per extra CPU; GCHEAP_MARKERS=<n>
+ * sets the total number of markers, 1 to 8) that mark while the world is
+ * stopped; a background sweeper that returns, 20 ms after a cycle, the
+ * spans the program's own allocations did not sweep meanwhile, and runs
+ * the 2-minute collection; and the finalizer thread, the only one of them
+ * that is attached (it runs program code), and so takes the collector's
+ * two signals.  GCHEAP_TRACE=gc prints a line per cycle to stderr.
  */
 
 /* gch_gc - collect @h now (blocks until marking is done). */
