@@ -5,7 +5,8 @@
  * and conservative), data segments, stacks, registers only, and through
  * interior pointers survive; pointers stored in noscan objects do not keep
  * their targets; large objects; weak references are cleared; finalizers run
- * exactly once, after unreachability, in topological order; resurrection.
+ * exactly once, after unreachability, in topological order; resurrection;
+ * an idle heap's garbage is swept in the background.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sys/ioctl.h>
@@ -330,6 +332,76 @@ static void test_typed(void)
 }
 
 /* Kernel backend: the phases reached the kernel (GCH_IOC_GC_PHASE). */
+/*
+ * The background sweeper leaves a cycle to the program's own allocations
+ * for GC_SWEEP_DELAY_NS, then sweeps what is left: a heap that stops
+ * allocating gets its dead spans back without another collection.  The
+ * deadline is well under the sweeper's 1 s idle wait, so a sweeper that
+ * missed its timed wake-up fails here.
+ */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void *volatile chain;		/* data segment root; volatile, as
+					 * nothing reads it */
+
+/* n objects linked through their first word, reachable from chain. */
+static __attribute__((noinline)) void build_chain(size_t n, size_t size)
+{
+	void *prev = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		void **p = gch_malloc(h, size);
+
+		*p = prev;
+		prev = p;
+	}
+	chain = prev;
+}
+
+static void test_background_sweep(void)
+{
+	struct gch_gc_stats a, b, c;
+	int64_t t0, waited_ms;
+
+	/* test_roots registered the data segments */
+	build_chain(200000, 48);	/* 9.6 MB that survives the cycles it
+					 * triggers, then dies all at once */
+	collect();
+	gch_gc_stats(h, &a);
+	chain = NULL;
+	collect();
+	gch_gc_stats(h, &b);
+	t0 = now_ms();
+	do {
+		usleep(5000);
+		gch_gc_stats(h, &c);
+		waited_ms = now_ms() - t0;
+	} while (c.free_objects - a.free_objects < 200000 && waited_ms < 900);
+	printf("# background sweep: dead objects freed %lld ms after the cycle\n",
+	       (long long)waited_ms);
+	CHECK(c.free_objects - a.free_objects >= 200000,
+	      "idle heap swept in the background (%llu freed after %lld ms)",
+	      (unsigned long long)(c.free_objects - a.free_objects),
+	      (long long)waited_ms);
+	CHECK(c.cycles == b.cycles, "without another cycle (%llu, %llu)",
+	      (unsigned long long)b.cycles, (unsigned long long)c.cycles);
+	for (; c.heap_span_bytes + (8u << 20) > b.heap_span_bytes &&
+	       waited_ms < 900; waited_ms = now_ms() - t0) {
+		usleep(5000);
+		gch_gc_stats(h, &c);
+	}
+	CHECK(c.heap_span_bytes + (8u << 20) <= b.heap_span_bytes,
+	      "its empty spans returned (%llu -> %llu bytes in spans)",
+	      (unsigned long long)b.heap_span_bytes,
+	      (unsigned long long)c.heap_span_bytes);
+}
+
 static void test_kernel_phase(void)
 {
 	struct gch_stats ks = { .size = sizeof(ks) };
@@ -367,6 +439,7 @@ int main(void)
 	test_large();
 	test_finalizers();
 	test_typed();
+	test_background_sweep();
 	test_kernel_phase();
 	CHECK(gch_close(h) == 0, "close: %s", strerror(errno));
 	return gct_summary();
