@@ -35,10 +35,8 @@ gcrun: gcbench
 # default, as TCG runs these 15-30 times slower than the host.
 GC_VMOUT    := $(VMOUT)/gc
 GC_VMALLOCS := gcheap bdwgc bdwgc-par glibc jemalloc
-GC_VMLIBS_gcheap    := $(LIB)
-GC_VMLIBS_bdwgc     := -lgc
-GC_VMLIBS_bdwgc-par := -lgc
-GC_VMLIBS_jemalloc  := -ljemalloc -lm -ldl
+# what a static link needs beyond LIBS_<alloc>
+GC_STATIC_EXTRA_jemalloc := -lm -ldl
 GC_VMBINS := $(foreach b,$(GC_BENCHES),$(foreach a,$(GC_VMALLOCS) go,$(GC_VMOUT)/bin/$(b)_$(a)))
 
 define gc_vm_rule
@@ -47,7 +45,8 @@ $(GC_VMOUT)/bin/$(1)_go: $(GC_OUT)/$(1)_go
 	cp $$< $$@
 $(GC_VMOUT)/bin/$(1)_%: $(1).c gcbench_alloc.h $(LIB)
 	@mkdir -p $(GC_VMOUT)/bin
-	$$(CC) $$(CFLAGS) $$(WARN) $$(INC) -static $$(DEF_$$*) -pthread $$< $$(GC_VMLIBS_$$*) -o $$@
+	$$(CC) $$(CFLAGS) $$(WARN) $$(INC) -static $$(DEF_$$*) -pthread $$< $$(LIBS_$$*) \
+	    $$(GC_STATIC_EXTRA_$$*) -o $$@
 endef
 $(foreach b,$(GC_BENCHES),$(eval $(call gc_vm_rule,$(b))))
 
