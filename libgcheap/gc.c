@@ -285,7 +285,6 @@ int gc_collect_from(struct gch_heap *h, enum gc_reason why, uintptr_t sp)
 int gc_collect_unattached(struct gch_heap *h, enum gc_reason why)
 {
 	assert(!gc_tls.self);
-	gc_tls.collect_sp = 0;
 	return collect_locked(h, why);
 }
 
