@@ -181,7 +181,7 @@ static void fmt_time(char *buf, size_t len, unsigned long long mono_ns,
 static const char *const reason_names[GTR_NREASONS] = {
 	[GTR_REL_IOCTL] = "ioctl", [GTR_REL_BG] = "bg",
 	[GTR_REL_EAGER] = "eager", [GTR_REL_SHRINK] = "shrink",
-	[GTR_REL_OTHER] = "other",
+	[GTR_REL_MEMCG] = "memcg", [GTR_REL_OTHER] = "other",
 };
 
 static const char *const phase_names[] = {
@@ -299,12 +299,14 @@ static void print_heap_delta(const char *ts, unsigned long long id,
 {
 	printf("%s heap=%llu pid=%u spans_alloc=%llu pages_alloc=%llu "
 	       "spans_freed=%llu pages_freed=%llu free_calls=%llu "
-	       "rel_bg=%llu rel_eager=%llu rel_shrink=%llu rel_ioctl=%llu ",
+	       "rel_bg=%llu rel_eager=%llu rel_shrink=%llu rel_memcg=%llu "
+	       "rel_ioctl=%llu ",
 	       ts, id, cur->pid, D(spans_alloc), D(pages_alloc),
 	       D(spans_freed), D(pages_freed), D(free_calls),
 	       D(released_bytes[GTR_REL_BG]) / psize,
 	       D(released_bytes[GTR_REL_EAGER]) / psize,
 	       D(released_bytes[GTR_REL_SHRINK]) / psize,
+	       D(released_bytes[GTR_REL_MEMCG]) / psize,
 	       D(released_bytes[GTR_REL_IOCTL]) / psize);
 	if (D(released_bytes[GTR_REL_OTHER]))
 		printf("rel_other=%llu ",
@@ -312,7 +314,8 @@ static void print_heap_delta(const char *ts, unsigned long long id,
 	printf("releases=%llu shrink_scans=%llu shrink_asked=%llu "
 	       "shrink_freed=%llu gc_cycles=%llu gc_last=%llu limit_hits=%llu%s%s\n",
 	       D(releases[GTR_REL_BG]) + D(releases[GTR_REL_EAGER]) +
-	       D(releases[GTR_REL_SHRINK]) + D(releases[GTR_REL_IOCTL]) +
+	       D(releases[GTR_REL_SHRINK]) + D(releases[GTR_REL_MEMCG]) +
+	       D(releases[GTR_REL_IOCTL]) +
 	       D(releases[GTR_REL_OTHER]),
 	       D(shrink_scans), D(shrink_asked), D(shrink_freed),
 	       D(gc_cycles), cur->gc_last_cycle, D(limit_hits),

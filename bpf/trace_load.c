@@ -46,7 +46,7 @@ const char *const gtr_tp_names[GTR_NTYPES] = {
 static const char *const reason_names[GTR_NREASONS] = {
 	[GTR_REL_IOCTL] = "ioctl", [GTR_REL_BG] = "bg",
 	[GTR_REL_EAGER] = "eager", [GTR_REL_SHRINK] = "shrink",
-	[GTR_REL_OTHER] = "other",
+	[GTR_REL_MEMCG] = "memcg", [GTR_REL_OTHER] = "other",
 };
 
 const char *gtr_tracefs_events(void)

@@ -78,7 +78,7 @@ static struct page *gch_table_get(struct gch_heap *heap,
 		heap->resident_pages++;
 		heap->faults++;
 		if (!READ_ONCE(arena->pagemap[idx / GCH_SYS_PER_HEAP_PAGE]))
-			heap->free_resident_pages++;
+			gch_mcg_account(heap, page, 1);
 	}
 	if (page)
 		get_page(page);
@@ -110,6 +110,11 @@ static vm_fault_t gch_arena_fault(struct vm_fault *vmf)
 					   __GFP_ACCOUNT);
 			if (!fresh)
 				return VM_FAULT_OOM;
+			/* the shrinker must be able to count it per cgroup */
+			if (gch_mcg_ensure(heap, fresh)) {
+				put_page(fresh);
+				return VM_FAULT_OOM;
+			}
 			continue;
 		}
 		lock_page(page);
@@ -271,40 +276,57 @@ unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
 	lockdep_assert_held(&heap->lock);
 	spin_lock(&heap->res_lock);
 	gch_pagemap_set(arena, first, n, entry);
-	if (arena->resident)
-		for (i = first * GCH_SYS_PER_HEAP_PAGE; i < end; i++)
-			nres += !!arena->pages[i];
-	if (entry)
-		heap->free_resident_pages -= nres;
-	else
-		heap->free_resident_pages += nres;
+	if (arena->resident) {
+		for (i = first * GCH_SYS_PER_HEAP_PAGE; i < end; i++) {
+			if (!arena->pages[i])
+				continue;
+			gch_mcg_account(heap, arena->pages[i], entry ? -1 : 1);
+			nres++;
+		}
+	}
 	spin_unlock(&heap->res_lock);
 	return nres;
+}
+
+/* Whether release may take @page: charged to @only's cgroup, if given. */
+static bool gch_release_wanted(struct page *page, struct gch_mcg *only)
+{
+	return !only || gch_page_objcg(page) == only->objcg;
 }
 
 /*
  * Take up to @max pages of [*pos, end) out of the table, locked, advancing
  * *pos.  A page is locked before it leaves the table, so a page that cannot
  * be locked (a fault holds it) simply stays: nothing is ever put back, which
- * could overwrite a page a racing fault installed meanwhile.
+ * could overwrite a page a racing fault installed meanwhile.  With @only,
+ * pages charged to other cgroups stay too.
  */
 static unsigned int gch_table_take(struct gch_heap *heap,
 				   struct gch_arena *arena, unsigned int *pos,
 				   unsigned int end, struct page **batch,
-				   unsigned int max)
+				   unsigned int max, struct gch_mcg *only)
 {
 	unsigned int n = 0, i;
+	struct page *page;
 
 	spin_lock(&heap->res_lock);
 	for (i = *pos; i < end && n < max && arena->resident; i++) {
-		if (!arena->pages[i] || !trylock_page(arena->pages[i]))
+		page = arena->pages[i];
+		/*
+		 * A pinned page (O_DIRECT, io_uring, an ioctl's own struct)
+		 * would not be freed by dropping it, only hidden from the pin's
+		 * holder: it stays until unpinned.
+		 */
+		if (!page || !gch_release_wanted(page, only) ||
+		    folio_maybe_dma_pinned(page_folio(page)) ||
+		    !trylock_page(page))
 			continue;
-		batch[n++] = arena->pages[i];
+		batch[n++] = page;
 		arena->pages[i] = NULL;
 		arena->resident--;
+		gch_mcg_account(heap, page, -1);
 	}
 	heap->resident_pages -= n;
-	heap->free_resident_pages -= n;
 	*pos = arena->resident ? i : end;
 	spin_unlock(&heap->res_lock);
 	return n;
@@ -312,8 +334,9 @@ static unsigned int gch_table_take(struct gch_heap *heap,
 
 /*
  * Release the memory backing free heap pages [first, first + n) of @arena,
- * at most @max_sys system pages.  Returns the system pages released.  The
- * caller holds heap->lock and the range is in no span.
+ * at most @max_sys system pages, only those charged to @only's cgroup if
+ * @only is given.  Returns the system pages released.  The caller holds
+ * heap->lock and the range is in no span.
  *
  * Pages are only trylocked: a page whose lock is held is being faulted in
  * right now (the fault path is the only place that locks our pages), so it
@@ -323,7 +346,8 @@ static unsigned int gch_table_take(struct gch_heap *heap,
  * shrinker must never wait for a release that waits for that fault.
  */
 unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
-				u32 first, u32 n, unsigned long max_sys)
+				u32 first, u32 n, unsigned long max_sys,
+				struct gch_mcg *only)
 {
 	struct address_space *mapping = heap->inode->i_mapping;
 	unsigned int pos = first * GCH_SYS_PER_HEAP_PAGE;
@@ -338,7 +362,7 @@ unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
 		start = pos;
 		cnt = gch_table_take(heap, arena, &pos, end, batch,
 				     min_t(unsigned long, GCH_RELEASE_BATCH,
-					   max_sys - done));
+					   max_sys - done), only);
 		if (!cnt)
 			break;
 		unmap_mapping_range(mapping, base + ((loff_t)start << PAGE_SHIFT),

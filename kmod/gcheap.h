@@ -30,15 +30,18 @@
  *      -> page lock, trylock only (release path, on pages it took out of
  *         the table; a fault holding a page lock may enter reclaim)
  *        -> i_mmap_rwsem, PTE locks (unmap_mapping_range)
- *      -> heap->res_lock (spinlock): arena->pages[], arena->resident and the
- *         heap's residency counters; page-map entries are also written under
- *         it so that a fault classifies a page as free/in-span consistently
- *         with the allocator's residency bookkeeping.
+ *      -> heap->res_lock (spinlock): arena->pages[], arena->resident, the
+ *         heap's residency counters and its per-memcg parts (memcg.c);
+ *         page-map entries are also written under it so that a fault
+ *         classifies a page as free/in-span consistently with the
+ *         allocator's residency bookkeeping.
  *  The fault handler takes only res_lock and then one page lock, never
  *  heap->lock, so faults cannot deadlock against ioctls.  Memory is never
- *  allocated under heap->lock and release only trylocks pages, so reclaim (a
- *  shrinker) may take heap->lock without deadlock; it should still use
- *  mutex_trylock() so reclaim never waits behind a long scavenge pass.
+ *  allocated under heap->lock (nor any user memory touched) and release only
+ *  trylocks pages, so reclaim (the shrinker) may sleep on heap->lock: its
+ *  holder never waits for reclaim.  Every holder keeps it briefly (release
+ *  passes go in steps of at most GCH_SCAV_CHUNK system pages), so reclaim
+ *  waits at most one step and never skips a busy heap.
  *
  * heap->arenas[i] is published with smp_store_release() once the arena is
  * complete and never cleared before teardown, so faults read it with
@@ -90,6 +93,21 @@ struct gch_arena {
 	unsigned int resident;
 };
 
+/*
+ * A heap's free resident memory charged to one obj_cgroup (memcg.c): the
+ * shrinker's object, one item of gch_lru.  Lives as long as its heap.
+ */
+struct gch_mcg {
+	struct list_head lru;		/* gch_lru, under the charged memcg */
+	struct list_head node;		/* heap->mcgs, res_lock */
+	struct gch_heap *heap;
+	struct obj_cgroup *objcg;	/* referenced; NULL: no cgroup */
+	unsigned long free_pages;	/* res_lock; read racily */
+	/* gch_lru's lock: the shrinker's view of the cgroup's limit events */
+	unsigned long limit_events;
+	bool limit_reclaim;
+};
+
 struct gch_heap {
 	u64 id;
 	pid_t pid;			/* tgid of the opener, for names/traces */
@@ -121,6 +139,7 @@ struct gch_heap {
 	u64 released_bg_bytes;
 	u64 released_eager_bytes;
 	u64 released_shrink_bytes;
+	u64 released_memcg_bytes;
 	/* heap->lock: heap page the next scavenger walk starts below (0: top) */
 	u64 scav_cursor;
 
@@ -135,6 +154,9 @@ struct gch_heap {
 	u64 free_resident_pages;
 	/* res_lock */
 	u64 faults;
+	/* res_lock: one part per obj_cgroup pages are charged to (memcg.c) */
+	struct list_head mcgs;
+	struct gch_mcg *mcg_last;
 };
 
 /*
@@ -167,7 +189,8 @@ void gch_arenas_destroy(struct gch_heap *heap);
 unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
 			       u32 first, u32 n, u64 entry);
 unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
-				u32 first, u32 n, unsigned long max_sys);
+				u32 first, u32 n, unsigned long max_sys,
+				struct gch_mcg *only);
 
 /* pagemap.c */
 int gch_pagemap_alloc(struct gch_arena *arena);
@@ -182,7 +205,6 @@ void gch_pagealloc_arena_init(struct gch_heap *heap, struct gch_arena *arena);
 int gch_span_alloc(struct gch_heap *heap, u32 npages, u64 *page, bool *zeroed);
 int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
 		   u32 count);
-void gch_span_unalloc(struct gch_heap *heap, u64 page, u32 npages);
 
 /* scavenge.c */
 enum gch_release_reason {
@@ -190,7 +212,10 @@ enum gch_release_reason {
 	GCH_RELEASE_BG,
 	GCH_RELEASE_EAGER,
 	GCH_RELEASE_SHRINK,
+	GCH_RELEASE_MEMCG,
 };
+/* System pages one release step may take under heap->lock (1 MiB). */
+#define GCH_SCAV_CHUNK		256
 u64 gch_goal_bytes(const struct gch_heap *heap);
 u64 gch_retained_budget(struct gch_heap *heap);
 u64 gch_scavenge(struct gch_heap *heap, u64 max_bytes, bool all,
@@ -202,8 +227,8 @@ void gch_heap_unregister(struct gch_heap *heap);
 unsigned int gch_heaps_count(void);
 struct gch_heap *gch_heap_pin_next(void);
 void gch_heap_unpin(struct gch_heap *heap);
-unsigned long gch_heaps_free_resident(void);
 unsigned long gch_release_free(struct gch_heap *heap, unsigned long max_sys,
+			       struct gch_mcg *only,
 			       enum gch_release_reason reason, u64 *ns);
 void gch_scavenger_kick(void);
 int gch_scavenger_init(void);
@@ -212,6 +237,23 @@ void gch_scavenger_exit(void);
 /* shrinker.c */
 int gch_shrinker_init(void);
 void gch_shrinker_exit(void);
+
+/* memcg.c */
+struct shrinker;
+struct obj_cgroup;
+struct mem_cgroup;
+extern struct list_lru gch_lru;
+struct obj_cgroup *gch_page_objcg(struct page *page);
+struct gch_mcg *gch_mcg_find(struct gch_heap *heap, struct obj_cgroup *objcg);
+int gch_mcg_ensure(struct gch_heap *heap, struct page *page);
+void gch_mcg_account(struct gch_heap *heap, struct page *page, long delta);
+void gch_mcg_heap_init(struct gch_heap *heap);
+void gch_mcg_heap_unlink(struct gch_heap *heap);
+void gch_mcg_heap_free(struct gch_heap *heap);
+unsigned long gch_memcg_events(struct mem_cgroup *memcg);
+bool gch_memcg_limited(struct mem_cgroup *memcg);
+int gch_mcg_init(struct shrinker *shrinker);
+void gch_mcg_exit(void);
 
 /* stats.c */
 void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st);

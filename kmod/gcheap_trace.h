@@ -19,13 +19,15 @@ TRACE_DEFINE_ENUM(GCH_RELEASE_IOCTL);
 TRACE_DEFINE_ENUM(GCH_RELEASE_BG);
 TRACE_DEFINE_ENUM(GCH_RELEASE_EAGER);
 TRACE_DEFINE_ENUM(GCH_RELEASE_SHRINK);
+TRACE_DEFINE_ENUM(GCH_RELEASE_MEMCG);
 
 #define show_gch_release_reason(r)				\
 	__print_symbolic(r,					\
 			 { GCH_RELEASE_IOCTL, "ioctl" },	\
 			 { GCH_RELEASE_BG, "bg" },		\
 			 { GCH_RELEASE_EAGER, "eager" },	\
-			 { GCH_RELEASE_SHRINK, "shrink" })
+			 { GCH_RELEASE_SHRINK, "shrink" },	\
+			 { GCH_RELEASE_MEMCG, "memcg" })
 
 DECLARE_EVENT_CLASS(gcheap_heap_class,
 	TP_PROTO(const struct gch_heap *heap),

@@ -90,15 +90,18 @@ static struct gch_heap *gch_heap_create(void)
 	mmgrab(heap->mm);
 	mutex_init(&heap->lock);
 	spin_lock_init(&heap->res_lock);
+	gch_mcg_heap_init(heap);
 	return heap;
 }
 
 static void gch_heap_destroy(struct gch_heap *heap)
 {
 	trace_gcheap_heap_destroy(heap);
+	gch_mcg_heap_unlink(heap);	/* the shrinker can no longer pin it */
 	gch_heap_unregister(heap);	/* waits out the scavenger and shrinker */
 	gch_debugfs_heap_del(heap);
 	gch_arenas_destroy(heap);
+	gch_mcg_heap_free(heap);
 	atomic_long_sub(heap->span_pages, &gch_total_span_pages);
 	iput(heap->inode);
 	mmdrop(heap->mm);

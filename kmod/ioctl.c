@@ -9,11 +9,24 @@
  * are written back.  Arguments are validated completely before anything in
  * the heap changes, so a failing ioctl changes nothing.
  *
- * No heap lock is ever held across copy_{to,from}_user(): see gcheap.h.
+ * Write-back that cannot fail: an ioctl that changes the heap and then
+ * reports (SPAN_ALLOC, LIMITS, SCAVENGE, GC_PHASE) pins the user pages it
+ * will write, for writing, before it changes anything (struct gch_uout), and
+ * writes the result through the kernel's mapping of those pages.  So a
+ * struct that is read-only or unmapped fails the call before the heap
+ * changes, and once the heap has changed nothing can make the call fail: no
+ * undo is ever needed.  An undo could not be made safe anyway: once a span
+ * is in the page map, another thread may free it and get its pages back
+ * before the undo runs (the bug this replaced).  Read-only ioctls (VERSION,
+ * STATS) use copy_to_user(): their failure changes nothing.
+ *
+ * No heap lock is ever held across copy_{to,from}_user() or a pin: see
+ * gcheap.h.
  */
 #include <linux/uaccess.h>
 #include <linux/slab.h>
 #include <linux/mm.h>
+#include <linux/highmem.h>
 #include "gcheap.h"
 #include "gcheap_trace.h"
 
@@ -22,7 +35,7 @@
 #define GCH_V1_SPAN_ALLOC	sizeof(struct gch_span_alloc)
 #define GCH_V1_SPAN_FREE	sizeof(struct gch_span_free)
 #define GCH_V1_LIMITS		sizeof(struct gch_limits)
-#define GCH_V1_STATS		sizeof(struct gch_stats)
+#define GCH_V1_STATS		offsetofend(struct gch_stats, heap_goal)
 #define GCH_V1_SCAVENGE		sizeof(struct gch_scavenge)
 #define GCH_V1_GC_PHASE		sizeof(struct gch_gc_phase)
 
@@ -44,6 +57,62 @@ static int gch_copy_out(void __user *uarg, const void *karg, size_t ksize,
 	if (copy_to_user(uarg, karg, min_t(size_t, ksize, usize)))
 		return -EFAULT;
 	return 0;
+}
+
+/* The pinned destination of a mutating ioctl's write-back. */
+struct gch_uout {
+	struct page *pages[2];	/* a struct is far smaller than a page */
+	unsigned int npages;
+	unsigned long addr;
+	size_t len;
+};
+
+static_assert(sizeof(struct gch_stats) <= PAGE_SIZE);
+
+/* Pin the @len bytes at @uarg for writing, or -EFAULT. */
+static int gch_uout_pin(struct gch_uout *o, void __user *uarg, size_t len)
+{
+	unsigned long addr = (unsigned long)uarg;
+	unsigned long first = addr & PAGE_MASK;
+	int n, got;
+
+	if (!len || !access_ok(uarg, len))
+		return -EFAULT;
+	n = (((addr + len - 1) & PAGE_MASK) - first) / PAGE_SIZE + 1;
+	got = pin_user_pages_fast(first, n, FOLL_WRITE, o->pages);
+	if (got != n) {
+		if (got > 0)
+			unpin_user_pages(o->pages, got);
+		return -EFAULT;
+	}
+	o->npages = n;
+	o->addr = addr;
+	o->len = len;
+	return 0;
+}
+
+/* Write @karg (o->len bytes of it) to the pinned pages and unpin them. */
+static void gch_uout_write(struct gch_uout *o, const void *karg)
+{
+	size_t off = offset_in_page(o->addr), done = 0, chunk;
+	unsigned int i;
+	void *dst;
+
+	for (i = 0; i < o->npages && done < o->len; i++, off = 0) {
+		chunk = min_t(size_t, o->len - done, PAGE_SIZE - off);
+		dst = kmap_local_page(o->pages[i]);
+		memcpy(dst + off, karg + done, chunk);
+		kunmap_local(dst);
+		flush_dcache_page(o->pages[i]);
+		done += chunk;
+	}
+	unpin_user_pages_dirty_lock(o->pages, o->npages, true);
+}
+
+/* The call failed after pinning: nothing is written. */
+static void gch_uout_drop(struct gch_uout *o)
+{
+	unpin_user_pages(o->pages, o->npages);
 }
 
 static u64 gch_features(void)
@@ -79,6 +148,7 @@ static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
 static int gch_ioc_span_alloc(struct gch_heap *heap, void __user *uarg)
 {
 	struct gch_span_alloc a;
+	struct gch_uout out;
 	bool zeroed;
 	u32 usize;
 	int err;
@@ -89,14 +159,17 @@ static int gch_ioc_span_alloc(struct gch_heap *heap, void __user *uarg)
 	if (a.flags || a.reserved || !a.npages || a.npages > GCH_MAX_SPAN_PAGES)
 		return -EINVAL;
 
-	err = gch_span_alloc(heap, a.npages, &a.page, &zeroed);
+	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(a), usize));
 	if (err)
 		return err;
+	err = gch_span_alloc(heap, a.npages, &a.page, &zeroed);
+	if (err) {
+		gch_uout_drop(&out);
+		return err;
+	}
 	a.out_flags = zeroed ? GCH_SPAN_ZEROED : 0;
-	err = gch_copy_out(uarg, &a, sizeof(a), usize);
-	if (err)	/* userspace never learns of the span: take it back */
-		gch_span_unalloc(heap, a.page, a.npages);
-	return err;
+	gch_uout_write(&out, &a);
+	return 0;
 }
 
 static int gch_ioc_span_free(struct gch_heap *heap, void __user *uarg)
@@ -129,6 +202,7 @@ static int gch_ioc_span_free(struct gch_heap *heap, void __user *uarg)
 static int gch_ioc_limits(struct gch_heap *heap, void __user *uarg)
 {
 	struct gch_limits l;
+	struct gch_uout out;
 	u32 usize;
 	int err;
 
@@ -137,6 +211,9 @@ static int gch_ioc_limits(struct gch_heap *heap, void __user *uarg)
 		return err;
 	if (l.flags & ~GCH_LIMIT_ALL)
 		return -EINVAL;
+	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(l), usize));
+	if (err)
+		return err;
 
 	mutex_lock(&heap->lock);
 	if (l.flags & GCH_LIMIT_HARD)
@@ -151,7 +228,8 @@ static int gch_ioc_limits(struct gch_heap *heap, void __user *uarg)
 	mutex_unlock(&heap->lock);
 	if (l.flags)	/* a new soft limit or goal may mean work now */
 		gch_scavenger_kick();
-	return gch_copy_out(uarg, &l, sizeof(l), usize);
+	gch_uout_write(&out, &l);
+	return 0;
 }
 
 static int gch_ioc_stats(struct gch_heap *heap, void __user *uarg)
@@ -172,6 +250,7 @@ static int gch_ioc_stats(struct gch_heap *heap, void __user *uarg)
 static int gch_ioc_scavenge(struct gch_heap *heap, void __user *uarg)
 {
 	struct gch_scavenge sc;
+	struct gch_uout out;
 	u32 usize;
 	int err;
 
@@ -180,15 +259,20 @@ static int gch_ioc_scavenge(struct gch_heap *heap, void __user *uarg)
 		return err;
 	if (sc.flags & ~GCH_SCAVENGE_ALL)
 		return -EINVAL;
+	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(sc), usize));
+	if (err)
+		return err;
 	sc.released_bytes = gch_scavenge(heap, sc.max_bytes,
 					 sc.flags & GCH_SCAVENGE_ALL,
 					 GCH_RELEASE_IOCTL);
-	return gch_copy_out(uarg, &sc, sizeof(sc), usize);
+	gch_uout_write(&out, &sc);
+	return 0;
 }
 
 static int gch_ioc_gc_phase(struct gch_heap *heap, void __user *uarg)
 {
 	struct gch_gc_phase p;
+	struct gch_uout out;
 	u32 usize;
 	u64 goal;
 	int err;
@@ -199,6 +283,9 @@ static int gch_ioc_gc_phase(struct gch_heap *heap, void __user *uarg)
 	if (p.flags || p.reserved || p.phase < GCH_GC_MARK_START ||
 	    p.phase > GCH_GC_SWEEP_END)
 		return -EINVAL;
+	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(p), usize));
+	if (err)
+		return err;
 
 	mutex_lock(&heap->lock);
 	heap->gc_phase = p.phase;
@@ -211,7 +298,8 @@ static int gch_ioc_gc_phase(struct gch_heap *heap, void __user *uarg)
 	trace_gcheap_gc_phase(heap, p.phase, p.cycle, p.heap_live, goal);
 	if (p.phase == GCH_GC_SWEEP_END)	/* the scavenger may resume */
 		gch_scavenger_kick();
-	return gch_copy_out(uarg, &p, sizeof(p), usize);
+	gch_uout_write(&out, &p);
+	return 0;
 }
 
 long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

@@ -294,21 +294,3 @@ int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
 	trace_gcheap_spans_free(heap, count, pages);
 	return 0;
 }
-
-/*
- * Undo a GCH_IOC_SPAN_ALLOC whose result could not be copied out: userspace
- * never learned of the span, so the call must leave no trace in the heap.
- * If another thread freed the span already (by guessing it), nothing is left
- * to undo but the call count.
- */
-void gch_span_unalloc(struct gch_heap *heap, u64 page, u32 npages)
-{
-	struct gch_span_ref ref = { .page = page, .npages = npages };
-
-	mutex_lock(&heap->lock);
-	if (gch_span_lookup(heap, &ref))
-		gch_span_put(heap, &ref);
-	heap->alloc_calls--;
-	mutex_unlock(&heap->lock);
-	trace_gcheap_spans_free(heap, 1, npages);
-}

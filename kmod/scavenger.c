@@ -56,11 +56,11 @@
 #include "gcheap_trace.h"
 
 /*
- * System pages one step may release (1 MiB), i.e. the longest heap->lock
- * hold (0.7 ms in the TCG test VM at full speed).  Larger steps spread the
- * fixed cost of a wake-up (cold caches, lock, walk) over more memory.
+ * GCH_SCAV_CHUNK (gcheap.h): system pages one step may release (1 MiB), i.e.
+ * the longest heap->lock hold (0.7 ms in the TCG test VM at full speed).
+ * Larger steps spread the fixed cost of a wake-up (cold caches, lock, walk)
+ * over more memory; smaller ones would keep reclaim waiting less.
  */
-#define GCH_SCAV_CHUNK		256
 /* Heap pages per window of the downward walk. */
 #define GCH_SCAV_WINDOW		16
 /* Eager steps on one heap per visit, so other heaps get their turn. */
@@ -188,19 +188,6 @@ void gch_heap_unpin(struct gch_heap *heap)
 		wake_up_var(&heap->heaps_pins);
 }
 
-/* Free resident system pages of every heap, racy: the shrinker's count. */
-unsigned long gch_heaps_free_resident(void)
-{
-	struct gch_heap *heap;
-	unsigned long sum = 0;
-
-	spin_lock(&gch_heaps_lock);
-	list_for_each_entry(heap, &gch_heaps, heaps_node)
-		sum += READ_ONCE(heap->free_resident_pages);
-	spin_unlock(&gch_heaps_lock);
-	return sum;
-}
-
 /* ---- the downward walk ---- */
 
 /* Highest bit below @end of @map that is set (@set) or clear, or -1. */
@@ -228,7 +215,7 @@ static long gch_prev_bit(const unsigned long *map, long end, bool set)
  */
 static unsigned long gch_scav_arena(struct gch_heap *heap,
 				    struct gch_arena *arena, u32 *end,
-				    unsigned long max_sys)
+				    unsigned long max_sys, struct gch_mcg *only)
 {
 	unsigned long done = 0;
 	long e = *end, s, f, ws;
@@ -246,7 +233,7 @@ static unsigned long gch_scav_arena(struct gch_heap *heap,
 		while (e > s) {
 			ws = max(s, e - GCH_SCAV_WINDOW);
 			done += gch_release_range(heap, arena, ws, e - ws,
-						  max_sys - done);
+						  max_sys - done, only);
 			if (done >= max_sys)
 				break;	/* the window may hold more: keep e */
 			e = ws;
@@ -259,7 +246,8 @@ static unsigned long gch_scav_arena(struct gch_heap *heap,
 }
 
 /* Walk the heap down from its cursor, wrapping once; see the top comment. */
-static unsigned long gch_scav_walk(struct gch_heap *heap, unsigned long max_sys)
+static unsigned long gch_scav_walk(struct gch_heap *heap, unsigned long max_sys,
+				   struct gch_mcg *only)
 {
 	u64 pos = heap->scav_cursor ? heap->scav_cursor : GCH_MAX_PAGES;
 	bool wrapped = !heap->scav_cursor;
@@ -283,7 +271,7 @@ static unsigned long gch_scav_walk(struct gch_heap *heap, unsigned long max_sys)
 			continue;
 		}
 		end = pos - base;
-		done += gch_scav_arena(heap, arena, &end, max_sys - done);
+		done += gch_scav_arena(heap, arena, &end, max_sys - done, only);
 		pos = base + end;
 	}
 	heap->scav_cursor = pos;
@@ -291,19 +279,21 @@ static unsigned long gch_scav_walk(struct gch_heap *heap, unsigned long max_sys)
 }
 
 /*
- * Release up to @max_sys system pages of @heap's free memory, highest first,
- * and account them to @reason: the bytes to released_<reason>_bytes and the
- * time to scavenge_ns.  *@ns gets the time, for pacing and the tracepoint
- * the caller fires once heap->lock is dropped.
+ * Release up to @max_sys system pages of @heap's free memory, highest first
+ * (only pages charged to @only's cgroup, if given), and account them to
+ * @reason: the bytes to released_<reason>_bytes and the time to
+ * scavenge_ns.  *@ns gets the time, for pacing and the tracepoint the caller
+ * fires once heap->lock is dropped.
  */
 unsigned long gch_release_free(struct gch_heap *heap, unsigned long max_sys,
+			       struct gch_mcg *only,
 			       enum gch_release_reason reason, u64 *ns)
 {
 	u64 t0 = ktime_get_ns(), bytes;
 	unsigned long done;
 
 	lockdep_assert_held(&heap->lock);
-	done = gch_scav_walk(heap, max_sys);
+	done = gch_scav_walk(heap, max_sys, only);
 	*ns = ktime_get_ns() - t0;
 	bytes = (u64)done << PAGE_SHIFT;
 	heap->scavenge_ns += *ns;
@@ -316,6 +306,9 @@ unsigned long gch_release_free(struct gch_heap *heap, unsigned long max_sys,
 		break;
 	case GCH_RELEASE_SHRINK:
 		heap->released_shrink_bytes += bytes;
+		break;
+	case GCH_RELEASE_MEMCG:
+		heap->released_memcg_bytes += bytes;
 		break;
 	case GCH_RELEASE_IOCTL:
 		heap->released_ioctl_bytes += bytes;
@@ -390,7 +383,7 @@ static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 		excess = gch_scav_excess(heap, &eager);
 		got = excess ? gch_release_free(heap,
 						min_t(unsigned long, excess,
-						      GCH_SCAV_CHUNK),
+						      GCH_SCAV_CHUNK), NULL,
 						eager ? GCH_RELEASE_EAGER :
 							GCH_RELEASE_BG, &ns) : 0;
 		mutex_unlock(&heap->lock);

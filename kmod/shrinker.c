@@ -1,98 +1,246 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The shrinker: under memory pressure, reclaim takes the memory of free heap
- * pages from every heap at once.
+ * The shrinker: reclaim, global or inside a memory cgroup, takes the memory
+ * of free heap pages.
  *
- * Objects are system pages backing free heap pages (heap->free_resident_pages
- * summed over the registry, scavenger.c).  They hold no data anybody may
- * read: the next touch of a free page gets a zero page.  So they cost nothing
- * to "recreate" and seeks is 0, which makes reclaim ask for half of them per
- * pass instead of a priority-scaled sliver.  Live spans are never touched:
- * the walk only visits pages whose used bit is clear, under heap->lock.
+ * Objects are system pages backing free heap pages.  They hold no data
+ * anybody may read: the next touch of a free page gets a zero page.  So they
+ * cost nothing to "recreate" and seeks is 0, which makes reclaim ask for half
+ * of them per pass instead of a priority-scaled sliver.  Live spans are never
+ * touched: the walk only visits pages whose used bit is clear, under
+ * heap->lock.
  *
- * A scan splits nr_to_scan over the heaps in proportion to their free
- * resident memory and releases each share highest-address first (the same
- * clock-hand walk as the scavenger: the coldest free pages go first).
+ * Per memory cgroup
+ * -----------------
+ * The shrinker is SHRINKER_MEMCG_AWARE: in 6.1, reclaim driven by a cgroup's
+ * memory.max or memory.high calls only such shrinkers, once per cgroup of
+ * the subtree it reclaims, with sc->memcg set; global reclaim does the same
+ * over every cgroup.  Our objects are counted per (heap, obj_cgroup) part
+ * (memcg.c), and the parts sit on gch_lru under the cgroup their pages are
+ * charged to, so count and scan for a cgroup see only the free pages charged
+ * to it, and a sibling cgroup's heaps keep theirs.  A page is charged to the
+ * cgroup of the thread whose touch populated it, so when a program's threads
+ * sit in different cgroups, each cgroup's reclaim takes the free pages its
+ * own threads populated, from any heap, and leaves the others' alone, even
+ * when the heap's owner is elsewhere.
  *
- * Reclaim safety: scan may run inside any allocation, including the fault
- * handler's page allocation in one of our heaps, and a task that waits for
- * heap->lock may itself be in reclaim.  So it only mutex_trylock()s
- * heap->lock (a busy heap is skipped; SHRINK_STOP if nothing could be done),
- * and under it the release path only trylocks pages, takes the spinning
- * res_lock and, to zap PTEs, i_mmap_rwsem for read, which no path holds for
- * write while allocating memory.  Nothing here allocates memory.  Heaps are
- * pinned, never freed under us, and teardown waits for the pin.
+ * Counting walks the cgroup's parts under the list_lru lock, reading each
+ * part's counter without res_lock: O(heaps with pages in that cgroup), no
+ * heap lock, nothing sleeps.  A part stays on the list while its count is 0,
+ * and count then answers 0 (not SHRINK_EMPTY), so the cgroup's shrinker bit
+ * stays set and pages freed later are found at once.
+ *
+ * Scan picks parts round-robin (LRU_ROTATE), pins each part's heap while the
+ * list_lru lock still guarantees it is alive (teardown unlinks the parts
+ * before it waits out the pins), then releases outside that lock, sleeping
+ * on heap->lock: every holder of heap->lock keeps it for one short step and
+ * never allocates memory or waits for reclaim (gcheap.h), so reclaim never
+ * deadlocks and never skips a busy heap: while free pages are resident and
+ * not being faulted at that very moment, a scan frees some.
+ *
+ * The releases are counted as released_memcg_bytes when the pass is the
+ * cgroup's own (a limit event on it or an ancestor preceded the pass, or it
+ * is at its limit now: gch_memcg_events(), gch_memcg_limited()), else as
+ * released_shrink_bytes, and credited to the reclaiming task's
+ * reclaim_state so reclaim sees the progress.
  */
 #include <linux/mm.h>
+#include <linux/list_lru.h>
+#include <linux/memcontrol.h>
+#include <linux/nodemask.h>
 #include <linux/shrinker.h>
-#include <linux/math64.h>
+#include <linux/swap.h>
+#include <linux/sched.h>
 #include "gcheap.h"
 #include "gcheap_trace.h"
+
+/* Parts pinned per walk of the list. */
+#define GCH_SHRINK_PICK		16
+
+/* Set once gch_lru is ready; the shrinker is registered before it. */
+static bool gch_lru_ready;
+
+struct gch_count {
+	unsigned long sum;
+	unsigned long events;	/* gch_memcg_events() of the cgroup */
+};
+
+/*
+ * Under the list_lru lock.  A count starts every reclaim pass over a cgroup,
+ * so this is where a pass learns whether a limit event preceded it.
+ */
+static enum lru_status gch_count_part(struct list_head *item,
+				      struct list_lru_one *list,
+				      spinlock_t *lock, void *arg)
+{
+	struct gch_mcg *m = container_of(item, struct gch_mcg, lru);
+	struct gch_count *c = arg;
+
+	WRITE_ONCE(m->limit_reclaim, m->limit_events != c->events);
+	m->limit_events = c->events;
+	c->sum += READ_ONCE(m->free_pages);
+	return LRU_SKIP;
+}
 
 static unsigned long gch_shrink_count(struct shrinker *s,
 				      struct shrink_control *sc)
 {
-	unsigned long n = gch_heaps_free_resident();
+	struct gch_count c = { .events = gch_memcg_events(sc->memcg) };
+	unsigned long items = 0, walk;
+	int nid;
 
-	return n ? n : SHRINK_EMPTY;
+	if (!smp_load_acquire(&gch_lru_ready))
+		return SHRINK_EMPTY;
+	/* not NUMA-aware: a part sits on the node of its own memory */
+	for (nid = 0; nid < nr_node_ids; nid++) {
+		walk = ULONG_MAX;
+		list_lru_walk_one(&gch_lru, nid, sc->memcg, gch_count_part,
+				  &c, &walk);
+		items += list_lru_count_one(&gch_lru, nid, sc->memcg);
+	}
+	if (c.sum)
+		return c.sum;
+	return items ? 0 : SHRINK_EMPTY;
 }
 
-/* Release up to @want system pages of @heap's free memory, if it is not busy. */
-static unsigned long gch_shrink_heap(struct gch_heap *heap, unsigned long want)
+struct gch_pick {
+	struct gch_mcg *parts[GCH_SHRINK_PICK];
+	unsigned int n;
+};
+
+/* Under the list_lru lock: the part, and so its heap, is alive. */
+static enum lru_status gch_pick_part(struct list_head *item,
+				     struct list_lru_one *list,
+				     spinlock_t *lock, void *arg)
 {
-	unsigned long got;
-	u64 ns;
+	struct gch_mcg *m = container_of(item, struct gch_mcg, lru);
+	struct gch_pick *pick = arg;
 
-	if (!mutex_trylock(&heap->lock))
-		return 0;
-	got = gch_release_free(heap, want, GCH_RELEASE_SHRINK, &ns);
-	mutex_unlock(&heap->lock);
-	if (got)
-		trace_gcheap_pages_release(heap, (u64)got << PAGE_SHIFT, ns,
-					   GCH_RELEASE_SHRINK);
-	return got;
+	if (!READ_ONCE(m->free_pages) || pick->n == GCH_SHRINK_PICK)
+		return LRU_SKIP;
+	atomic_inc(&m->heap->heaps_pins);
+	pick->parts[pick->n++] = m;
+	return LRU_ROTATE;
 }
+
+/* Release up to @want system pages of part @m, a step at a time. */
+static unsigned long gch_shrink_part(struct gch_mcg *m, unsigned long want,
+				     bool limited)
+{
+	struct gch_heap *heap = m->heap;
+	enum gch_release_reason reason = GCH_RELEASE_SHRINK;
+	unsigned long done = 0, got;
+	u64 ns, total_ns = 0;
+
+	if (limited || READ_ONCE(m->limit_reclaim))
+		reason = GCH_RELEASE_MEMCG;
+
+	while (done < want) {
+		mutex_lock(&heap->lock);
+		got = gch_release_free(heap, min_t(unsigned long, want - done,
+						   GCH_SCAV_CHUNK),
+				       m, reason, &ns);
+		mutex_unlock(&heap->lock);
+		total_ns += ns;
+		done += got;
+		if (!got)
+			break;
+	}
+	trace_gcheap_shrink_scan(heap, want, done);
+	if (done)
+		trace_gcheap_pages_release(heap, (u64)done << PAGE_SHIFT,
+					   total_ns, reason);
+	return done;
+}
+
+/*
+ * Scan the parts of @sc's cgroup on node @nid; adds to *@freed.  @limited:
+ * the cgroup or an ancestor is at its limit now.
+ */
+static void gch_shrink_node(struct shrink_control *sc, int nid, bool limited,
+			    unsigned long *freed)
+{
+	unsigned long left = list_lru_count_one(&gch_lru, nid, sc->memcg);
+	unsigned long walk;
+	struct gch_pick pick;
+	unsigned int i;
+
+	while (left && *freed < sc->nr_to_scan) {
+		pick.n = 0;
+		walk = min_t(unsigned long, left, GCH_SHRINK_PICK);
+		left -= walk;
+		list_lru_walk_one(&gch_lru, nid, sc->memcg, gch_pick_part,
+				  &pick, &walk);
+		for (i = 0; i < pick.n; i++) {
+			if (*freed < sc->nr_to_scan)
+				*freed += gch_shrink_part(pick.parts[i],
+							  sc->nr_to_scan - *freed,
+							  limited);
+			gch_heap_unpin(pick.parts[i]->heap);
+		}
+	}
+}
+
+/*
+ * Reclaim asks in batches of GCH_SHRINK_BATCH and stops asking once what is
+ * left of its target is below one batch: a small batch means even a few free
+ * pages are asked for.  A call then takes at least GCH_SHRINK_MIN (so a big
+ * target costs few calls) and reports what it took in nr_scanned.
+ */
+#define GCH_SHRINK_BATCH	16
+#define GCH_SHRINK_MIN		(4 * GCH_SCAV_CHUNK)
 
 static unsigned long gch_shrink_scan(struct shrinker *s,
 				     struct shrink_control *sc)
 {
-	unsigned long total = gch_heaps_free_resident();
-	unsigned long want = sc->nr_to_scan, freed = 0, free, share, got;
-	unsigned int i, n = gch_heaps_count();
-	struct gch_heap *heap;
+	struct shrink_control want = *sc;
+	unsigned long freed = 0;
+	bool limited;
+	int nid;
 
-	for (i = 0; i < n && freed < want && total; i++) {
-		heap = gch_heap_pin_next();
-		if (!heap)
-			break;
-		free = READ_ONCE(heap->free_resident_pages);
-		share = 0;
-		got = 0;
-		if (free) {
-			share = mul_u64_u64_div_u64(want, free, total);
-			share = clamp(share, 1UL, want - freed);
-			got = gch_shrink_heap(heap, share);
-		}
-		trace_gcheap_shrink_scan(heap, share, got);
-		gch_heap_unpin(heap);
-		freed += got;
-	}
-	/* nothing freed: every heap was busy or empty, stop asking this round */
-	return freed ? freed : SHRINK_STOP;
+	if (!smp_load_acquire(&gch_lru_ready))
+		return SHRINK_STOP;
+	limited = gch_memcg_limited(sc->memcg);
+	want.nr_to_scan = max_t(unsigned long, sc->nr_to_scan, GCH_SHRINK_MIN);
+	for (nid = 0; nid < nr_node_ids && freed < want.nr_to_scan; nid++)
+		gch_shrink_node(&want, nid, limited, &freed);
+	/* what is left is pinned or being faulted: stop this round */
+	if (!freed)
+		return SHRINK_STOP;
+	sc->nr_scanned = max(sc->nr_to_scan, freed);
+	/* our pages are freed by put_page(), which reclaim does not see */
+	if (current->reclaim_state)
+		current->reclaim_state->reclaimed_slab += freed;
+	return freed;
 }
 
 static struct shrinker gch_shrinker = {
 	.count_objects = gch_shrink_count,
 	.scan_objects = gch_shrink_scan,
 	.seeks = 0,
+	.batch = GCH_SHRINK_BATCH,
+	.flags = SHRINKER_MEMCG_AWARE,
 };
 
 int gch_shrinker_init(void)
 {
-	return register_shrinker(&gch_shrinker, "gcheap");
+	int err;
+
+	/* registering assigns the id the memcg-aware list_lru needs */
+	err = register_shrinker(&gch_shrinker, "gcheap");
+	if (err)
+		return err;
+	err = gch_mcg_init(&gch_shrinker);
+	if (err) {
+		unregister_shrinker(&gch_shrinker);
+		return err;
+	}
+	smp_store_release(&gch_lru_ready, true);
+	return 0;
 }
 
 void gch_shrinker_exit(void)
 {
 	unregister_shrinker(&gch_shrinker);
+	gch_mcg_exit();
 }

@@ -32,6 +32,7 @@ void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st)
 	st->released_eager_bytes = heap->released_eager_bytes;
 	st->released_shrink_bytes = heap->released_shrink_bytes;
 	st->released_ioctl_bytes = heap->released_ioctl_bytes;
+	st->released_memcg_bytes = heap->released_memcg_bytes;
 	st->scavenge_ns = heap->scavenge_ns;
 	st->gc_cycle = heap->gc_cycle;
 	st->heap_live = heap->heap_live;
@@ -70,6 +71,7 @@ static int gch_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "released_eager_bytes %llu\n", st.released_eager_bytes);
 	seq_printf(m, "released_shrink_bytes %llu\n", st.released_shrink_bytes);
 	seq_printf(m, "released_ioctl_bytes %llu\n", st.released_ioctl_bytes);
+	seq_printf(m, "released_memcg_bytes %llu\n", st.released_memcg_bytes);
 	seq_printf(m, "scavenge_ns %llu\n", st.scavenge_ns);
 	seq_printf(m, "gc_cycle %llu\n", st.gc_cycle);
 	seq_printf(m, "heap_live %llu\n", st.heap_live);

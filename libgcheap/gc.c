@@ -426,6 +426,7 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st)
 		st->released_bytes = ks.released_bg_bytes +
 				     ks.released_eager_bytes +
 				     ks.released_shrink_bytes +
+				     ks.released_memcg_bytes +
 				     ks.released_ioctl_bytes;
 	return 0;
 }

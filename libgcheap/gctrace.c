@@ -104,6 +104,7 @@ void gc_trace_cycle(struct gc_heap *g)
 		mb(ks.span_pages << GCH_PAGE_SHIFT),
 		mb(ks.free_resident_bytes), mb(ks.resident_bytes),
 		mb(ks.released_bg_bytes + ks.released_eager_bytes +
-		   ks.released_shrink_bytes + ks.released_ioctl_bytes),
+		   ks.released_shrink_bytes + ks.released_memcg_bytes +
+		   ks.released_ioctl_bytes),
 		mb(ks.resident_bytes));
 }

@@ -105,7 +105,8 @@ static inline int gch_phase(int fd, __u32 phase, __u64 cycle, __u64 goal)
 static inline bool stats_balance(const struct gch_stats *st, long spg)
 {
 	__u64 released = st->released_bg_bytes + st->released_eager_bytes +
-			 st->released_shrink_bytes + st->released_ioctl_bytes;
+			 st->released_shrink_bytes + st->released_memcg_bytes +
+			 st->released_ioctl_bytes;
 
 	return st->faults * (__u64)spg == st->resident_bytes + released;
 }
@@ -113,7 +114,10 @@ static inline bool stats_balance(const struct gch_stats *st, long spg)
 /* The retained budget the kernel keeps for a heap with goal @goal. */
 static inline __u64 budget_of(const struct gch_stats *st, __u64 goal)
 {
-	__u64 keep = goal / 10 * 11, used = st->span_pages * GCH_PAGE_SIZE;
+	__u64 keep = goal + goal / 10, used = st->span_pages * GCH_PAGE_SIZE;
+
+	if (keep < goal)	/* the module saturates */
+		keep = UINT64_MAX;
 
 	return keep > used ? keep - used : 0;
 }

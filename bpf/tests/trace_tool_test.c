@@ -134,7 +134,7 @@ static unsigned long long field(const char *line, const char *key)
 
 struct sums {
 	unsigned long long lines, spans_alloc, pages_alloc, spans_freed,
-		pages_freed, free_calls, rel_bg, rel_eager, rel_shrink,
+		pages_freed, free_calls, rel_bg, rel_eager, rel_shrink, rel_memcg,
 		rel_ioctl, gc_cycles, gc_last, limit_hits, created, destroyed;
 };
 
@@ -159,6 +159,7 @@ static void sum_summaries(const char *out, unsigned long long id,
 		s->rel_bg += field(line, "rel_bg");
 		s->rel_eager += field(line, "rel_eager");
 		s->rel_shrink += field(line, "rel_shrink");
+		s->rel_memcg += field(line, "rel_memcg");
 		s->rel_ioctl += field(line, "rel_ioctl");
 		s->gc_cycles += field(line, "gc_cycles");
 		s->gc_last = field(line, "gc_last");
@@ -193,6 +194,7 @@ static void check_output(const char *mode, const char *out,
 	EQ("rel_bg * PAGE_SIZE", s.rel_bg * ps, st->released_bg_bytes);
 	EQ("rel_eager * PAGE_SIZE", s.rel_eager * ps, st->released_eager_bytes);
 	EQ("rel_shrink * PAGE_SIZE", s.rel_shrink * ps, st->released_shrink_bytes);
+	EQ("rel_memcg * PAGE_SIZE", s.rel_memcg * ps, st->released_memcg_bytes);
 	EQ("rel_ioctl * PAGE_SIZE", s.rel_ioctl * ps, st->released_ioctl_bytes);
 	EQ("gc_last", s.gc_last, st->gc_cycle);
 	EQ("gc_cycles", s.gc_cycles, st->gc_cycle);

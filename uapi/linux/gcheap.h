@@ -38,7 +38,12 @@
  *
  * Any other offset (one inside a region, or past the last arena), a length
  * that is not exactly the region's size, MAP_PRIVATE, or PROT_EXEC gives
- * -EINVAL.
+ * -EINVAL.  The length is compared after mmap() has rounded it up to a whole
+ * system page, as it does for every mapping before the driver sees it: a
+ * length of GCH_ARENA_SIZE - 1 (or anything above GCH_ARENA_SIZE - PAGE_SIZE)
+ * therefore maps the whole arena and succeeds, while GCH_ARENA_SIZE -
+ * PAGE_SIZE or less, or more than GCH_ARENA_SIZE, gives -EINVAL.  munmap()
+ * rounds the same way.
  * Mappings are never copied into a child by fork() (VM_DONTCOPY), cannot be
  * grown or moved by mremap() (-EINVAL / -EFAULT as mm reports it), and cannot
  * be split: munmap() or mprotect() of part of a mapping fails with -EINVAL.
@@ -67,7 +72,22 @@
  *  - a bad user pointer (the struct itself or one it points to): -EFAULT.
  *  - output fields are ignored on input; on success the kernel writes back
  *    min(size, its own sizeof) bytes.
- * A failing ioctl changes nothing in the heap.
+ * A failing ioctl changes nothing in the heap: no span, limit, goal, phase,
+ * counter or resident page.  In particular the ioctls that change the heap
+ * and write a struct back (GCH_IOC_SPAN_ALLOC, GCH_IOC_LIMITS,
+ * GCH_IOC_SCAVENGE, GCH_IOC_GC_PHASE) first pin the bytes they will write
+ * (get_user_pages for writing) and only then change the heap, so the
+ * write-back cannot fail: a struct that is not writable (read-only,
+ * PROT_NONE, unmapped, or in a mapping that cannot be pinned such as
+ * VM_IO/VM_PFNMAP memory) gives -EFAULT before anything happens.  A struct
+ * that another thread unmaps or write-protects while the call runs is
+ * either refused the same way or fully written, to the pages as they were
+ * when pinned; such a call is never half done.  No ioctl ever undoes work.
+ *
+ * Values from userspace never overflow the module's arithmetic: the byte
+ * counts of GCH_IOC_LIMITS and GCH_IOC_GC_PHASE accept any __u64, and
+ * everything derived from them saturates at U64_MAX (a larger goal never
+ * keeps less memory).  Counters in struct gch_stats only grow.
  * All ioctls may be called from any number of threads at once.
  */
 #ifndef _UAPI_LINUX_GCHEAP_H
@@ -175,7 +195,9 @@ struct gch_version {
  * pages and their span slots are set before the ioctl returns.
  * Errors: -ENOMEM when no created arena has a free run that long (map another
  * arena and retry), or when the heap's hard limit or the module's total cap
- * would be passed (counted in limit_hits; nothing changes).
+ * would be passed (counted in limit_hits; nothing changes).  -EFAULT when the
+ * struct cannot be written back: checked before the span is allocated, so
+ * the call allocates nothing and alloc_calls does not move.
  */
 struct gch_span_alloc {
 	__u32 size;
@@ -230,9 +252,11 @@ struct gch_span_free {
  * @soft_bytes: in/out, soft limit on the heap's resident memory; while above
  *              it the scavenger releases free pages eagerly. 0: none.
  * @goal_bytes: in/out, the collector's heap goal; the scavenger retains
- *              free memory up to about 10% over it.  0: the kernel's default.
+ *              free memory up to about 10% over it (goal + goal / 10,
+ *              saturating at U64_MAX).  0: the kernel's default.
  *
- * On success every field holds the value now in force.
+ * Every __u64 is accepted for each field.  On success every field holds the
+ * value now in force.
  */
 struct gch_limits {
 	__u32 size;
@@ -269,12 +293,21 @@ struct gch_limits {
  * @limit_hits: allocations refused by the hard limit or the module cap
  * @released_bg_bytes: memory released by the background scavenger, paced
  * @released_eager_bytes: ... by the scavenger working above the soft limit
- * @released_shrink_bytes: ... by the shrinker under memory pressure
+ * @released_shrink_bytes: ... by the shrinker under global memory
+ *                         pressure (no memory cgroup of the heap at its limit)
  * @released_ioctl_bytes: ... by GCH_IOC_SCAVENGE
  * @scavenge_ns: time spent releasing this heap's memory, all paths
- * @gc_cycle: last cycle announced by GCH_IOC_GC_PHASE
+ * @gc_cycle: last cycle announced by GCH_IOC_GC_PHASE (an announcement, not a
+ *            counter: it holds what the collector said)
  * @heap_live: heap_live of the last announcement
  * @heap_goal: heap goal in force (announced or set by GCH_IOC_LIMITS)
+ * @released_memcg_bytes: memory released by the shrinker for reclaim inside
+ *                        a memory cgroup: the cgroup the pages are charged to,
+ *                        or one of its ancestors, was at its memory.max or
+ *                        above its memory.high.  Reclaim in a cgroup takes
+ *                        only free pages charged to that cgroup or below it.
+ *                        Not in the first version of the struct: a caller
+ *                        whose size stops before it does not get it.
  *
  * Allowed from any process that holds the fd.
  */
@@ -303,6 +336,7 @@ struct gch_stats {
 	__aligned_u64 gc_cycle;
 	__aligned_u64 heap_live;
 	__aligned_u64 heap_goal;
+	__aligned_u64 released_memcg_bytes;
 };
 #define GCH_IOC_STATS		_IO(GCH_IOC_MAGIC, GCH_CMD_STATS)
 
@@ -315,6 +349,11 @@ struct gch_stats {
  * @released_bytes: out, memory released by this call
  *
  * Released pages keep their address space; the next touch gets a zero page.
+ * A system page whose memory is pinned (get_user_pages: O_DIRECT, io_uring,
+ * or a gcheap ioctl's own struct placed in a free heap page) is not released
+ * by any path while pinned, since dropping it would free nothing.
+ * The pass takes heap->lock in steps of at most 1 MiB, so allocation and
+ * reclaim on the same heap are never held up behind a whole-heap pass.
  */
 struct gch_scavenge {
 	__u32 size;
@@ -335,8 +374,11 @@ struct gch_scavenge {
  * @cycle: the collector's cycle number
  * @heap_live: bytes the collector found live (at MARK_END) or holds now
  * @heap_goal: the heap goal for the next cycle; non-zero replaces the goal
- *             the scavenger keeps its budget by
+ *             the scavenger keeps its budget by (any __u64; see
+ *             struct gch_limits)
  *
+ * Nothing is written back but the struct as it was passed in; it must still
+ * be writable (see "ioctl conventions").
  * The kernel fires the gcheap_gc_phase tracepoint and, between MARK_START
  * and SWEEP_END, the background scavenger leaves this heap alone.
  */
