@@ -32,8 +32,9 @@
  * object whose finalizer is pending or running (Go's and Java's choice);
  * resurrection does not bring it back.  gch_weak_get() is one load: a
  * thread that got the pointer holds it in a register or on its stack,
- * which the next collection scans.  (A concurrent collector will have to
- * shade the target in gch_weak_get, Go's weak-pointer barrier.)
+ * which the next collection scans; while a cycle marks, it also shades the
+ * target (Go's weak-pointer barrier), since that cycle scanned the stacks
+ * before the load.
  *
  * Locking: fin.lock protects the table, the queue, the weak list and
  * fin.running.  The collector takes it before stopping the world.
@@ -161,6 +162,15 @@ int gch_set_finalizer(gch_heap *h, void *obj, gch_finalizer_fn fn, void *arg)
 	if (fin.thread_err) {
 		errno = fin.thread_err;
 		return -1;
+	}
+	/*
+	 * A cycle marking now scanned the finalizer roots (the children of
+	 * finalizable objects) when it began: shade a newly finalizable
+	 * object, before it is in the table, so that this cycle scans it.
+	 */
+	if (fn) {
+		gc_shade((uintptr_t)obj);
+		gc_shade((uintptr_t)arg);
 	}
 	pthread_mutex_lock(&fin.lock);
 	pp = table_find(h, hidden);
@@ -379,12 +389,22 @@ gch_weak *gch_weak_new(gch_heap *h, void *obj)
 
 void *gch_weak_get(gch_weak *k)
 {
-	uintptr_t v = __atomic_load_n(&k->hidden, __ATOMIC_RELAXED);
+	uintptr_t v;
 
 	/* Only attached threads are stopped, so only they may hold the result. */
 	if (!gc_tls.self)
 		gc_thread_register();
+	/*
+	 * Go's weak-pointer barrier: a target read while a cycle marks is
+	 * shaded, or the cycle could clear and free what the caller now
+	 * holds.  Read and shade in one section, so mark termination sees
+	 * either the shade or a reference already cleared.
+	 */
+	gc_nopreempt_enter();
 	v = __atomic_load_n(&k->hidden, __ATOMIC_RELAXED);
+	if (v && __atomic_load_n(&gch__wb_on, __ATOMIC_ACQUIRE))
+		gc_shade((uintptr_t)reveal(v));
+	gc_nopreempt_exit();
 	return v ? reveal(v) : NULL;
 }
 

@@ -2,8 +2,39 @@
 /*
  * gc.c - the collection cycle.
  *
- * One cycle of heap h, on the thread that asked for it (an allocation that
- * passed the trigger, gch_gc(), or the sweeper's periodic check):
+ * Concurrent cycle (the default; GCHEAP_GCMODE=stw selects the other), as
+ * Go's mgc.go runs it:
+ *
+ *   sweep termination    on the thread that asked for the cycle: finish
+ *                        the last cycle's sweep (mark bits are reused)
+ *   mark start (pause 1) take gc_lock, roots.lock, the finalizer lock; stop
+ *                        the world; release every mcache; gray the roots
+ *                        (ranges, data segments, every stack and register
+ *                        set, finalizer roots) into the pool; turn on the
+ *                        write barrier, black allocation and atomic mark
+ *                        bits; start the world; announce GCH_GC_MARK_START
+ *   concurrent mark      the background mark worker (mark_background) drains
+ *                        the pool beside the program; mutators' barrier
+ *                        buffers feed it as they fill
+ *   mark termination     the worker stops the world and flushes every
+ *   (pause 2)            thread's barrier buffer; if that found work it
+ *                        starts the world and marks again (at most
+ *                        GC_TERM_RETRIES times), else releases every mcache
+ *                        (allocating the last windows black), drains what
+ *                        is left, turns the barrier off, clears weak refs,
+ *                        queues finalizers, sweepgen += 2, paces the next
+ *                        cycle, announces GCH_GC_MARK_END, starts the world
+ *   sweep                lazily, by allocation and the background sweeper
+ *
+ * Neither pause walks the heap: pause 1 costs the threads and roots, pause
+ * 2 the barrier buffers and what they hold.  Why no stack is scanned twice:
+ * every stack is scanned in pause 1, objects allocated after it are black,
+ * and every reference removed from the heap while marking is shaded by the
+ * barrier (gcheap.h), so whatever a thread can reach at pause 2 was either
+ * reachable at pause 1 -- and is marked -- or allocated since.
+ *
+ * Stop-the-world cycle (GCHEAP_GCMODE=stw, and the fallback when the
+ * worker thread cannot be started), on the thread that asked for it:
  *
  *   take gc_lock, roots.lock, the finalizer lock, h->lock  (nobody parked
  *                                 can hold them: see gc_internal.h)
@@ -28,6 +59,7 @@
  * protects the table and every gc_heap's pacer fields.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -37,6 +69,20 @@
 #include "gc_internal.h"
 
 pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The concurrent cycle in progress, under gc_lock: the heap marking beside
+ * the program (NULL: none), the job handed to the worker, and cycle_cv,
+ * broadcast when a cycle ends (gch_gc() and gch_close() wait on it).
+ */
+static struct gc_heap *gc_marking;
+static struct gc_heap *bg_job;
+static pthread_cond_t bg_wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cycle_cv = PTHREAD_COND_INITIALIZER;
+static bool bg_started;
+
+/* Pauses at mark termination that found more barrier work, at most. */
+#define GC_TERM_RETRIES		4
 
 /* Live heap (at the last cycle) from which marking uses helper threads. */
 #define GC_PARALLEL_MIN		(4ULL << 20)
@@ -173,8 +219,9 @@ static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4])
 	l->cpu_mark_ns = c[2] - c[1];
 	l->cpu_term_ns = c[3] - c[2];
 	gch_add(&g->pause_total_ns, pause);
+	gch_add(&g->pauses, 1);
 	if (pause > g->pause_max_ns)
-		gch_store(&g->pause_max_ns, pause);
+		gch_store_rlx(&g->pause_max_ns, pause);
 	gch_add(&g->gc_cpu_ns, (uint64_t)(c[3] - c[0]));
 }
 
@@ -203,7 +250,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 	/* mark termination */
 	gc_fin_after_mark(w);
 	g->heap_marked = w->bytes_marked;
-	gch_store(&h->sweepgen, h->sweepgen + 2);
+	gch_store_rlx(&h->sweepgen, h->sweepgen + 2);
 	g->cycle++;
 	gc_pacer_cycle_done(g);
 	gc_announce(h, GCH_GC_MARK_END, g->heap_marked);
@@ -215,6 +262,202 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 	record_times(g, t, c);
 }
 
+/* ---- the concurrent cycle ------------------------------------------------ */
+
+bool gc_mode_concurrent(void)
+{
+	static int mode = -1;
+
+	if (mode < 0) {
+		const char *e = getenv("GCHEAP_GCMODE");
+
+		mode = !(e && !strcmp(e, "stw"));
+	}
+	return mode;
+}
+
+static void pause_done(struct gc_heap *g, int64_t t0)
+{
+	uint64_t ns = (uint64_t)(gc_now_ns() - t0);
+
+	gch_add(&g->pause_total_ns, ns);
+	gch_add(&g->pauses, 1);
+	if (ns > g->pause_max_ns)
+		gch_store_rlx(&g->pause_max_ns, ns);
+}
+
+/*
+ * Pause 1, the caller holding gc_lock: gray the roots and turn marking on.
+ * The caller's own frames from gc_tls.collect_sp up are its stack roots.
+ */
+static void mark_start(struct gc_heap *g)
+{
+	struct gch_heap *h = g->h;
+	int64_t t0, c0 = gc_thread_cpu_ns();
+	struct mark_ctx m;
+	struct gc_work w;
+
+	/* sweep termination, with the program running */
+	gc_sweep_finish(h);
+	gc_work_init(&w, h);
+	m.w = &w;
+	gc_roots_lock();
+	gc_fin_lock();
+	t0 = gc_now_ns();
+	g->last.threads = gc_stop_world() + (gc_tls.self != NULL);
+	gc_release_caches(h);
+	gc_sweep_finish(h);	/* what a refill claimed meanwhile */
+	if (atomic_exchange(&g->sweep_pending, false))
+		gc_announce(h, GCH_GC_SWEEP_END, gc_heap_live(g));
+	g->last.heap_before = gc_heap_live(g);
+	gc_roots_for_each(mark_range_cb, &m);
+	g->last.global_bytes = gc_roots_bytes();
+	gc_roots_for_each_stack(mark_range_cb, &m);
+	g->last.stack_bytes = gc_roots_bytes() - g->last.global_bytes;
+	gc_fin_mark_roots(&w);
+	gch_black_bytes = 0;
+	gch_black_lo = h->base;
+	gch_black_hi = h->base + ((uintptr_t)h->max_arenas << GCH_ARENA_SHIFT);
+	gc_mark_set_concurrent(true);
+	gc_barrier_enable(h);
+	gc_work_dispose(&w);	/* the gray roots go to the pool */
+	g->cycle_marked = w.bytes_marked;
+	gc_start_world();
+	g->last.stw_ns = gc_now_ns() - t0;
+	g->last.cpu_stw_ns = gc_thread_cpu_ns() - c0;
+	pause_done(g, t0);
+	gc_fin_unlock();
+	gc_roots_unlock();
+	g->mark_started_ns = gc_now_ns();
+}
+
+static void flush_thread_cb(struct gc_thread *t, bool is_self, void *arg)
+{
+	(void)is_self;
+	(void)arg;
+	gc_barrier_flush_thread(t);
+}
+
+/*
+ * Pause 2, the world stopped and gc_lock and the finalizer lock held:
+ * finish marking and the cycle.  @w is the worker's, drained.
+ */
+static void mark_termination(struct gc_heap *g, struct gc_work *w)
+{
+	struct gch_heap *h = g->h;
+
+	gc_release_caches(h);	/* the last windows, allocated black */
+	gc_mark_parallel(w, gc_pool_has_work() &&
+			 g->heap_marked >= GC_PARALLEL_MIN);
+	gc_barrier_disable();
+	gch_black_lo = gch_black_hi = 0;
+	gc_fin_after_mark(w);
+	gc_mark_set_concurrent(false);
+	g->heap_marked = g->cycle_marked + w->bytes_marked +
+			 gc_barrier_take_marked() + gch_black_bytes;
+	gch_store_rlx(&h->sweepgen, h->sweepgen + 2);
+	g->cycle++;
+	gc_pacer_cycle_done(g);
+	gc_announce(h, GCH_GC_MARK_END, g->heap_marked);
+	atomic_store(&g->sweep_pending, true);
+	g->sweep_at_ns = gc_now_ns() + GC_SWEEP_DELAY_NS;
+}
+
+/*
+ * The background mark worker's part of a cycle: drain beside the program,
+ * then stop the world to see whether the barrier buffers held more; end
+ * the cycle when they did not (or after GC_TERM_RETRIES tries).
+ */
+static void mark_background(struct gc_heap *g)
+{
+	int64_t c0 = gc_thread_cpu_ns(), t0, term_ns = 0, tc = 0;
+	struct gc_work w;
+	bool more;
+
+	gc_work_init(&w, g->h);
+	for (unsigned tries = 0;; tries++) {
+		gc_mark_parallel(&w, g->heap_marked >= GC_PARALLEL_MIN);
+		pthread_mutex_lock(&gc_lock);
+		gc_fin_lock();
+		t0 = gc_now_ns();
+		gc_stop_world();
+		gc_for_each_thread(flush_thread_cb, NULL);
+		more = gc_pool_has_work() && tries < GC_TERM_RETRIES;
+		if (!more) {
+			g->last.mark_ns = t0 - g->mark_started_ns;
+			g->last.cpu_mark_ns = gc_thread_cpu_ns() - c0;
+			tc = gc_thread_cpu_ns();
+			mark_termination(g, &w);
+		}
+		gc_start_world();
+		term_ns += gc_now_ns() - t0;
+		pause_done(g, t0);
+		gc_fin_unlock();
+		if (!more)
+			break;
+		pthread_mutex_unlock(&gc_lock);
+	}
+	g->last.term_ns = term_ns;
+	g->last.cpu_term_ns = gc_thread_cpu_ns() - tc;
+	gch_add(&g->gc_cpu_ns, (uint64_t)(gc_thread_cpu_ns() - c0) +
+				(uint64_t)g->last.cpu_stw_ns);
+	gc_work_dispose(&w);
+	gc_marking = NULL;
+	pthread_cond_broadcast(&cycle_cv);
+	if (gc_trace_enabled())
+		gc_trace_cycle(g);
+	pthread_mutex_unlock(&gc_lock);
+	gc_sweeper_start();
+	gc_fin_wake();
+}
+
+/* The worker: unattached, every signal blocked, one cycle at a time. */
+static void *bg_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&gc_lock);
+	for (;;) {
+		struct gc_heap *g;
+
+		while (!bg_job)
+			pthread_cond_wait(&bg_wake, &gc_lock);
+		g = bg_job;
+		bg_job = NULL;
+		pthread_mutex_unlock(&gc_lock);
+		mark_background(g);
+		pthread_mutex_lock(&gc_lock);
+	}
+	return NULL;
+}
+
+/* Under gc_lock: start the worker once; false if it cannot be. */
+static bool bg_start(void)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	int err;
+
+	if (bg_started)
+		return true;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&t, &attr, bg_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	bg_started = !err;
+	return bg_started;
+}
+
+/* Under gc_lock: wait until no cycle marks beside the program. */
+static void wait_marking_done(void)
+{
+	while (gc_marking)
+		pthread_cond_wait(&cycle_cv, &gc_lock);
+}
+
 static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 						    enum gc_reason why)
 {
@@ -222,6 +465,22 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 	struct gc_work w;
 
 	pthread_mutex_lock(&gc_lock);
+	if (gc_marking) {
+		/*
+		 * A cycle is marking.  An allocation that reached its heap's
+		 * goal meanwhile waits for it to end (the program must not
+		 * outrun marking); gch_gc() waits too, then runs its own.
+		 */
+		g = gc_marking;
+		if (why == GC_REASON_FORCED ||
+		    (why == GC_REASON_HEAP && g->h == h && g->heap_goal &&
+		     gc_heap_live(g) >= g->heap_goal))
+			wait_marking_done();
+		if (why != GC_REASON_FORCED) {
+			pthread_mutex_unlock(&gc_lock);
+			return 0;
+		}
+	}
 	g = gc_of(h);
 	/* The heap closed, or another thread just collected it. */
 	if (!g || g->h != h || (why == GC_REASON_HEAP &&
@@ -236,6 +495,19 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 	if (why != GC_REASON_HEAP)
 		gch_add(&g->forced, 1);
 	gc_announce(h, GCH_GC_MARK_START, gc_heap_live(g));
+
+	if (gc_mode_concurrent() && bg_start()) {
+		mark_start(g);
+		gc_pacer_mark_started(g);
+		gc_marking = g;
+		bg_job = g;
+		pthread_cond_signal(&bg_wake);
+		/* gch_gc() returns once marking is done, as it always did */
+		if (why == GC_REASON_FORCED)
+			wait_marking_done();
+		pthread_mutex_unlock(&gc_lock);
+		return 0;
+	}
 
 	gc_work_init(&w, h);
 	gc_roots_lock();
@@ -359,6 +631,8 @@ void gc_heap_destroy(struct gch_heap *h)
 	struct gc_heap *g;
 
 	pthread_mutex_lock(&gc_lock);
+	while (gc_marking && gc_marking->h == h)
+		pthread_cond_wait(&cycle_cv, &gc_lock);
 	g = gc_slots[h->slot];
 	if (g && g->h == h)
 		__atomic_store_n(&gc_slots[h->slot], NULL, __ATOMIC_RELEASE);

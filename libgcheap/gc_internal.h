@@ -66,6 +66,10 @@ struct gc_thread {
 	uintptr_t regs[GC_NSAVED_REGS];
 	_Atomic unsigned parked_gen;	/* stw generation it parked for */
 	unsigned signals_sent;		/* collector side: retries */
+	/* barrier.c: pointers this thread shaded, not yet marked */
+	uintptr_t *wb_buf;		/* GC_WB_ENTRIES, mmap'ed */
+	unsigned wb_n;
+	uint64_t wb_shaded;		/* pointers it ever shaded */
 };
 
 /*
@@ -154,6 +158,33 @@ void gc_for_each_thread(void (*fn)(struct gc_thread *t, bool is_self,
 unsigned gc_thread_count(void);
 
 /* ------------------------------------------------------------------ */
+/* The write barrier (barrier.c)                                       */
+/* ------------------------------------------------------------------ */
+
+/* Entries of a thread's barrier buffer (4 KiB). */
+#define GC_WB_ENTRIES	512
+
+/* World stopped: shade from now on for a cycle marking @h; or stop. */
+void gc_barrier_enable(struct gch_heap *h);
+void gc_barrier_disable(void);
+struct gch_heap *gc_barrier_heap(void);	/* NULL while off */
+/* Gray @n shaded pointers into the work pool. */
+void gc_barrier_flush(const uintptr_t *buf, unsigned n);
+/* Shade @p while a cycle marks (library barriers; no lock held). */
+void gc_shade(uintptr_t p);
+/* Bytes marked by flushes since the last call (world stopped). */
+uint64_t gc_barrier_take_marked(void);
+/* The thread's own buffer: from itself, or with the world stopped. */
+void gc_barrier_flush_thread(struct gc_thread *t);
+int gc_barrier_thread_init(struct gc_thread *t);
+void gc_barrier_thread_fini(struct gc_thread *t);
+/* Suspend handler: move a thread interrupted inside a gch_store() fast
+ * path back to its start (@uctx: the handler's ucontext_t). */
+void gc_barrier_rewind(void *uctx);
+/* The start of the barrier site strictly containing @pc, or 0. */
+uintptr_t gc_barrier_site_start(uintptr_t pc);
+
+/* ------------------------------------------------------------------ */
 /* Roots (roots.c)                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -228,6 +259,10 @@ void gc_scan_object(struct gc_work *w, uintptr_t base);
 void gc_drain(struct gc_work *w);
 /* The same, with helper markers when @want_parallel. */
 void gc_mark_parallel(struct gc_work *w, bool want_parallel);
+/* Mark bits atomic for a whole concurrent cycle (set with the world stopped). */
+void gc_mark_set_concurrent(bool on);
+/* The shared pool has gray buffers (exact only with the world stopped). */
+bool gc_pool_has_work(void);
 /* Is the object containing @p marked?  (with the world stopped) */
 bool gc_is_marked(struct gch_heap *h, uintptr_t p);
 /* Set the mark bit of the object at @base; true if it was newly marked. */
@@ -300,11 +335,14 @@ struct gc_heap {
 	uint64_t cycle;			/* cycles completed */
 	/* statistics, atomics */
 	uint64_t forced;
-	uint64_t pause_total_ns, pause_max_ns;
+	uint64_t pause_total_ns, pause_max_ns, pauses;
 	uint64_t free_bytes, free_objects;
 	uint64_t gc_cpu_ns;
 	uint64_t finalizers_run, weak_cleared;
 	struct gc_cycle_times last;
+	/* the concurrent cycle (gc.c), under gc_lock */
+	uint64_t cycle_marked;		/* bytes the roots marked in pause 1 */
+	int64_t mark_started_ns;
 };
 
 extern pthread_mutex_t gc_lock;
@@ -325,6 +363,10 @@ void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
 /* pacer.c */
 void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit);
 void gc_pacer_cycle_done(struct gc_heap *g);
+/* A concurrent cycle began: the trigger becomes the goal (gc.c waits there). */
+void gc_pacer_mark_started(struct gc_heap *g);
+/* Concurrent cycles (GCHEAP_GCMODE unset or "concurrent") or stop-the-world. */
+bool gc_mode_concurrent(void);
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
 uint64_t gc_heap_live(struct gc_heap *g);
 

@@ -80,7 +80,7 @@ static void span_pool_put(struct gch_heap *h, struct gch_span *s)
 	gch_assert_held(&h->lock);
 	gch_bits_free(h, s->bitmem, s->bitwords);
 	s->bitmem = s->allocbits = s->markbits = s->typedbits = NULL;
-	gch_store(&s->state, (uint8_t)GCH_SPAN_DEAD);
+	gch_store_rlx(&s->state, (uint8_t)GCH_SPAN_DEAD);
 	s->next = h->span_pool;
 	h->span_pool = s;
 }
@@ -377,8 +377,8 @@ void gch_set_oom_handler(gch_heap *h, gch_oom_fn fn, void *arg)
 {
 	gc_nopreempt_enter();		/* collector */
 	gch_lock(&h->lock);
-	gch_store(&h->oom_arg, arg);
-	gch_store(&h->oom_fn, fn);
+	gch_store_rlx(&h->oom_arg, arg);
+	gch_store_rlx(&h->oom_fn, fn);
 	gch_unlock(&h->lock);
 	gc_nopreempt_exit();
 }

@@ -56,7 +56,7 @@
 #define GCH_CACHELINE	64
 
 #define gch_load(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define gch_store(p, v)		__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define gch_store_rlx(p, v)		__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define gch_load_acq(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define gch_store_rel(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define gch_add(p, v)		__atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
@@ -87,12 +87,12 @@ static inline void gch_lock_init(struct gch_lock *l)
 static inline void gch_lock(struct gch_lock *l)
 {
 	pthread_mutex_lock(&l->mu);
-	gch_store(&l->owner, pthread_self());
+	gch_store_rlx(&l->owner, pthread_self());
 }
 
 static inline void gch_unlock(struct gch_lock *l)
 {
-	gch_store(&l->owner, (pthread_t)0);
+	gch_store_rlx(&l->owner, (pthread_t)0);
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -197,7 +197,22 @@ struct gch_span {
 	uint64_t *typedbits;	/* slot has a pointer layout */
 	uint64_t *bitmem;	/* the block of all three (gcbits.c) */
 	uint32_t bitwords;	/* words per bitmap: ceil(nelems / 64) */
+	/*
+	 * Free bits of the window when its current owner got it (window
+	 * opened, or span cached): what is free there and no longer in
+	 * cache at close was allocated meanwhile (black allocation, span.c).
+	 */
+	uint64_t black_from;
 } __attribute__((aligned(GCH_CACHELINE)));	/* fast path in one line */
+
+/*
+ * While a cycle marks beside the program: the address range of the heap it
+ * marks (0, 0 otherwise).  Slots allocated in it then are allocated black:
+ * gch_span_close_window() sets their mark bits and counts their bytes in
+ * gch_black_bytes.  Written by the collector with the world stopped.
+ */
+extern uintptr_t gch_black_lo GCH_HIDDEN, gch_black_hi GCH_HIDDEN;
+extern uint64_t gch_black_bytes GCH_HIDDEN;
 
 /* The window everyone starts from: no free slot, so the fast path falls
  * through to the slow path. */
@@ -420,7 +435,7 @@ static inline void *gch_alloc_small(struct gch_heap *h, unsigned sc)
 
 	if (unlikely(bits == 0))
 		return gch_mcache_refill(h, c, sc);
-	gch_store(&s->cache, bits & (bits - 1));
+	gch_store_rlx(&s->cache, bits & (bits - 1));
 	return (void *)(s->win_addr +
 			(uintptr_t)__builtin_ctzll(bits) * s->elemsize);
 }

@@ -40,12 +40,12 @@ void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
 		s->needzero = 0;
 	}
 	/* the one slot is taken: close the window over it */
-	gch_store(&s->cache, 0);
+	gch_store_rlx(&s->cache, 0);
 	gch_span_close_window(s);
 	gch_mcentral_push_full(h, &h->central[sc], s);
 
-	gch_store(&c->large_bytes, c->large_bytes + s->elemsize);
-	gch_store(&c->large_objects, c->large_objects + 1);
+	gch_store_rlx(&c->large_bytes, c->large_bytes + s->elemsize);
+	gch_store_rlx(&c->large_objects, c->large_objects + 1);
 	gch_mcache_account(h, c, s->elemsize, 1);
 	return (void *)s->base;
 }

@@ -687,12 +687,28 @@ static unsigned start_helpers(void)
 }
 
 /*
+ * Marking beside the program: mutators' barrier flushes set mark bits while
+ * the collector's markers do, so mark bits go atomic for the whole cycle.
+ */
+void gc_mark_set_concurrent(bool on)
+{
+	markers_concurrent = on;
+}
+
+/* Whether the shared pool holds gray work (racy unless the world is stopped). */
+bool gc_pool_has_work(void)
+{
+	return atomic_load(&pool.nfull) != 0;
+}
+
+/*
  * Mark everything reachable from w's gray objects with @want_parallel
  * deciding whether helpers join (the caller knows whether the heap is big
  * enough to repay waking them).  Mark bits go atomic while they run.
  */
 void gc_mark_parallel(struct gc_work *w, bool want_parallel)
 {
+	bool was_concurrent = markers_concurrent;
 	unsigned nh;
 
 	if (!want_parallel) {
@@ -725,6 +741,6 @@ void gc_mark_parallel(struct gc_work *w, bool want_parallel)
 	w->objs_marked += helpers.objs;
 	w->bytes_scanned += helpers.scanned;
 	nmarkers = 1;
-	markers_concurrent = false;
+	markers_concurrent = was_concurrent;
 	pthread_mutex_unlock(&helpers.lock);
 }

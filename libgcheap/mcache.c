@@ -188,8 +188,8 @@ void gch_mcache_account(struct gch_heap *h, struct gch_mcache *c,
 {
 	int64_t pending;
 
-	gch_store(&c->alloc_bytes, c->alloc_bytes + bytes);
-	gch_store(&c->alloc_objects, c->alloc_objects + objects);
+	gch_store_rlx(&c->alloc_bytes, c->alloc_bytes + bytes);
+	gch_store_rlx(&c->alloc_objects, c->alloc_objects + objects);
 	pending = c->pacer_pending + (int64_t)bytes;
 	if (pending >= GCH_PACER_FLUSH) {
 		uint64_t since = gch_add(&h->alloc_since_cycle,
@@ -212,7 +212,7 @@ static void *take_slot(struct gch_span *s)
 {
 	uint64_t bits = s->cache;
 
-	gch_store(&s->cache, bits & (bits - 1));
+	gch_store_rlx(&s->cache, bits & (bits - 1));
 	return (void *)(s->win_addr +
 			(uintptr_t)__builtin_ctzll(bits) * s->elemsize);
 }
@@ -249,6 +249,7 @@ void *gch_mcache_refill_try(struct gch_heap *h, unsigned sc)
 		return NULL;
 	}
 	c->alloc[sc] = s;
+	s->black_from = s->cache;	/* what is taken from now on is ours */
 	n = s->win_free;
 	if (!n)
 		n = gch_span_next_window(s);

@@ -20,8 +20,12 @@
  * A cycle also runs when none has for 2 minutes (Go's forced periodic GC),
  * unless the GC percent is off.
  *
- * A stop-the-world collector has no reason to start before the goal, so the
- * allocator's trigger is exactly goal - heap_marked bytes of allocation.
+ * A stop-the-world cycle (GCHEAP_GCMODE=stw) has no reason to start before
+ * the goal, so its trigger is exactly goal - heap_marked bytes of
+ * allocation; a concurrent cycle starts at 7/8 of that runway, and the
+ * goal becomes the point where allocating threads wait for marking to end
+ * (set_trigger).  Mark assists and a trigger that adapts to the last
+ * cycles' mark cost are the next step.
  * The kernel is told the goal at every mark termination (gc.c announces it
  * with GCH_IOC_GC_PHASE) and the memory limit as the heap's soft limit
  * (GCH_LIMIT_SOFT), so the scavenger keeps free memory within budget and
@@ -116,16 +120,34 @@ static uint64_t compute_goal(struct gc_heap *g)
 	return goal;
 }
 
-/* Program the allocator's trigger for the current goal. */
+/*
+ * Program the allocator's trigger for the current goal.  A concurrent cycle
+ * must start before the goal, for the program allocates while it marks:
+ * for now at 7/8 of the runway from the live heap to the goal; while it
+ * marks, the trigger moves to the goal itself (gc_pacer_mark_started), and
+ * a thread whose allocation reaches it waits for the cycle to end.
+ */
 static void set_trigger(struct gc_heap *g)
 {
 	uint64_t goal = compute_goal(g);
 	uint64_t trig = 0;
 
 	g->heap_goal = goal == UINT64_MAX ? 0 : goal;
-	if (goal != UINT64_MAX)
+	if (goal != UINT64_MAX) {
 		trig = goal > g->heap_marked ? goal - g->heap_marked : 1;
-	gch_store(&g->h->pacer_trigger, trig);
+		if (gc_mode_concurrent() && trig > 8)
+			trig -= trig / 8;
+	}
+	gch_store_rlx(&g->h->pacer_trigger, trig);
+}
+
+void gc_pacer_mark_started(struct gc_heap *g)
+{
+	uint64_t goal = g->heap_goal;
+
+	if (goal)
+		gch_store_rlx(&g->h->pacer_trigger,
+			      goal > g->heap_marked ? goal - g->heap_marked : 1);
 }
 
 static void push_soft_limit(struct gc_heap *g)
@@ -162,7 +184,7 @@ void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit)
 /* Mark termination: the next cycle's goal; allocation counting restarts. */
 void gc_pacer_cycle_done(struct gc_heap *g)
 {
-	gch_store(&g->h->alloc_since_cycle, 0);
+	gch_store_rlx(&g->h->alloc_since_cycle, 0);
 	set_trigger(g);
 	g->last.heap_marked = g->heap_marked;
 	g->last.goal = g->heap_goal;

@@ -166,7 +166,7 @@ static void prefault(struct gch_heap *h, uint32_t first)
 
 	if (madvise(addr, (size_t)PREFAULT_PAGES << GCH_PAGE_SHIFT,
 		    MADV_POPULATE_WRITE) && errno == EINVAL)
-		gch_store(&p->prefault_off, true);	/* kernel < 5.14 */
+		gch_store_rlx(&p->prefault_off, true);	/* kernel < 5.14 */
 	errno = saved;
 }
 
@@ -184,7 +184,7 @@ static bool take_pages(struct host_pl *p, uint32_t start, uint32_t n)
 			p->used_free_pages--;
 		}
 		p->used[i] = PAGE_USED;
-		gch_store(&p->spanslots[i], 0);
+		gch_store_rlx(&p->spanslots[i], 0);
 	}
 	return zero;
 }
@@ -226,7 +226,7 @@ static int host_span_alloc(struct gch_heap *h, uint32_t npages,
 	}
 	zero = take_pages(p, start, npages);
 	for (uint32_t i = start; i < start + npages; i++)
-		gch_store(&p->pagemap[i], GCH_PME_MAKE(start, npages));
+		gch_store_rlx(&p->pagemap[i], GCH_PME_MAKE(start, npages));
 	p->span_pages += npages;
 	p->spans++;
 	p->alloc_calls++;
@@ -325,7 +325,7 @@ static int host_span_free_batch(struct gch_heap *h,
 		uint32_t start = refs[i].page, np = refs[i].npages;
 
 		for (uint32_t j = start; j < start + np; j++)
-			gch_store(&p->pagemap[j], 0);
+			gch_store_rlx(&p->pagemap[j], 0);
 		/* a node allocation failure leaks the run, never a page
 		 * twice: the map already says free, first fit skips it */
 		insert_run(p, start, np);

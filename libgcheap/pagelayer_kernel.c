@@ -61,7 +61,7 @@ static int map_arena(struct gch_heap *h, uint32_t i)
 		 MAP_SHARED | MAP_FIXED, k->fd, GCH_MMAP_ARENA(i));
 	if (p == MAP_FAILED)
 		return -errno;
-	gch_store(&k->narenas, i + 1);
+	gch_store_rlx(&k->narenas, i + 1);
 	gch_store_rel(&h->mapped_pages,
 		      (uint64_t)(i + 1) * GCH_PAGES_PER_ARENA);
 	return 0;

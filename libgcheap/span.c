@@ -32,6 +32,8 @@
 #include "internal.h"
 
 struct gch_span gch_span_empty;
+uintptr_t gch_black_lo, gch_black_hi;
+uint64_t gch_black_bytes;
 
 /* Free bits of the 64 slots from @idx (a multiple of 64). */
 static uint64_t window_bits(const struct gch_span *s, uint32_t idx)
@@ -63,10 +65,33 @@ static void open_window(struct gch_span *s, uint32_t idx, uint64_t w)
 
 	if (s->needzero && w)
 		zero_free_slots(s, addr, w);
-	gch_store(&s->win_index, idx);
+	gch_store_rlx(&s->win_index, idx);
 	s->win_addr = addr;
 	s->win_free = (uint32_t)gch_popcount64(w);
+	s->black_from = w;
 	gch_store_rel(&s->cache, w);
+}
+
+/*
+ * Allocate black: mark the slots taken from the window since its owner got
+ * it.  Marking beside the program needs every object allocated meanwhile
+ * marked, or sweeping would free it; marking them here, once per window,
+ * keeps the allocation fast path unchanged.  Only slots taken while the
+ * collector marks: every cache is emptied in the pause that starts the
+ * cycle, and black_from is reset when a span enters a cache.
+ */
+static void blacken_window(struct gch_span *s)
+{
+	uint64_t taken = s->black_from & ~gch_load(&s->cache), old;
+
+	s->black_from = gch_load(&s->cache);
+	if (!taken || s->base < gch_black_lo || s->base >= gch_black_hi)
+		return;
+	old = __atomic_fetch_or(&s->markbits[s->win_index / 64], taken,
+				__ATOMIC_RELAXED);
+	/* a marker may have found some of them first: count each once */
+	gch_add(&gch_black_bytes,
+		(uint64_t)gch_popcount64(taken & ~old) * s->elemsize);
 }
 
 void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
@@ -117,6 +142,9 @@ void gch_span_rewind(struct gch_span *s)
 uint32_t gch_span_close_window(struct gch_span *s)
 {
 	uint32_t left = (uint32_t)gch_popcount64(s->cache);
+
+	if (unlikely(gch_load(&gch_black_hi)))
+		blacken_window(s);
 
 	s->nalloc += s->win_free - left;
 	s->win_free = left;

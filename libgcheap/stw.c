@@ -118,6 +118,8 @@ static void suspend_handler(int sig, siginfo_t *si, void *uctx_v)
 		return;
 	}
 	gc_tls.pending.b.preempt = 0;
+	/* half-way through a gch_store() fast path: redo it on resuming */
+	gc_barrier_rewind(uc);
 	_Static_assert(NGREG <= GC_NSAVED_REGS, "saved register area too small");
 	memcpy(t->regs, uc->uc_mcontext.gregs, sizeof(uc->uc_mcontext.gregs));
 	t->saved_sp = (uintptr_t)&here;
@@ -241,6 +243,8 @@ int gc_thread_register(void)
 	if (!t)
 		return -ENOMEM;
 	err = thread_stack_bounds(&t->stack_lo, &t->stack_hi);
+	if (!err)
+		err = gc_barrier_thread_init(t);
 	if (err) {
 		free(t);
 		return err;
@@ -278,6 +282,14 @@ void gc_thread_unregister(void)
 		return;
 	/* Waiting for stw.lock inside a section could deadlock a stop. */
 	assert(gc_tls.nopreempt == 0);
+	/*
+	 * What it shaded must reach the marker before it leaves the registry
+	 * (mark termination flushes only registered threads), and within a
+	 * section, so that termination cannot come in between.
+	 */
+	gc_nopreempt_enter();
+	gc_barrier_thread_fini(t);
+	gc_nopreempt_exit();
 	pthread_mutex_lock(&stw.lock);
 	if (t->prev)
 		t->prev->next = t->next;

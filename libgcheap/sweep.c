@@ -118,7 +118,7 @@ static uint32_t sweep_span(struct gch_heap *h, struct gch_span *s)
 	s->markbits = old;
 	memset(old, 0, words * sizeof(uint64_t));
 	s->nalloc = live;
-	gch_store(&s->cache, 0);
+	gch_store_rlx(&s->cache, 0);
 	s->win_free = 0;
 	gch_span_rewind(s);
 	return live;

@@ -57,6 +57,14 @@
 extern "C" {
 #endif
 
+/*
+ * libgcheap.so is built with -fvisibility=hidden: the names this header
+ * declares are its exports (and libgcheap/libgcheap.map lists them).
+ */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /* Heaps open at once in one process. */
 #define GCH_MAX_HEAPS		16
 
@@ -225,11 +233,19 @@ const char *gch_backend_name(gch_heap *h);
 
 /* ==== collector (section maintained by the collector engineer) ========== */
 /*
- * Garbage collection.  Objects nothing reaches are reclaimed: a collection
- * stops every attached thread (a signal, SIGPWR, parks each one wherever it
- * is -- even blocked in a system call; sleeps and polls may then return
- * EINTR, as with any signal; SIGXCPU restarts them, so a program must leave
- * both signals to the library), marks from the roots and sweeps lazily.
+ * Garbage collection.  Objects nothing reaches are reclaimed.  A cycle
+ * marks beside the running program, as Go's does: it stops every attached
+ * thread twice, briefly -- to scan the roots and turn the write barrier on,
+ * and to finish marking -- while the library's background mark worker
+ * marks in between; then it sweeps lazily.  Stores of heap pointers into
+ * heap objects must go through gch_store() (see "Write barrier" below).
+ * GCHEAP_GCMODE=stw instead marks with the world stopped for the whole
+ * mark (no barrier needed; for debugging and comparison).  To stop a
+ * thread, a signal (SIGPWR) parks it wherever it is -- even blocked in a
+ * system call; sleeps and polls may then return EINTR, as with any signal;
+ * SIGXCPU restarts it, so a program must leave both signals to the
+ * library.  An allocation that reaches the heap goal while a cycle still
+ * marks waits for the cycle to end, so the program cannot outrun it.
  *
  * Roots: the stacks and registers of attached threads (conservatively:
  * any word that points into or at an object keeps it alive, interior
@@ -247,9 +263,9 @@ const char *gch_backend_name(gch_heap *h);
  * nears, and every 2 minutes if none ran; gch_gc() forces one.
  *
  * The library's own threads, started on first need, take none of the
- * program's signals: marker helpers (one per extra CPU; GCHEAP_MARKERS=<n>
- * sets the total number of markers, 1 to 8) that mark while the world is
- * stopped; a background sweeper that returns, 20 ms after a cycle, the
+ * program's signals: the background mark worker; marker helpers (one per
+ * extra CPU; GCHEAP_MARKERS=<n> sets the total number of markers, 1 to 8)
+ * that join it on big heaps; a background sweeper that returns, 20 ms after a cycle, the
  * spans the program's own allocations did not sweep meanwhile, and runs
  * the 2-minute collection; and the finalizer thread, the only one of them
  * that is attached (it runs program code), and so takes the collector's
@@ -334,7 +350,110 @@ struct gch_gc_stats {
 	uint64_t memory_limit_bytes;	/* /gc/gomemlimit:bytes (0: none) */
 };
 int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
+
+/*
+ * Write barrier
+ * -------------
+ * Store a pointer into a heap object with gch_store(), and copy memory that
+ * may hold pointers into a heap object with gch_memmove().  The collector
+ * needs to see such stores while a cycle marks beside the running program:
+ * the barrier then shades the pointer being overwritten and the pointer
+ * being written (Go's hybrid barrier: Yuasa's deletion half, Dijkstra's
+ * insertion half) into the calling thread's barrier buffer, whose contents
+ * the collector marks.  While no cycle marks concurrently the barrier is one
+ * load of a global flag, one well-predicted branch and the store.  With
+ * GCHEAP_GCMODE=stw every cycle marks with the world stopped and the flag
+ * is never set.
+ *
+ * Which stores need it: every store of a pointer (to an object of any open
+ * heap) into an object allocated by gch_malloc() or gch_malloc_typed(),
+ * including stores of NULL over a pointer (the overwritten pointer must be
+ * shaded).  Which do not: stores into stacks, registers and thread-local
+ * variables (every stack is scanned, with the world stopped, when a cycle
+ * begins, and an object a thread can still reach from its stack was
+ * reachable then, so it is marked: no stack is ever scanned twice);
+ * stores into gch_malloc_noscan() objects (never scanned) and into malloc()
+ * memory (not a root); stores of values that are not heap pointers
+ * (integers, pointers to malloc memory); and initialising stores into a
+ * slot that holds no heap pointer yet, e.g. the fields of an object fresh
+ * from gch_malloc() (zeroed): there is nothing to shade on the deletion
+ * side, and the insertion side is not needed -- see the invariant.  Nor do
+ * stores into registered root ranges (gch_add_roots()) and data segments:
+ * like stacks, they are scanned in the pause that begins the cycle, so
+ * what they held then is marked, and what they receive later was either
+ * reachable then or allocated since.
+ *
+ * The invariant (snapshot at the beginning, Go's weak tri-colour form):
+ * every object reachable when a cycle begins is marked by its end, because
+ * a reference can only disappear from the heap through a barriered store,
+ * which shades its target first; objects allocated while the cycle marks
+ * are allocated black (marked); so no white object the program can still
+ * reach is ever freed.  The insertion half is redundant under this scheme
+ * (every stack is scanned in the pause that starts the cycle) and is kept
+ * so that stacks can later be scanned one thread at a time.
+ *
+ * A store that skips the barrier while a cycle marks can make the collector
+ * free a reachable object: a use-after-free in the program.
+ *
+ * gch_store() is restartable: the library may move a thread that it stops
+ * half-way through the inline sequence back to its start, so the flag test
+ * and the store take effect as one step (the sequence's bounds are recorded
+ * in the section gch_barrier_sites of the module, registered by a
+ * constructor this header defines).  Any thread may call these functions;
+ * the calling thread should be attached (gch_thread_attach) as every thread
+ * holding heap pointers must be, and an unattached one is served more
+ * slowly.  x86-64 only, as the rest of the collector.
+ */
+extern uint8_t gch__wb_on;
+void gch__store_slow(void **slot, void *val);
+void gch__barrier_sites(const uintptr_t *lo, const uintptr_t *hi);
+
+/* The bounds of this module's barrier sites, and their registration. */
+extern const uintptr_t __start_gch_barrier_sites[]
+	__attribute__((weak, visibility("hidden")));
+extern const uintptr_t __stop_gch_barrier_sites[]
+	__attribute__((weak, visibility("hidden")));
+static void __attribute__((constructor, used)) gch__register_sites(void)
+{
+	gch__barrier_sites(__start_gch_barrier_sites, __stop_gch_barrier_sites);
+}
+
+/* gch_store - *slot = val, with the write barrier. */
+static inline __attribute__((always_inline)) void gch_store(void **slot,
+							    void *val)
+{
+#if defined(__x86_64__)
+	__asm__ goto("0:	cmpb $0, %[on]\n"
+		     "	jne %l[slow]\n"
+		     "	movq %[val], (%[slot])\n"
+		     "1:\n"
+		     "	.pushsection gch_barrier_sites, \"aw\"\n"
+		     "	.balign 8\n"
+		     "	.quad 0b, 1b\n"
+		     "	.popsection\n"
+		     : /* asm goto has no outputs */
+		     : [on] "m" (gch__wb_on), [val] "r" (val),
+		       [slot] "r" (slot)
+		     : "memory", "cc"
+		     : slow);
+	return;
+slow:
+#endif
+	gch__store_slow(slot, val);
+}
+
+/*
+ * gch_memmove - memmove() for memory that may hold pointers, into a heap
+ * object; while a cycle marks, every aligned word of both ranges is shaded
+ * first (conservatively: words that are not heap pointers are ignored).
+ * Returns @dst.
+ */
+void *gch_memmove(void *dst, const void *src, size_t n);
 /* ==== end of collector section ========================================== */
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -127,7 +127,7 @@ static void t_recycled_zeroing(void)
 				ok &= o[j] == 0;
 			w &= w - 1;
 		}
-		gch_store(&s->cache, 0);
+		gch_store_rlx(&s->cache, 0);
 	} while (gch_span_next_window(s));
 	EXPECT(ok);
 	EXPECT(s->nalloc == s->nelems);
