@@ -234,8 +234,13 @@ void gch__store_slow(void **slot, void *val)
 {
 	gc_nopreempt_enter();
 	if (__atomic_load_n(&gch__wb_on, __ATOMIC_ACQUIRE)) {
+		/* the test-only builds of gc_concurrent_test's proof */
+#ifndef GC_BARRIER_TEST_NO_DELETION
 		shade((uintptr_t)__atomic_load_n(slot, __ATOMIC_RELAXED));
+#endif
+#ifndef GC_BARRIER_TEST_NO_INSERTION
 		shade((uintptr_t)val);
+#endif
 	}
 	__atomic_store_n(slot, val, __ATOMIC_RELAXED);
 	gc_nopreempt_exit();
