@@ -161,6 +161,13 @@ void gc_barrier_flush(const uintptr_t *buf, unsigned n)
 				  memory_order_relaxed);
 }
 
+/* Marks made outside the worker's gc_work (assists): live bytes too. */
+void gc_barrier_marked(uint64_t bytes)
+{
+	atomic_fetch_add_explicit(&wb_marked_bytes, bytes,
+				  memory_order_relaxed);
+}
+
 /* Bytes marked by flushes since the last call (world stopped). */
 uint64_t gc_barrier_take_marked(void)
 {

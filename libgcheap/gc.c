@@ -83,6 +83,8 @@ static bool bg_started;
 
 /* Pauses at mark termination that found more barrier work, at most. */
 #define GC_TERM_RETRIES		4
+/* Bytes the background worker scans between credits to the assists. */
+#define GC_BG_STEP		(1 << 20)
 
 /* Live heap (at the last cycle) from which marking uses helper threads. */
 #define GC_PARALLEL_MIN		(4ULL << 20)
@@ -172,9 +174,19 @@ void *gc_pending_slow(void *p)
 		gc_park_self();
 	if (gc_tls.pending.b.collect) {
 		struct gch_heap *h = gc_tls.collect_heap;
+		struct gc_heap *g;
 
 		gc_tls.pending.b.collect = 0;
 		gc_tls.collect_heap = NULL;
+		/*
+		 * While @h is marked: pay the assist debt; only a thread that
+		 * owes work, finds none and has reached the goal goes on to
+		 * gc_collect(), which waits for the cycle to end.
+		 */
+		if (h && gc_assist_active(h) &&
+		    (gc_assist(h) || !(g = gc_of(h)) || !g->heap_goal ||
+		     gc_heap_live(g) < g->heap_goal))
+			return keep;
 		if (h)
 			gc_collect(h, GC_REASON_HEAP);
 	}
@@ -320,6 +332,12 @@ static void mark_start(struct gc_heap *g)
 	gch_black_hi = h->base + ((uintptr_t)h->max_arenas << GCH_ARENA_SHIFT);
 	gc_mark_set_concurrent(true);
 	gc_barrier_enable(h);
+	/* the work ahead is about the last live heap; the runway is what is
+	 * left before the goal */
+	gc_assist_start(h, g->heap_marked ? g->heap_marked :
+					    g->last.heap_before,
+			g->heap_goal > g->last.heap_before ?
+			g->heap_goal - g->last.heap_before : 0);
 	gc_work_dispose(&w);	/* the gray roots go to the pool */
 	g->cycle_marked = w.bytes_marked;
 	gc_start_world();
@@ -350,6 +368,7 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 	gc_mark_parallel(w, gc_pool_has_work() &&
 			 g->heap_marked >= GC_PARALLEL_MIN);
 	gc_barrier_disable();
+	g->last.cpu_assist_ns = (int64_t)gc_assist_stop();
 	gch_black_lo = gch_black_hi = 0;
 	gc_fin_after_mark(w);
 	gc_mark_set_concurrent(false);
@@ -376,7 +395,14 @@ static void mark_background(struct gc_heap *g)
 
 	gc_work_init(&w, g->h);
 	for (unsigned tries = 0;; tries++) {
-		gc_mark_parallel(&w, g->heap_marked >= GC_PARALLEL_MIN);
+		uint64_t scanned = w.bytes_scanned;
+
+		/* in steps, so that assisting threads see the credit */
+		while (gc_drain_budget(&w, GC_BG_STEP)) {
+			gc_assist_credit(w.bytes_scanned - scanned);
+			scanned = w.bytes_scanned;
+		}
+		gc_assist_credit(w.bytes_scanned - scanned);
 		pthread_mutex_lock(&gc_lock);
 		gc_fin_lock();
 		t0 = gc_now_ns();
@@ -399,8 +425,11 @@ static void mark_background(struct gc_heap *g)
 	}
 	g->last.term_ns = term_ns;
 	g->last.cpu_term_ns = gc_thread_cpu_ns() - tc;
+	gch_add(&g->bg_cpu_ns, (uint64_t)g->last.cpu_mark_ns);
+	gch_add(&g->assist_cpu_ns, (uint64_t)g->last.cpu_assist_ns);
 	gch_add(&g->gc_cpu_ns, (uint64_t)(gc_thread_cpu_ns() - c0) +
-				(uint64_t)g->last.cpu_stw_ns);
+				(uint64_t)g->last.cpu_stw_ns +
+				(uint64_t)g->last.cpu_assist_ns);
 	gc_work_dispose(&w);
 	gc_marking = NULL;
 	pthread_cond_broadcast(&cycle_cv);

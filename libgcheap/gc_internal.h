@@ -172,8 +172,26 @@ struct gch_heap *gc_barrier_heap(void);	/* NULL while off */
 void gc_barrier_flush(const uintptr_t *buf, unsigned n);
 /* Shade @p while a cycle marks (library barriers; no lock held). */
 void gc_shade(uintptr_t p);
-/* Bytes marked by flushes since the last call (world stopped). */
+/* Bytes marked by flushes and assists since the last call (world stopped). */
 uint64_t gc_barrier_take_marked(void);
+void gc_barrier_marked(uint64_t bytes);
+
+/* ------------------------------------------------------------------ */
+/* Mark assists (assist.c)                                             */
+/* ------------------------------------------------------------------ */
+
+/* World stopped, mark start: @scan_expected bytes of work, @runway bytes
+ * the program may allocate before the goal. */
+void gc_assist_start(struct gch_heap *h, uint64_t scan_expected,
+		     uint64_t runway);
+/* World stopped, mark termination: assists end; their CPU ns. */
+uint64_t gc_assist_stop(void);
+/* Background mark work done: credit against the mutators' debt. */
+void gc_assist_credit(uint64_t scanned);
+/* A thread allocating into @h while it is marked pays its debt; false
+ * when it owed work and found none to do. */
+bool gc_assist(struct gch_heap *h);
+bool gc_assist_active(struct gch_heap *h);
 /* The thread's own buffer: from itself, or with the world stopped. */
 void gc_barrier_flush_thread(struct gc_thread *t);
 int gc_barrier_thread_init(struct gc_thread *t);
@@ -257,6 +275,8 @@ void gc_mark_range(struct gc_work *w, uintptr_t lo, uintptr_t hi,
 void gc_scan_object(struct gc_work *w, uintptr_t base);
 /* Mark everything reachable from the gray set. */
 void gc_drain(struct gc_work *w);
+/* The same, stopping after about @budget bytes scanned (true: work left). */
+bool gc_drain_budget(struct gc_work *w, uint64_t budget);
 /* The same, with helper markers when @want_parallel. */
 void gc_mark_parallel(struct gc_work *w, bool want_parallel);
 /* Mark bits atomic for a whole concurrent cycle (set with the world stopped). */
@@ -313,6 +333,7 @@ struct gc_cycle_times {
 	int64_t mark_ns;
 	int64_t term_ns;	/* weak refs, finalizers, restart */
 	int64_t cpu_stw_ns, cpu_mark_ns, cpu_term_ns;
+	int64_t cpu_assist_ns;	/* concurrent cycles: mutators' assists */
 	uint64_t heap_before;	/* heap live at the start */
 	uint64_t heap_marked;
 	uint64_t goal;
@@ -338,6 +359,7 @@ struct gc_heap {
 	uint64_t pause_total_ns, pause_max_ns, pauses;
 	uint64_t free_bytes, free_objects;
 	uint64_t gc_cpu_ns;
+	uint64_t assist_cpu_ns, bg_cpu_ns;	/* concurrent marking */
 	uint64_t finalizers_run, weak_cleared;
 	struct gc_cycle_times last;
 	/* the concurrent cycle (gc.c), under gc_lock */
@@ -363,7 +385,7 @@ void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
 /* pacer.c */
 void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit);
 void gc_pacer_cycle_done(struct gc_heap *g);
-/* A concurrent cycle began: the trigger becomes the goal (gc.c waits there). */
+/* A concurrent cycle began: the hook runs at every flush (assists). */
 void gc_pacer_mark_started(struct gc_heap *g);
 /* Concurrent cycles (GCHEAP_GCMODE unset or "concurrent") or stop-the-world. */
 bool gc_mode_concurrent(void);

@@ -9,14 +9,15 @@
  *   scvg: inuse: 6, idle: 1, sys: 7, released: 12, consumed: 7 (MB)
  *
  * Fields: cycle number; time since the first heap opened; share of process
- * CPU time spent collecting since then; wall time of the three phases
- * (sweep termination = stop the world + finish the last sweep + release
- * caches, mark, mark termination = weak refs + finalizers + restart); the
- * same as collector-thread CPU time, the mark split as Go's
- * assist/background/idle (all of it is the collector's own work today, so
- * it appears as "background"); heap live at the start, at the end of
- * marking (the same: the world is stopped) and marked live; the next goal;
- * stack and global root bytes scanned; attached threads.
+ * CPU time spent collecting since then; wall time of the three phases: in
+ * a concurrent cycle, pause 1 (stop the world, release caches, gray the
+ * roots), concurrent mark, and pause 2 (every mark-termination pause of
+ * the cycle added up); in a stop-the-world cycle, sweep termination, mark
+ * and mark termination.  Then the same as CPU time, the mark split as Go's
+ * assist/background/idle: mutators' assists, the background worker (or the
+ * collecting thread), no idle workers; heap live at the start (twice) and
+ * marked live; the next goal; stack and global root bytes scanned;
+ * attached threads.
  * scvg: inuse = bytes in spans, idle = free pages still resident, sys =
  * resident, released = bytes given back so far (all paths), consumed =
  * resident memory of the heap.
@@ -87,12 +88,13 @@ void gc_trace_cycle(struct gc_heap *g)
 
 	fprintf(stderr,
 		"gc %llu @%.3fs %u%%: %.3f+%.3f+%.3f ms clock, "
-		"%.3f+0/%.3f/0+%.3f ms cpu, %llu->%llu->%llu MB, %llu MB goal, "
+		"%.3f+%.3f/%.3f/0+%.3f ms cpu, %llu->%llu->%llu MB, %llu MB goal, "
 		"%llu MB stacks, %llu MB globals, %u threads\n",
 		(unsigned long long)g->cycle,
 		(double)gc_since_start_ns() / 1e9, pct,
 		ms(l->stw_ns), ms(l->mark_ns), ms(l->term_ns),
-		ms(l->cpu_stw_ns), ms(l->cpu_mark_ns), ms(l->cpu_term_ns),
+		ms(l->cpu_stw_ns), ms(l->cpu_assist_ns), ms(l->cpu_mark_ns),
+		ms(l->cpu_term_ns),
 		mb(l->heap_before), mb(l->heap_before), mb(l->heap_marked),
 		mb(l->goal), mb(l->stack_bytes), mb(l->global_bytes),
 		l->threads);

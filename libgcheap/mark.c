@@ -538,12 +538,31 @@ static void balance(struct gc_work *w)
 
 void gc_drain(struct gc_work *w)
 {
+	gc_drain_budget(w, UINT64_MAX);
+}
+
+/*
+ * Drain until about @budget bytes have been scanned; true when it stopped
+ * for the budget (work may be left: the prefetch ring goes back into w's
+ * buffers), false when the gray set ran dry.  Assists and the background
+ * worker drain in such steps to account their work as they go.
+ */
+bool gc_drain_budget(struct gc_work *w, uint64_t budget)
+{
 	uintptr_t ring[PREFETCH_RING], obj;
 	unsigned head = 0, n = 0, tick = 0;
 	struct mark_view v;
 
 	view_init(&v, w);
 	for (;;) {
+		if (__builtin_expect(v.bytes_scanned >= budget, 0)) {
+			while (n--) {
+				work_push(w, ring[head]);
+				head = (head + 1) % PREFETCH_RING;
+			}
+			view_flush(&v, w);
+			return true;
+		}
 		while (n < PREFETCH_RING && work_pop(w, &obj)) {
 			__builtin_prefetch((const void *)(obj & GRAY_ADDR_MASK));
 			ring[(head + n) % PREFETCH_RING] = obj;
@@ -559,6 +578,7 @@ void gc_drain(struct gc_work *w)
 			balance(w);
 	}
 	view_flush(&v, w);
+	return false;
 }
 
 /* ---- parallel marking ----------------------------------------------------- */

@@ -22,10 +22,10 @@
  *
  * A stop-the-world cycle (GCHEAP_GCMODE=stw) has no reason to start before
  * the goal, so its trigger is exactly goal - heap_marked bytes of
- * allocation; a concurrent cycle starts at 7/8 of that runway, and the
- * goal becomes the point where allocating threads wait for marking to end
- * (set_trigger).  Mark assists and a trigger that adapts to the last
- * cycles' mark cost are the next step.
+ * allocation; a concurrent cycle starts at 7/8 of that runway, allocation
+ * while it marks pays in mark assists (assist.c), and a thread that reaches
+ * the goal with no gray work left to take waits for marking to end.  A
+ * trigger that adapts to the last cycles' mark cost is the next step.
  * The kernel is told the goal at every mark termination (gc.c announces it
  * with GCH_IOC_GC_PHASE) and the memory limit as the heap's soft limit
  * (GCH_LIMIT_SOFT), so the scavenger keeps free memory within budget and
@@ -124,8 +124,8 @@ static uint64_t compute_goal(struct gc_heap *g)
  * Program the allocator's trigger for the current goal.  A concurrent cycle
  * must start before the goal, for the program allocates while it marks:
  * for now at 7/8 of the runway from the live heap to the goal; while it
- * marks, the trigger moves to the goal itself (gc_pacer_mark_started), and
- * a thread whose allocation reaches it waits for the cycle to end.
+ * marks, the hook runs at every allocation flush so that each thread
+ * checks its assist debt (gc_pacer_mark_started).
  */
 static void set_trigger(struct gc_heap *g)
 {
@@ -143,11 +143,9 @@ static void set_trigger(struct gc_heap *g)
 
 void gc_pacer_mark_started(struct gc_heap *g)
 {
-	uint64_t goal = g->heap_goal;
-
-	if (goal)
-		gch_store_rlx(&g->h->pacer_trigger,
-			      goal > g->heap_marked ? goal - g->heap_marked : 1);
+	/* every allocation flush checks its assist debt (gc_pending_slow) */
+	if (g->heap_goal)
+		gch_store_rlx(&g->h->pacer_trigger, 1);
 }
 
 static void push_soft_limit(struct gc_heap *g)

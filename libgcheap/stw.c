@@ -195,6 +195,14 @@ static void stw_init_once(void)
 	sa.sa_handler = restart_handler;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
+	/*
+	 * A restart signal can arrive outside sigsuspend() (the thread saw the
+	 * generation change first) and run over user code half-way through a
+	 * gch_store() site.  A stop arriving in that handler would see the
+	 * handler's context, not the site's, and could not rewind it: so the
+	 * stop waits until this handler has returned to the user code.
+	 */
+	sigaddset(&sa.sa_mask, GC_SIG_SUSPEND);
 	if (sigaction(GC_SIG_RESTART, &sa, NULL))
 		stw.init_err = -errno;
 }

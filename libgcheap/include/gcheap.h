@@ -399,7 +399,12 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
  * half-way through the inline sequence back to its start, so the flag test
  * and the store take effect as one step (the sequence's bounds are recorded
  * in the section gch_barrier_sites of the module, registered by a
- * constructor this header defines).  Any thread may call these functions;
+ * constructor this header defines).  The library cannot see through a
+ * signal handler of the program that interrupted the sequence: a handler
+ * that may run over gch_store() calls (any handler of a thread that stores
+ * pointers) must be installed with SIGPWR in its sa_mask, so that the
+ * library's stop waits until the handler has returned.  Any thread may
+ * call these functions;
  * the calling thread should be attached (gch_thread_attach) as every thread
  * holding heap pointers must be, and an unattached one is served more
  * slowly.  x86-64 only, as the rest of the collector.

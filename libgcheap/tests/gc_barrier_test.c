@@ -353,6 +353,10 @@ static void test_flips(void)
 		 * slow path stores inside a section, so no store has shaded
 		 * without storing when the world stops.
 		 */
+		if (s1 - s0 != 2 * (k1 - k0) && low + high < 4)
+			printf("# round %lu: %lu stores after the flip, %llu "
+			       "shaded\n", r, k1 - k0,
+			       (unsigned long long)(s1 - s0));
 		low += s1 - s0 < 2 * (k1 - k0);
 		high += s1 - s0 > 2 * (k1 - k0);
 	}

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+/*
+ * assist.c - mark assists: a thread that allocates while a cycle marks pays
+ * for its allocation in mark work, so it cannot outrun marking.
+ *
+ * Go's scheme.  When the cycle starts, the work ahead is estimated as the
+ * last cycle's live heap (bytes to scan) and the runway as the bytes the
+ * program may still allocate before the goal; their ratio is the assist
+ * ratio: scan work owed per byte allocated.  Mark work is counted in bytes
+ * scanned.  The background worker's work is credit (gc_assist_credit);
+ * every GCH_PACER_FLUSH bytes a thread allocates, it compares what all
+ * allocation so far owes with all work done so far, and, if the debt is
+ * over a small slack, drains that much gray work itself (its own
+ * gc_work, inside a no-preemption section so that mark termination never
+ * finds gray objects in a parked thread's hands).  If no gray work is to be
+ * had and the heap has reached its goal, the caller waits for the cycle to
+ * end instead (gc.c); below the goal it simply goes on.
+ *
+ * State is per cycle and process-wide (one cycle marks at a time): written
+ * with the world stopped at mark start before the heap is published
+ * (release), read lock-free; scan_done and the CPU counters are atomics.
+ */
+#define _GNU_SOURCE
+#include <stdatomic.h>
+
+#include "internal.h"
+#include "gc_internal.h"
+
+/* Debt tolerated before a thread assists, and the least it then does. */
+#define ASSIST_SLACK	(256 * 1024)
+#define ASSIST_MIN	(64 * 1024)
+/* Fixed point of the ratio. */
+#define RATIO_SHIFT	16
+
+static struct {
+	struct gch_heap *_Atomic h;	/* heap being marked, NULL: none */
+	uint64_t ratio;			/* scan bytes per alloc byte << 16 */
+	uint64_t alloc_base;		/* h->alloc_since_cycle at start */
+	_Atomic uint64_t scan_done;	/* bytes scanned this cycle */
+	_Atomic uint64_t assist_ns;	/* thread CPU spent assisting */
+} as;
+
+void gc_assist_start(struct gch_heap *h, uint64_t scan_expected,
+		     uint64_t runway)
+{
+	const uint64_t min_runway = 1 << 20;
+
+	if (runway < min_runway)
+		runway = min_runway;
+	/* the ratio saturates rather than overflow for absurd estimates */
+	as.ratio = scan_expected > (UINT64_MAX >> RATIO_SHIFT) ? UINT64_MAX :
+		   (scan_expected << RATIO_SHIFT) / runway;
+	as.alloc_base = gch_load(&h->alloc_since_cycle);
+	atomic_store(&as.scan_done, 0);
+	atomic_store_explicit(&as.h, h, memory_order_release);
+}
+
+/* Mark termination, world stopped: returns the CPU assists used. */
+uint64_t gc_assist_stop(void)
+{
+	atomic_store_explicit(&as.h, NULL, memory_order_release);
+	return atomic_exchange(&as.assist_ns, 0);
+}
+
+bool gc_assist_active(struct gch_heap *h)
+{
+	return atomic_load_explicit(&as.h, memory_order_acquire) == h;
+}
+
+void gc_assist_credit(uint64_t scanned)
+{
+	atomic_fetch_add_explicit(&as.scan_done, scanned,
+				  memory_order_relaxed);
+}
+
+/* Scan work the allocation so far owes beyond what has been done. */
+static uint64_t debt(struct gch_heap *h)
+{
+	uint64_t alloc = gch_load(&h->alloc_since_cycle) - as.alloc_base;
+	uint64_t owed, done;
+
+	owed = as.ratio && alloc > (UINT64_MAX / as.ratio) ? UINT64_MAX :
+	       (alloc * as.ratio) >> RATIO_SHIFT;
+	done = atomic_load_explicit(&as.scan_done, memory_order_relaxed);
+	return owed > done + ASSIST_SLACK ? owed - done : 0;
+}
+
+/*
+ * From the allocation path (outside the allocator) of a thread whose heap
+ * @h is being marked.  Returns false when the thread owes work it could not
+ * do (no gray work left to take), for the caller to decide whether to wait.
+ */
+bool gc_assist(struct gch_heap *h)
+{
+	int64_t c0;
+	uint64_t owe;
+	struct gc_work w;
+	bool paid;
+
+	if (atomic_load_explicit(&as.h, memory_order_acquire) != h)
+		return true;
+	owe = debt(h);
+	if (!owe)
+		return true;
+	if (owe < ASSIST_MIN)
+		owe = ASSIST_MIN;
+	c0 = gc_thread_cpu_ns();
+	gc_nopreempt_enter();
+	/* the cycle may have ended between the check and the section */
+	if (atomic_load_explicit(&as.h, memory_order_acquire) != h) {
+		gc_nopreempt_exit();
+		return true;
+	}
+	gc_work_init(&w, h);
+	gc_drain_budget(&w, owe);
+	paid = w.bytes_scanned > 0;
+	gc_assist_credit(w.bytes_scanned);
+	gc_work_dispose(&w);	/* what is left goes back to the pool */
+	gc_barrier_marked(w.bytes_marked);
+	gc_nopreempt_exit();
+	atomic_fetch_add_explicit(&as.assist_ns,
+				  (uint64_t)(gc_thread_cpu_ns() - c0),
+				  memory_order_relaxed);
+	return paid;
+}
