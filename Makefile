@@ -12,9 +12,13 @@
 #   make bench        build and run the allocation benchmarks (not part of check)
 #   make vmtest       boot the VM: insmod, every test in VM_TESTDIRS, rmmod, verdict
 #   make check        static checks + host tests + runner self-tests + VM run
+#   make stress       the long stress_test run alone in the VM (STRESS_SECONDS=600)
 #   make demo         boot the VM with the module loaded and show it working
 #   make shell        like vmtest, then an interactive shell in the guest
 #   make clean
+#   make install      library, headers, gcheap.pc, gcheap-trace, DKMS sources
+#                     (PREFIX=/usr/local, DESTDIR; packaging/install.mk)
+#   make install-test the install path's test (tests/install/run)
 #
 # Variables:
 #   VM_KERNEL=debian  (default) Debian's packaged kernel, KDIR = its headers
@@ -71,7 +75,7 @@ vm_testdirs = $(or $(VM_TESTDIRS),$$(for d in $(BUILD)/selftests $(BUILD)/vmtest
 	$(BUILD)/demo; do [ -d $$d ] && echo $$d; done))
 
 .PHONY: all module module-check lib selftests bpf bench vmtest check demo demo-bin shell \
-	rig-test kernel-bits btf-kdir clean
+	rig-test kernel-bits btf-kdir clean stress
 
 all: module lib selftests bpf
 
@@ -181,6 +185,22 @@ $(BUILD)/demo/gcheap-demo: $(ROOT)/scripts/demo/gcheap-demo.c $(ROOT)/uapi/linux
 rig-test:
 	$(ROOT)/tests/rig/run
 
+# The long run of selftests/stress_test, alone in the VM; GCH_SEED=<seed>
+# replays a seed, STRESS_OPS=<n> runs n operations per worker instead.  The
+# VM passes tests no environment, so a wrapper in build/stress-long sets it;
+# the binary sits in its bin/ (the guest's PATH, never run by itself).  Not
+# a build/vmtests-* directory, so vmtest and check leave it alone.
+STRESS_SECONDS ?= 600
+stress: module selftests
+	rm -rf $(BUILD)/stress-long && mkdir -p $(BUILD)/stress-long/bin
+	cp $(BUILD)/selftests/stress_test $(BUILD)/stress-long/bin/
+	printf '#!/bin/sh\nexport GCH_STRESS_SECONDS=%s%s\nexec stress_test\n' '$(STRESS_SECONDS)' \
+		'$(if $(GCH_SEED), GCH_SEED=$(GCH_SEED))$(if $(STRESS_OPS), GCH_STRESS_OPS=$(STRESS_OPS))' \
+		> $(BUILD)/stress-long/stress_test_long
+	chmod +x $(BUILD)/stress-long/stress_test_long
+	VM_MODULE=$(VM_MODULE) VM_TEST_TIMEOUT=$${VM_TEST_TIMEOUT:-$$(( $(STRESS_SECONDS) * 2 + 300 ))} \
+		$(ROOT)/scripts/vm $(BUILD)/stress-long
+
 check:
 	@MAKE="$(MAKE)" $(ROOT)/scripts/check
 
@@ -201,3 +221,6 @@ ifneq ($(HAVE_BENCH),)
 	-$(MAKE) -C bench clean
 endif
 	rm -rf $(BUILD)
+
+# ---------------------------------------------------------------- install
+include $(ROOT)/packaging/install.mk

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "gc_internal.h"
+#include "gcheap.h"	/* the prototypes, and their default visibility */
 
 struct root_range {
 	uintptr_t lo, hi;
