@@ -230,10 +230,7 @@ static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4])
 	l->cpu_stw_ns = c[1] - c[0];
 	l->cpu_mark_ns = c[2] - c[1];
 	l->cpu_term_ns = c[3] - c[2];
-	gch_add(&g->pause_total_ns, pause);
-	gch_add(&g->pauses, 1);
-	if (pause > g->pause_max_ns)
-		gch_store_rlx(&g->pause_max_ns, pause);
+	gc_pause_record(g, pause, (uint64_t)(c[3] - c[0]));
 	gch_add(&g->gc_cpu_ns, (uint64_t)(c[3] - c[0]));
 }
 
@@ -288,14 +285,10 @@ bool gc_mode_concurrent(void)
 	return mode;
 }
 
-static void pause_done(struct gc_heap *g, int64_t t0)
+static void pause_done(struct gc_heap *g, int64_t t0, int64_t c0)
 {
-	uint64_t ns = (uint64_t)(gc_now_ns() - t0);
-
-	gch_add(&g->pause_total_ns, ns);
-	gch_add(&g->pauses, 1);
-	if (ns > g->pause_max_ns)
-		gch_store_rlx(&g->pause_max_ns, ns);
+	gc_pause_record(g, (uint64_t)(gc_now_ns() - t0),
+			(uint64_t)(gc_thread_cpu_ns() - c0));
 }
 
 /*
@@ -343,7 +336,7 @@ static void mark_start(struct gc_heap *g)
 	gc_start_world();
 	g->last.stw_ns = gc_now_ns() - t0;
 	g->last.cpu_stw_ns = gc_thread_cpu_ns() - c0;
-	pause_done(g, t0);
+	pause_done(g, t0, c0);
 	gc_fin_unlock();
 	gc_roots_unlock();
 	g->mark_started_ns = gc_now_ns();
@@ -391,6 +384,7 @@ static void mark_background(struct gc_heap *g)
 {
 	int64_t c0 = gc_thread_cpu_ns(), t0, term_ns = 0, tc = 0;
 	struct gc_work w;
+	int64_t cp;
 	bool more;
 
 	gc_work_init(&w, g->h);
@@ -406,6 +400,7 @@ static void mark_background(struct gc_heap *g)
 		pthread_mutex_lock(&gc_lock);
 		gc_fin_lock();
 		t0 = gc_now_ns();
+		cp = gc_thread_cpu_ns();
 		gc_stop_world();
 		gc_for_each_thread(flush_thread_cb, NULL);
 		more = gc_pool_has_work() && tries < GC_TERM_RETRIES;
@@ -417,7 +412,7 @@ static void mark_background(struct gc_heap *g)
 		}
 		gc_start_world();
 		term_ns += gc_now_ns() - t0;
-		pause_done(g, t0);
+		pause_done(g, t0, cp);
 		gc_fin_unlock();
 		if (!more)
 			break;
@@ -707,8 +702,9 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st)
 	pthread_mutex_lock(&gc_lock);
 	st->cycles = g->cycle;
 	st->forced_cycles = gch_load(&g->forced);
-	st->pause_total_ns = gch_load(&g->pause_total_ns);
-	st->pause_max_ns = gch_load(&g->pause_max_ns);
+	gc_pause_fill(g, st);
+	st->gc_assist_cpu_ns = gch_load(&g->assist_cpu_ns);
+	st->gc_dedicated_cpu_ns = gch_load(&g->bg_cpu_ns);
 	st->heap_live_bytes = g->heap_marked;
 	st->heap_goal_bytes = g->heap_goal;
 	st->gc_percent = g->gc_percent;

@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "gcheap.h"
+
 #define GC_WORD		sizeof(uintptr_t)
 
 /*
@@ -341,6 +343,14 @@ struct gc_cycle_times {
 	unsigned threads;
 };
 
+/* The pause record (pauses.c), under gc_lock. */
+#define GC_PAUSE_RING	256
+struct gc_pauses {
+	uint64_t count, total_ns, max_ns, cpu_ns;
+	uint64_t hist[GCH_PAUSE_BUCKETS];
+	uint64_t ring[GC_PAUSE_RING];	/* the last ones, by count */
+};
+
 struct gc_heap {
 	struct gch_heap *h;
 	struct gc_heap *next;		/* all heaps, under gc_lock */
@@ -356,7 +366,7 @@ struct gc_heap {
 	uint64_t cycle;			/* cycles completed */
 	/* statistics, atomics */
 	uint64_t forced;
-	uint64_t pause_total_ns, pause_max_ns, pauses;
+	struct gc_pauses pause;		/* under gc_lock */
 	uint64_t free_bytes, free_objects;
 	uint64_t gc_cpu_ns;
 	uint64_t assist_cpu_ns, bg_cpu_ns;	/* concurrent marking */
@@ -381,6 +391,10 @@ int gc_collect_unattached(struct gch_heap *h, enum gc_reason why);
 void gc_announce(struct gch_heap *h, unsigned phase, uint64_t live);
 /* Visit each live heap's collector state (under gc_lock). */
 void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
+
+/* pauses.c: gc_lock held */
+void gc_pause_record(struct gc_heap *g, uint64_t ns, uint64_t cpu_ns);
+void gc_pause_fill(struct gc_heap *g, struct gch_gc_stats *st);
 
 /* pacer.c */
 void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit);

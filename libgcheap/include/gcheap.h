@@ -326,6 +326,9 @@ void gch_weak_free(gch_weak *w);
 int gch_set_gc_percent(gch_heap *h, int percent);
 int64_t gch_set_memory_limit(gch_heap *h, uint64_t bytes);
 
+/* Buckets of gch_gc_stats.pause_hist: powers of two of nanoseconds. */
+#define GCH_PAUSE_BUCKETS	40
+
 /* Collector statistics; names follow Go's runtime/metrics where one fits. */
 struct gch_gc_stats {
 	uint64_t cycles;		/* /gc/cycles/total:gc-cycles */
@@ -348,6 +351,25 @@ struct gch_gc_stats {
 	uint64_t weak_cleared;
 	int64_t gc_percent;		/* /gc/gogc:percent (-1: off) */
 	uint64_t memory_limit_bytes;	/* /gc/gomemlimit:bytes (0: none) */
+	/*
+	 * Pauses and the collector's CPU by kind, as runtime/metrics has
+	 * them (added with concurrent marking; the struct grows only at its
+	 * end, and the library fills all of it: build against the header of
+	 * the library you run with).
+	 */
+	uint64_t pauses;		/* stop-the-world pauses: two per
+					 * concurrent cycle (one more per mark
+					 * termination that found work), one
+					 * per GCHEAP_GCMODE=stw cycle */
+	uint64_t pause_p50_ns;		/* median of the last 256 pauses */
+	uint64_t pause_p99_ns;		/* 99th percentile of the same */
+	uint64_t pause_hist[GCH_PAUSE_BUCKETS];	/* /gc/pauses:seconds:
+					 * [i] counts pauses of 2^i to
+					 * 2^(i+1) - 1 ns ([0]: under 2 ns) */
+	uint64_t gc_pause_cpu_ns;	/* /cpu/classes/gc/pause:cpu-seconds */
+	uint64_t gc_assist_cpu_ns;	/* /cpu/classes/gc/mark/assist */
+	uint64_t gc_dedicated_cpu_ns;	/* /cpu/classes/gc/mark/dedicated:
+					 * the background mark worker */
 };
 int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
 
