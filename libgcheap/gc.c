@@ -64,6 +64,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "gc_internal.h"
@@ -85,6 +86,58 @@ static bool bg_started;
 #define GC_TERM_RETRIES		4
 /* Bytes the background worker scans between credits to the assists. */
 #define GC_BG_STEP		(1 << 20)
+
+/*
+ * The background worker's share of the machine while a cycle marks: Go's
+ * 25% of the CPUs.  Below one whole CPU (fewer than four) it is a
+ * fractional worker, which sleeps between steps to stay within its share;
+ * assists make up what it leaves.  Idle-time marking: while fewer threads
+ * are attached than there are CPUs, a CPU is left over whatever the
+ * program does, and the worker uses it without a cap.
+ */
+static long bg_ncpu(void)
+{
+	static long n;
+
+	if (!n) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 1)
+			n = 1;
+	}
+	return n;
+}
+
+static double bg_cpu_share(void)
+{
+	double share = 0.25 * (double)bg_ncpu();
+
+	if ((long)gc_thread_count() < bg_ncpu())
+		return 1.0;	/* idle-time marking */
+	return share > 1.0 ? 1.0 : share;
+}
+
+/* Sleep so that @cpu_ns of work since @start_ns is within the share. */
+static void bg_pace(struct gc_work *w, int64_t start_ns, int64_t cpu_ns)
+{
+	double share = bg_cpu_share();
+	int64_t due, now = gc_now_ns();
+	struct timespec ts;
+
+	if (share >= 1.0)
+		return;
+	due = start_ns + (int64_t)((double)cpu_ns / share);
+	if (due <= now)
+		return;
+	/* the gray work it holds must stay within the assists' reach */
+	gc_work_publish(w);
+	if (due <= now)
+		return;
+	if (due - now > 10000000)	/* never more than 10 ms at a time */
+		due = now + 10000000;
+	ts.tv_sec = (due - now) / 1000000000;
+	ts.tv_nsec = (due - now) % 1000000000;
+	nanosleep(&ts, NULL);
+}
 
 /* Live heap (at the last cycle) from which marking uses helper threads. */
 #define GC_PARALLEL_MIN		(4ULL << 20)
@@ -149,6 +202,30 @@ void gc_announce(struct gch_heap *h, unsigned phase, uint64_t live)
 
 		ioctl(fd, GCH_IOC_LIMITS, &l);
 	}
+}
+
+/*
+ * Tell the kernel that a stop-the-world pause of @kind (GCH_PAUSE_*) in
+ * @cycle just ended after @ns, so eBPF tracing sees it (gcheap_gc_pause).
+ * Call it once the world runs again: the ioctl is a system call the
+ * stopped threads need not wait for.  Best effort like gc_announce(): no
+ * kernel on the host backend, and an older module refuses GCH_GC_PAUSE
+ * with -EINVAL, which changes nothing there.
+ */
+void gc_announce_pause(struct gch_heap *h, unsigned kind, uint64_t cycle,
+		       uint64_t ns)
+{
+	int fd = gch_heap_kernel_fd(h);
+	struct gch_gc_phase ph = {
+		.size = sizeof(ph),
+		.phase = GCH_GC_PAUSE,
+		.cycle = cycle,
+		.pause_kind = kind,
+		.pause_ns = ns,
+	};
+
+	if (fd >= 0)
+		(void)ioctl(fd, GCH_IOC_GC_PHASE, &ph);
 }
 
 /* The pacer hook, from the allocation slow path: flag, never collect here. */
@@ -395,6 +472,8 @@ static void mark_background(struct gc_heap *g)
 		while (gc_drain_budget(&w, GC_BG_STEP)) {
 			gc_assist_credit(w.bytes_scanned - scanned);
 			scanned = w.bytes_scanned;
+			bg_pace(&w, g->mark_started_ns,
+				gc_thread_cpu_ns() - c0);
 		}
 		gc_assist_credit(w.bytes_scanned - scanned);
 		pthread_mutex_lock(&gc_lock);

@@ -268,6 +268,8 @@ struct gc_work {
 
 void gc_work_init(struct gc_work *w, struct gch_heap *h);
 void gc_work_dispose(struct gc_work *w);	/* buffers back to the pool */
+/* Gray buffers to the pool (the worker, before it sleeps). */
+void gc_work_publish(struct gc_work *w);
 /* Mark the object containing @p if it is an allocated object of w->h. */
 void gc_mark_ptr(struct gc_work *w, uintptr_t p);
 /* Scan [lo, hi): conservatively, or precisely by @ptrmap. */
@@ -389,6 +391,9 @@ int gc_collect(struct gch_heap *h, enum gc_reason why);
 /* The same from the sweeper thread, which is not attached. */
 int gc_collect_unattached(struct gch_heap *h, enum gc_reason why);
 void gc_announce(struct gch_heap *h, unsigned phase, uint64_t live);
+/* A stop-the-world pause ended: GCH_GC_PAUSE, kind GCH_PAUSE_*. */
+void gc_announce_pause(struct gch_heap *h, unsigned kind, uint64_t cycle,
+		       uint64_t ns);
 /* Visit each live heap's collector state (under gc_lock). */
 void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
 

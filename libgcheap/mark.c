@@ -134,6 +134,19 @@ void gc_work_init(struct gc_work *w, struct gch_heap *h)
 	w->spanslots = h->spanslots;
 }
 
+/* Hand w's gray buffers to the pool, where assists can take them. */
+void gc_work_publish(struct gc_work *w)
+{
+	if (w->cur && w->cur->n) {
+		pool_put(w->cur);
+		w->cur = NULL;
+	}
+	if (w->alt && w->alt->n) {
+		pool_put(w->alt);
+		w->alt = NULL;
+	}
+}
+
 void gc_work_dispose(struct gc_work *w)
 {
 	if (w->cur)

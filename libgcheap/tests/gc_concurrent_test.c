@@ -7,8 +7,8 @@
  * only through the thread's own stack).  Each step takes an item out of a
  * cell -- load it into a local, store NULL over it with gch_store() --
  * churns the allocator for a while (garbage that triggers cycles and
- * reuses any freed memory), checks the item, and puts it back into another
- * cell.  While a cycle marks, the item may be held by nothing but the
+ * reuses any freed memory; one step in eight holds on until a cycle has
+ * ended), checks the item, and puts it back into another cell.  While a cycle marks, the item may be held by nothing but the
  * thread's stack, which that cycle scanned before the load: only the
  * deletion half of the barrier (shading what the NULL store overwrote)
  * keeps it alive.  Lose it, and its memory is swept and handed to the
@@ -56,6 +56,7 @@ struct cell {
 
 static gch_heap *h;
 static atomic_int stop;
+static atomic_ulong forced;	/* cycles the collector thread finished */
 static atomic_ulong lost, steps_done;
 
 static uint64_t mix(uint64_t x)
@@ -125,6 +126,17 @@ static bool step(struct cell **cells, uint64_t *rng)
 	held = it;
 	gch_store((void **)&cells[from]->p, NULL);
 	it = NULL;
+	if (!(*rng & 7)) {
+		/*
+		 * Hold it across the end of a cycle, then allocate: a cycle
+		 * that did not see the NULL store has swept it by now, and
+		 * the churn reuses its slot.
+		 */
+		unsigned long c0 = atomic_load(&forced);
+
+		while (atomic_load(&forced) == c0 && !atomic_load(&stop))
+			churn(rng, 8);
+	}
 	churn(rng, 16 + (unsigned)(*rng % 64));
 	if (!intact(held))
 		return false;
@@ -168,8 +180,10 @@ static void *mutator(void *arg)
 static void *collector(void *arg)
 {
 	(void)arg;
-	while (!atomic_load(&stop))
+	while (!atomic_load(&stop)) {
 		gch_gc(h);
+		atomic_fetch_add(&forced, 1);
+	}
 	return NULL;
 }
 
