@@ -8,7 +8,8 @@
  *  - every -i seconds prints, per heap, what happened in the interval: spans
  *    allocated and freed, memory released by the background scavenger, the
  *    eager scavenger, the shrinker and GCH_IOC_SCAVENGE, shrinker scans, GC
- *    cycles announced, limit hits,
+ *    cycles announced, the collector's stop-the-world pauses (count, total
+ *    and the longest so far), limit hits,
  *  - at the end, log2 histograms of release latency and of pages per release,
  *    one per release reason.
  * The counts come from BPF maps, not from the stream, so they are exact even
@@ -194,6 +195,16 @@ static const char *phase_name(unsigned long long p)
 	return p < 4 && p ? phase_names[p] : "?";
 }
 
+static const char *const pause_names[] = {
+	[GTR_PAUSE_MARK_START] = "mark_start",
+	[GTR_PAUSE_MARK_TERM] = "mark_term", [GTR_PAUSE_STW] = "stw",
+};
+
+static const char *pause_name(unsigned long long k)
+{
+	return k && k <= GTR_PAUSE_STW ? pause_names[k] : "?";
+}
+
 /* ------------------------------------------------------------ live stream */
 
 static void print_details(const struct gtr_event *e)
@@ -221,6 +232,11 @@ static void print_details(const struct gtr_event *e)
 		printf(" cycle=%llu phase=%s live=%llu goal=%llu", e->b,
 		       phase_name(e->a), e->c, e->d);
 		break;
+	case GTR_GC_PAUSE:
+		/* ns, not us: the pauses to see are well under a millisecond */
+		printf(" cycle=%llu kind=%s ns=%llu", e->b, pause_name(e->a),
+		       e->c);
+		break;
 	}
 }
 
@@ -235,6 +251,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		[GTR_PAGES_RELEASE] = "pages_release",
 		[GTR_SHRINK_SCAN] = "shrink_scan",
 		[GTR_GC_PHASE] = "gc_phase",
+		[GTR_GC_PAUSE] = "gc_pause",
 	};
 	const struct gtr_event *e = data;
 	char ts[32];
@@ -312,13 +329,15 @@ static void print_heap_delta(const char *ts, unsigned long long id,
 		printf("rel_other=%llu ",
 		       D(released_bytes[GTR_REL_OTHER]) / psize);
 	printf("releases=%llu shrink_scans=%llu shrink_asked=%llu "
-	       "shrink_freed=%llu gc_cycles=%llu gc_last=%llu limit_hits=%llu%s%s\n",
+	       "shrink_freed=%llu gc_cycles=%llu gc_last=%llu gc_pauses=%llu "
+	       "pause_ns=%llu pause_max_ns=%llu limit_hits=%llu%s%s\n",
 	       D(releases[GTR_REL_BG]) + D(releases[GTR_REL_EAGER]) +
 	       D(releases[GTR_REL_SHRINK]) + D(releases[GTR_REL_MEMCG]) +
 	       D(releases[GTR_REL_IOCTL]) +
 	       D(releases[GTR_REL_OTHER]),
 	       D(shrink_scans), D(shrink_asked), D(shrink_freed),
-	       D(gc_cycles), cur->gc_last_cycle, D(limit_hits),
+	       D(gc_cycles), cur->gc_last_cycle, D(gc_pauses), D(gc_pause_ns),
+	       cur->gc_pause_max_ns, D(limit_hits),
 	       D(created) ? " created" : "", D(destroyed) ? " destroyed" : "");
 }
 

@@ -26,6 +26,7 @@ enum gtr_type {
 	GTR_PAGES_RELEASE,
 	GTR_SHRINK_SCAN,
 	GTR_GC_PHASE,
+	GTR_GC_PAUSE,
 	GTR_NTYPES,
 };
 
@@ -50,6 +51,10 @@ enum gtr_reason {
 #define GTR_GC_MARK_START	1
 #define GTR_GC_MARK_END		2
 #define GTR_GC_SWEEP_END	3
+/* uAPI values of struct gch_gc_phase.pause_kind (GCH_PAUSE_*). */
+#define GTR_PAUSE_MARK_START	1
+#define GTR_PAUSE_MARK_TERM	2
+#define GTR_PAUSE_STW		3
 
 #define GTR_COMM_LEN		16
 
@@ -61,6 +66,7 @@ enum gtr_reason {
  *  PAGES_RELEASE  a=bytes b=ns c=gtr_reason d=module reason
  *  SHRINK_SCAN    a=asked b=freed
  *  GC_PHASE       a=phase b=cycle c=live d=goal
+ *  GC_PAUSE       a=kind b=cycle c=ns
  */
 struct gtr_event {
 	__u64 ts;		/* bpf_ktime_get_ns() */
@@ -94,6 +100,9 @@ struct gtr_heap_stats {
 	__u64 gc_phases;
 	__u64 gc_cycles;			/* MARK_START announcements */
 	__u64 gc_last_cycle;			/* a gauge, not a counter */
+	__u64 gc_pauses;			/* gcheap_gc_pause events */
+	__u64 gc_pause_ns;			/* their ns, summed */
+	__u64 gc_pause_max_ns;			/* the longest; only grows */
 };
 
 /*

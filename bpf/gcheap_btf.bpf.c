@@ -76,3 +76,10 @@ int BPF_PROG(gc_phase, const struct gch_heap *heap, u32 phase, u64 cycle,
 	return on_gc_phase(HEAP_ID(heap), HEAP_PID(heap), phase, cycle, live,
 			   goal);
 }
+
+SEC("tp_btf/gcheap_gc_pause")
+int BPF_PROG(gc_pause, const struct gch_heap *heap, u64 cycle, u32 kind,
+	     u64 ns)
+{
+	return on_gc_pause(HEAP_ID(heap), HEAP_PID(heap), cycle, kind, ns);
+}

@@ -277,4 +277,28 @@ static __always_inline int on_gc_phase(__u64 id, __u32 pid, __u32 phase,
 	return 0;
 }
 
+static __always_inline int on_gc_pause(__u64 id, __u32 pid, __u64 cycle,
+				       __u32 kind, __u64 ns)
+{
+	struct gtr_heap_stats *st;
+
+	if (gtr_filtered(pid))
+		return 0;
+	st = gtr_heap(id, pid);
+	if (st) {
+		__sync_fetch_and_add(&st->gc_pauses, 1);
+		__sync_fetch_and_add(&st->gc_pause_ns, ns);
+		/*
+		 * A plain max, not a compare-and-swap loop (which would need
+		 * -mcpu=v3): a heap's pauses stop its whole process, so its
+		 * collector announces them one at a time and two CPUs do not
+		 * race here for the same heap.
+		 */
+		if (ns > st->gc_pause_max_ns)
+			st->gc_pause_max_ns = ns;
+	}
+	gtr_emit(GTR_GC_PAUSE, id, pid, kind, cycle, ns, 0);
+	return 0;
+}
+
 #endif /* GCHEAP_EVENTS_BPF_H */

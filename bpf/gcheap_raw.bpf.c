@@ -85,3 +85,9 @@ int BPF_PROG(gc_phase, const void *heap, u32 phase, u64 cycle, u64 live,
 	return on_gc_phase(heap_id(heap), heap_pid(heap), phase, cycle, live,
 			   goal);
 }
+
+SEC("raw_tp/gcheap_gc_pause")
+int BPF_PROG(gc_pause, const void *heap, u64 cycle, u32 kind, u64 ns)
+{
+	return on_gc_pause(heap_id(heap), heap_pid(heap), cycle, kind, ns);
+}

@@ -41,6 +41,7 @@ const char *const gtr_tp_names[GTR_NTYPES] = {
 	[GTR_PAGES_RELEASE]	= "gcheap_pages_release",
 	[GTR_SHRINK_SCAN]	= "gcheap_shrink_scan",
 	[GTR_GC_PHASE]		= "gcheap_gc_phase",
+	[GTR_GC_PAUSE]		= "gcheap_gc_pause",
 };
 
 static const char *const reason_names[GTR_NREASONS] = {

@@ -129,6 +129,9 @@ struct gch_heap {
 	u64 gc_cycle;
 	u64 heap_live;
 	u32 gc_phase;
+	/* heap->lock: GCH_GC_PAUSE announcements and their summed ns */
+	u64 gc_pauses;
+	u64 gc_pause_ns;
 	u64 alloc_calls;
 	u64 free_calls;
 	u64 spans_freed;

@@ -190,6 +190,38 @@ TRACE_EVENT(gcheap_gc_phase,
 		  __entry->live, __entry->goal)
 );
 
+/*
+ * A stop-the-world pause of the collector, announced by GCH_GC_PAUSE once it
+ * ended: which one (kind), the cycle it belongs to and how long it was (ns).
+ * Separate from gcheap_gc_phase because a pause carries a duration and no
+ * heap sizes, and a cycle has a varying number of them.
+ */
+TRACE_EVENT(gcheap_gc_pause,
+	TP_PROTO(const struct gch_heap *heap, u64 cycle, u32 kind, u64 ns),
+	TP_ARGS(heap, cycle, kind, ns),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u32, kind)
+		__field(u64, cycle)
+		__field(u64, ns)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->kind = kind;
+		__entry->cycle = cycle;
+		__entry->ns = ns;
+	),
+	TP_printk("heap=%llu pid=%d cycle=%llu kind=%s ns=%llu",
+		  __entry->heap, __entry->pid, __entry->cycle,
+		  __print_symbolic(__entry->kind,
+				   { GCH_PAUSE_MARK_START, "mark_start" },
+				   { GCH_PAUSE_MARK_TERM, "mark_term" },
+				   { GCH_PAUSE_STW, "stw" }),
+		  __entry->ns)
+);
+
 #endif /* _GCHEAP_TRACE_H */
 
 /* out-of-tree: trace.o is built with -I$(src), so "." finds this file */

@@ -27,6 +27,7 @@
 #include <linux/slab.h>
 #include <linux/mm.h>
 #include <linux/highmem.h>
+#include <linux/overflow.h>
 #include "gcheap.h"
 #include "gcheap_trace.h"
 
@@ -37,7 +38,7 @@
 #define GCH_V1_LIMITS		sizeof(struct gch_limits)
 #define GCH_V1_STATS		offsetofend(struct gch_stats, heap_goal)
 #define GCH_V1_SCAVENGE		sizeof(struct gch_scavenge)
-#define GCH_V1_GC_PHASE		sizeof(struct gch_gc_phase)
+#define GCH_V1_GC_PHASE		offsetofend(struct gch_gc_phase, heap_goal)
 
 #define GCH_LIMIT_ALL		(GCH_LIMIT_HARD | GCH_LIMIT_SOFT | GCH_LIMIT_GOAL)
 
@@ -118,7 +119,8 @@ static void gch_uout_drop(struct gch_uout *o)
 static u64 gch_features(void)
 {
 	return GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS | GCH_FEAT_TRACEPOINTS |
-	       GCH_FEAT_GC_PHASE | GCH_FEAT_SCAVENGER | GCH_FEAT_SHRINKER;
+	       GCH_FEAT_GC_PHASE | GCH_FEAT_SCAVENGER | GCH_FEAT_SHRINKER |
+	       GCH_FEAT_GC_PAUSE;
 }
 
 static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
@@ -269,6 +271,29 @@ static int gch_ioc_scavenge(struct gch_heap *heap, void __user *uarg)
 	return 0;
 }
 
+/*
+ * Is @p a well-formed announcement?  The pause fields belong to GCH_GC_PAUSE
+ * alone and the cycle fields (live, goal) to the other phases; the unused
+ * ones must be 0 so that they can be given a meaning later.
+ */
+static bool gch_gc_phase_valid(const struct gch_gc_phase *p)
+{
+	if (p->flags || p->reserved || p->reserved2)
+		return false;
+	switch (p->phase) {
+	case GCH_GC_MARK_START:
+	case GCH_GC_MARK_END:
+	case GCH_GC_SWEEP_END:
+		return !p->pause_kind && !p->pause_ns;
+	case GCH_GC_PAUSE:
+		return p->pause_kind >= GCH_PAUSE_MARK_START &&
+		       p->pause_kind <= GCH_PAUSE_STW &&
+		       !p->heap_live && !p->heap_goal;
+	default:
+		return false;
+	}
+}
+
 static int gch_ioc_gc_phase(struct gch_heap *heap, void __user *uarg)
 {
 	struct gch_gc_phase p;
@@ -280,12 +305,29 @@ static int gch_ioc_gc_phase(struct gch_heap *heap, void __user *uarg)
 	err = gch_copy_in(&p, sizeof(p), GCH_V1_GC_PHASE, uarg, &usize);
 	if (err)
 		return err;
-	if (p.flags || p.reserved || p.phase < GCH_GC_MARK_START ||
-	    p.phase > GCH_GC_SWEEP_END)
+	if (!gch_gc_phase_valid(&p))
 		return -EINVAL;
 	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(p), usize));
 	if (err)
 		return err;
+
+	if (p.phase == GCH_GC_PAUSE) {
+		/*
+		 * Counted only: the phase, cycle, live and goal the scavenger
+		 * and the stats go by are the cycle's, which a pause inside it
+		 * does not change.
+		 */
+		mutex_lock(&heap->lock);
+		heap->gc_pauses++;
+		/* pause_ns is any u64: the sum saturates, never wraps */
+		if (check_add_overflow(heap->gc_pause_ns, p.pause_ns,
+				       &heap->gc_pause_ns))
+			heap->gc_pause_ns = U64_MAX;
+		mutex_unlock(&heap->lock);
+		trace_gcheap_gc_pause(heap, p.cycle, p.pause_kind, p.pause_ns);
+		gch_uout_write(&out, &p);
+		return 0;
+	}
 
 	mutex_lock(&heap->lock);
 	heap->gc_phase = p.phase;

@@ -37,6 +37,8 @@ void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st)
 	st->gc_cycle = heap->gc_cycle;
 	st->heap_live = heap->heap_live;
 	st->heap_goal = gch_goal_bytes(heap);
+	st->gc_pauses = heap->gc_pauses;
+	st->gc_pause_ns = heap->gc_pause_ns;
 
 	spin_lock(&heap->res_lock);
 	st->resident_bytes = heap->resident_pages << PAGE_SHIFT;
@@ -76,6 +78,8 @@ static int gch_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "gc_cycle %llu\n", st.gc_cycle);
 	seq_printf(m, "heap_live %llu\n", st.heap_live);
 	seq_printf(m, "heap_goal %llu\n", st.heap_goal);
+	seq_printf(m, "gc_pauses %llu\n", st.gc_pauses);
+	seq_printf(m, "gc_pause_ns %llu\n", st.gc_pause_ns);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(gch_stats);

@@ -346,6 +346,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 	t[3] = gc_now_ns();
 	c[3] = gc_thread_cpu_ns();
 	record_times(g, t, c);
+	gc_announce_pause(h, GCH_PAUSE_STW, g->cycle, (uint64_t)(t[3] - t[0]));
 }
 
 /* ---- the concurrent cycle ------------------------------------------------ */
@@ -414,6 +415,8 @@ static void mark_start(struct gc_heap *g)
 	g->last.stw_ns = gc_now_ns() - t0;
 	g->last.cpu_stw_ns = gc_thread_cpu_ns() - c0;
 	pause_done(g, t0, c0);
+	gc_announce_pause(h, GCH_PAUSE_MARK_START, g->cycle + 1,
+			  (uint64_t)g->last.stw_ns);
 	gc_fin_unlock();
 	gc_roots_unlock();
 	g->mark_started_ns = gc_now_ns();
@@ -437,6 +440,8 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 	gc_release_caches(h);	/* the last windows, allocated black */
 	gc_mark_parallel(w, gc_pool_has_work() &&
 			 g->heap_marked >= GC_PARALLEL_MIN);
+	if (gc_verify_enabled())
+		gc_verify_mark(g);	/* GCHEAP_GCVERIFY=1 (verify.c) */
 	gc_barrier_disable();
 	g->last.cpu_assist_ns = (int64_t)gc_assist_stop();
 	gch_black_lo = gch_black_hi = 0;
@@ -477,6 +482,8 @@ static void mark_background(struct gc_heap *g)
 		}
 		gc_assist_credit(w.bytes_scanned - scanned);
 		pthread_mutex_lock(&gc_lock);
+		if (gc_verify_enabled())
+			gc_roots_lock();
 		gc_fin_lock();
 		t0 = gc_now_ns();
 		cp = gc_thread_cpu_ns();
@@ -492,7 +499,13 @@ static void mark_background(struct gc_heap *g)
 		gc_start_world();
 		term_ns += gc_now_ns() - t0;
 		pause_done(g, t0, cp);
+		/* the last pause has counted its cycle as done already */
+		gc_announce_pause(g->h, GCH_PAUSE_MARK_TERM,
+				  more ? g->cycle + 1 : g->cycle,
+				  (uint64_t)(gc_now_ns() - t0));
 		gc_fin_unlock();
+		if (gc_verify_enabled())
+			gc_roots_unlock();
 		if (!more)
 			break;
 		pthread_mutex_unlock(&gc_lock);
@@ -647,7 +660,9 @@ int gc_collect_from(struct gch_heap *h, enum gc_reason why, uintptr_t sp)
 	if (err)
 		return err;
 	gc_tls.collect_sp = sp;
+	gc_tls.self->collect_sp = sp;
 	err = collect_locked(h, why);
+	gc_tls.self->collect_sp = 0;
 	gc_tls.collect_sp = 0;
 	return err;
 }

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
 # The collector's part of the libgcheap build (included by Makefile).
 GC_SRCS := stw.c barrier.c assist.c roots.c mark.c sweep.c pacer.c finalizer.c gctrace.c \
-	   pauses.c gc.c
+	   pauses.c verify.c gc.c
 GC_HDRS := gc_internal.h
 GC_TESTS := gc_stw_test gc_basic_test gc_model_test gc_threads_test gc_pacer_test \
-	    gc_barrier_test gc_concurrent_test gc_pause_test
+	    gc_barrier_test gc_concurrent_test gc_pause_test gc_verify_test
 # ThreadSanitizer holds asynchronous signals back from a thread blocked in
 # pthread_cond_wait(), read() and the like until the call returns, so the
 # signal-based stop-the-world can never stop such a thread under it: the

@@ -66,6 +66,8 @@ struct gc_thread {
 	 */
 	uintptr_t saved_sp;
 	uintptr_t regs[GC_NSAVED_REGS];
+	/* its own gc_tls.collect_sp, for the collector to see (gc.c) */
+	uintptr_t collect_sp;
 	_Atomic unsigned parked_gen;	/* stw generation it parked for */
 	unsigned signals_sent;		/* collector side: retries */
 	/* barrier.c: pointers this thread shaded, not yet marked */
@@ -396,6 +398,10 @@ void gc_announce_pause(struct gch_heap *h, unsigned kind, uint64_t cycle,
 		       uint64_t ns);
 /* Visit each live heap's collector state (under gc_lock). */
 void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
+
+/* verify.c: GCHEAP_GCVERIFY=1; world stopped, gc/roots/fin locks held */
+bool gc_verify_enabled(void);
+void gc_verify_mark(struct gc_heap *g);
 
 /* pauses.c: gc_lock held */
 void gc_pause_record(struct gc_heap *g, uint64_t ns, uint64_t cpu_ns);

@@ -253,6 +253,14 @@ static void scan_thread(struct gc_thread *t, bool is_self, void *arg)
 
 	if (is_self) {
 		sp = w->self_sp;
+	} else if (t->collect_sp) {
+		/*
+		 * Parked inside the collector (waiting for a concurrent cycle
+		 * in gch_gc() or at the goal): its mutator frames start where
+		 * it entered, registers spilled there; the collector's frames
+		 * and registers below hold only stale words.
+		 */
+		sp = t->collect_sp;
 	} else {
 		sp = t->saved_sp;
 		w->fn((uintptr_t)t->regs, (uintptr_t)(t->regs + GC_NSAVED_REGS),

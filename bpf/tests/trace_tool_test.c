@@ -5,8 +5,10 @@
  *  1. with gcheap unloaded, it fails at once with a clear message;
  *  2. started with -w before the module is loaded, it waits, attaches when
  *     insmod happens, and traces wl_run() on one heap: the sum of its
- *     per-interval summaries for that heap equals GCH_IOC_STATS, its live
- *     stream shows the events, its histograms are non-empty;
+ *     per-interval summaries for that heap equals GCH_IOC_STATS (the GC
+ *     pauses too: count, total ns and the longest), its live stream shows
+ *     the events (each pause with its kind, cycle and ns), its histograms
+ *     are non-empty;
  *  3. a second instance with -p 1 (init owns no heap) sees none of it;
  *  4. SIGINT ends it with status 0, and it lets go of the module (rmmod
  *     works right after).
@@ -135,7 +137,8 @@ static unsigned long long field(const char *line, const char *key)
 struct sums {
 	unsigned long long lines, spans_alloc, pages_alloc, spans_freed,
 		pages_freed, free_calls, rel_bg, rel_eager, rel_shrink, rel_memcg,
-		rel_ioctl, gc_cycles, gc_last, limit_hits, created, destroyed;
+		rel_ioctl, gc_cycles, gc_last, limit_hits, created, destroyed,
+		gc_pauses, pause_ns, pause_max_ns;
 };
 
 /* Add up the summary lines of heap @id in the tool's output. */
@@ -164,6 +167,10 @@ static void sum_summaries(const char *out, unsigned long long id,
 		s->gc_cycles += field(line, "gc_cycles");
 		s->gc_last = field(line, "gc_last");
 		s->limit_hits += field(line, "limit_hits");
+		s->gc_pauses += field(line, "gc_pauses");
+		s->pause_ns += field(line, "pause_ns");
+		/* the longest since the tool started: the last line has it */
+		s->pause_max_ns = field(line, "pause_max_ns");
 		s->created += strstr(line, " created") != NULL;
 		s->destroyed += strstr(line, " destroyed") != NULL;
 	}
@@ -176,8 +183,38 @@ static void sum_summaries(const char *out, unsigned long long id,
 	       what, a_, b_);						\
 } while (0)
 
+static void check_pauses(const char *mode, const char *out,
+			 unsigned long long id, const struct sums *s,
+			 const struct gch_stats *st, const struct wl_done *d)
+{
+	char ev[128];
+
+	if (!d->gc_pauses) {
+		tap_skip("%s: module has no GC pause announcements", mode);
+		return;
+	}
+	EQ("gc_pauses", s->gc_pauses, st->gc_pauses);
+	EQ("gc_pauses == announced", s->gc_pauses, d->gc_pauses);
+	EQ("pause_ns", s->pause_ns, st->gc_pause_ns);
+	EQ("pause_max_ns == longest announced", s->pause_max_ns,
+	   d->gc_pause_max_ns);
+	/* wl_run()'s cycle 1: mark start 101000 ns, then terms 50001, 700007 */
+	snprintf(ev, sizeof(ev),
+		 "gc_pause      heap=%llu pid=%d cycle=1 kind=mark_start ns=101000\n",
+		 id, getpid());
+	tap_ok(strstr(out, ev) != NULL,
+	       "%s: live stream shows the mark start pause of cycle 1", mode);
+	snprintf(ev, sizeof(ev),
+		 "gc_pause      heap=%llu pid=%d cycle=2 kind=mark_term ns=700014\n",
+		 id, getpid());
+	tap_ok(strstr(out, ev) != NULL,
+	       "%s: live stream shows a mark termination pause of cycle 2",
+	       mode);
+}
+
 static void check_output(const char *mode, const char *out,
-			 unsigned long long id, const struct gch_stats *st)
+			 unsigned long long id, const struct gch_stats *st,
+			 const struct wl_done *d)
 {
 	unsigned long long ps = sysconf(_SC_PAGESIZE);
 	char ev[64];
@@ -199,6 +236,7 @@ static void check_output(const char *mode, const char *out,
 	EQ("gc_last", s.gc_last, st->gc_cycle);
 	EQ("gc_cycles", s.gc_cycles, st->gc_cycle);
 	EQ("limit_hits", s.limit_hits, st->limit_hits);
+	check_pauses(mode, out, id, &s, st, d);
 	EQ("created", s.created, 1);
 	EQ("destroyed", s.destroyed, 1);
 	snprintf(ev, sizeof(ev), "span_alloc    heap=%llu ", id);
@@ -299,7 +337,7 @@ static void run_mode(const char *mode)
 	tap_ok(rc == 0 && strstr(slurp(log), "gcheap-trace: detached"),
 	       "%s: SIGINT ends it cleanly (rc %d)", mode, rc);
 	if (!err)
-		check_output(mode, slurp(log), h.id, &st);
+		check_output(mode, slurp(log), h.id, &st, &d);
 	if (rc != 0 || err)
 		show_log(log);
 	else

@@ -29,6 +29,7 @@ static const char *const fields[GTR_NTYPES][7] = {
 	[GTR_PAGES_RELEASE] = { "heap", "pid", "reason", "bytes", "ns" },
 	[GTR_SHRINK_SCAN] = { "heap", "pid", "asked", "freed" },
 	[GTR_GC_PHASE] = { "heap", "pid", "phase", "cycle", "live", "goal" },
+	[GTR_GC_PAUSE] = { "heap", "pid", "kind", "cycle", "ns" },
 };
 
 static bool format_has(const char *fmt, const char *field)
@@ -92,7 +93,8 @@ static void check_tracefs(void)
 
 static void check_counts(const char *mode, const struct gtr_heap_stats *c,
 			 const struct wl_done *d, const struct gch_stats *st,
-			 unsigned long long features, bool shrink_tp)
+			 unsigned long long features, bool shrink_tp,
+			 bool pause_tp)
 {
 	EQ("heap_create fired once", c->created, 1);
 	EQ("span_alloc == workload allocations", c->spans_alloc, d->allocs);
@@ -130,6 +132,21 @@ static void check_counts(const char *mode, const struct gtr_heap_stats *c,
 	EQ("gc_phase MARK_START == cycles", c->gc_cycles, d->gc_cycles);
 	EQ("gc_phase last cycle == stats.gc_cycle", c->gc_last_cycle,
 	   st->gc_cycle);
+	if ((features & GCH_FEAT_GC_PAUSE) || pause_tp) {
+		tap_ok(d->gc_pauses > 0, "%s: the workload announced %llu pauses",
+		       mode, d->gc_pauses);
+		EQ("gc_pause fired per pause announced", c->gc_pauses,
+		   d->gc_pauses);
+		EQ("gc_pause == stats.gc_pauses", c->gc_pauses, st->gc_pauses);
+		EQ("gc_pause ns == announced ns", c->gc_pause_ns,
+		   d->gc_pause_ns);
+		EQ("gc_pause ns == stats.gc_pause_ns", c->gc_pause_ns,
+		   st->gc_pause_ns);
+		EQ("gc_pause longest == longest announced", c->gc_pause_max_ns,
+		   d->gc_pause_max_ns);
+	} else {
+		tap_skip("%s: module has no GC pause announcements", mode);
+	}
 	tap_ok(c->releases[GTR_REL_IOCTL] > 0,
 	       "%s: pages_release(ioctl) fired (%llu)", mode,
 	       (unsigned long long)c->releases[GTR_REL_IOCTL]);
@@ -189,7 +206,7 @@ static void run_mode(enum gtr_mode m)
 	}
 	EQ("event pid == heap owner", c.pid, (unsigned long long)getpid());
 	check_counts(mode, &c, &d, &st, h.features,
-		     s.attached[GTR_SHRINK_SCAN]);
+		     s.attached[GTR_SHRINK_SCAN], s.attached[GTR_GC_PAUSE]);
 	wl_close(&h);
 	bpf_map_lookup_elem(s.heaps_fd, &h.id, &c);
 	EQ("heap_destroy fired once on close", c.destroyed, 1);

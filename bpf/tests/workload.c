@@ -29,6 +29,8 @@
 #define NSPANS		40	/* 1200 heap pages: 9.4 MiB, above the budget */
 #define HARD_PAGES	2048
 
+#define TRY(x) do { int e_ = (x); if (e_) return e_; } while (0)
+
 int wl_open(struct wl_heap *h)
 {
 	struct gch_version v = { .size = sizeof(v) };
@@ -111,18 +113,48 @@ static int free_spans(struct wl_heap *h, struct gch_span_ref *refs,
 	return 0;
 }
 
+/*
+ * One announced pause; the durations are made up but distinct, so that a
+ * sum or a maximum taken from the wrong events shows.
+ */
+static int gc_pause(struct wl_heap *h, struct wl_done *d, unsigned int kind,
+		    unsigned long long ns)
+{
+	struct gch_gc_phase p = { .size = sizeof(p), .phase = GCH_GC_PAUSE,
+				  .cycle = d->last_cycle, .pause_kind = kind,
+				  .pause_ns = ns };
+
+	if (!(h->features & GCH_FEAT_GC_PAUSE))
+		return 0;
+	if (ioctl(h->fd, GCH_IOC_GC_PHASE, &p))
+		return -errno;
+	d->gc_pauses++;
+	d->gc_pause_ns += ns;
+	if (ns > d->gc_pause_max_ns)
+		d->gc_pause_max_ns = ns;
+	return 0;
+}
+
+/*
+ * A cycle as the concurrent collector announces it: mark start, its pause,
+ * two mark termination pauses (the first one retried), mark end, sweep end.
+ */
 static int gc_cycle(struct wl_heap *h, struct wl_done *d)
 {
-	struct gch_gc_phase p = { .size = sizeof(p) };
-	unsigned int ph;
+	struct gch_gc_phase p = { .size = sizeof(p), .heap_live = 1 << 20 };
+	unsigned long long c;
 
-	p.cycle = ++d->last_cycle;
-	for (ph = GCH_GC_MARK_START; ph <= GCH_GC_SWEEP_END; ph++) {
-		p.phase = ph;
-		p.heap_live = 1 << 20;
+	p.cycle = c = ++d->last_cycle;
+	for (p.phase = GCH_GC_MARK_START; p.phase <= GCH_GC_SWEEP_END;
+	     p.phase++) {
 		if (ioctl(h->fd, GCH_IOC_GC_PHASE, &p))
 			return -errno;
 		d->gc_phases++;
+		if (p.phase != GCH_GC_MARK_START)
+			continue;
+		TRY(gc_pause(h, d, GCH_PAUSE_MARK_START, 100000 + c * 1000));
+		TRY(gc_pause(h, d, GCH_PAUSE_MARK_TERM, 50000 + c));
+		TRY(gc_pause(h, d, GCH_PAUSE_MARK_TERM, 700000 + c * 7));
 	}
 	d->gc_cycles++;
 	return 0;
@@ -198,7 +230,6 @@ static int scavenge(struct wl_heap *h, unsigned int flags,
 	return 0;
 }
 
-#define TRY(x) do { int e_ = (x); if (e_) return e_; } while (0)
 
 int wl_run(struct wl_heap *h, struct wl_done *d)
 {

@@ -29,6 +29,10 @@ struct wl_done {
 	unsigned long long gc_cycles;	/* cycles announced */
 	unsigned long long last_cycle;
 	unsigned long long gc_phases;
+	/* GCH_GC_PAUSE announcements (module with GCH_FEAT_GC_PAUSE) */
+	unsigned long long gc_pauses;
+	unsigned long long gc_pause_ns;
+	unsigned long long gc_pause_max_ns;
 };
 
 int wl_open(struct wl_heap *h);
@@ -36,7 +40,7 @@ void wl_close(struct wl_heap *h);
 int wl_stats(struct wl_heap *h, struct gch_stats *st);
 /*
  * Allocate, touch, free (in batches), hit the hard limit, announce GC
- * cycles, scavenge part by ioctl, shrink through drop_caches, and finally
+ * cycles with their stop-the-world pauses, scavenge part by ioctl, shrink through drop_caches, and finally
  * scavenge everything so that no free resident memory is left for the
  * background scavenger to change the counters behind the test's back.
  * Returns 0 or -errno.

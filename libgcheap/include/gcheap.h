@@ -415,7 +415,13 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
  * so that stacks can later be scanned one thread at a time.
  *
  * A store that skips the barrier while a cycle marks can make the collector
- * free a reachable object: a use-after-free in the program.
+ * free a reachable object: a use-after-free in the program.  To find such
+ * stores, run with GCHEAP_GCVERIFY=1: every cycle then re-scans, in its
+ * last pause, each marked object, the root ranges and the data segments,
+ * and aborts with the address of any object one of them references that
+ * the cycle left unmarked.  It cannot check references held only in
+ * stacks (scanned conservatively, a stack shows dead slots too), and it
+ * costs a scan of the live heap per cycle.
  *
  * gch_store() is restartable: the library may move a thread that it stops
  * half-way through the inline sequence back to its start, so the flag test

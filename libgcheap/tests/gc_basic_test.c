@@ -364,6 +364,14 @@ static __attribute__((noinline)) void build_chain(size_t n, size_t size)
 	chain = prev;
 }
 
+/*
+ * A stale word in a scanned frame (a dead slot, a spilled register) can
+ * keep a few of the dead objects for one more cycle: conservative
+ * scanning may retain, never free early.  The frames at hand shift with
+ * the build (sanitizers) and the collector's own code.
+ */
+#define SLACK	8
+
 static void test_background_sweep(void)
 {
 	struct gch_gc_stats a, b, c;
@@ -382,10 +390,11 @@ static void test_background_sweep(void)
 		usleep(5000);
 		gch_gc_stats(h, &c);
 		waited_ms = now_ms() - t0;
-	} while (c.free_objects - a.free_objects < 200000 && waited_ms < 900);
+	} while (c.free_objects - a.free_objects < 200000 - SLACK &&
+		 waited_ms < 900);
 	printf("# background sweep: dead objects freed %lld ms after the cycle\n",
 	       (long long)waited_ms);
-	CHECK(c.free_objects - a.free_objects >= 200000,
+	CHECK(c.free_objects - a.free_objects >= 200000 - SLACK,
 	      "idle heap swept in the background (%llu freed after %lld ms)",
 	      (unsigned long long)(c.free_objects - a.free_objects),
 	      (long long)waited_ms);

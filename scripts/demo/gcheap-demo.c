@@ -19,6 +19,7 @@
 
 static const char *const feature_names[] = {
 	"pagemap", "spanslots", "scavenger", "shrinker", "tracepoints", "gc_phase",
+	"gc_pause",
 };
 
 static int failures;

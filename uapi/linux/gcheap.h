@@ -133,6 +133,7 @@
 #define GCH_FEAT_SHRINKER	(1ULL << 3)	/* memory-pressure shrinker */
 #define GCH_FEAT_TRACEPOINTS	(1ULL << 4)	/* gcheap:* tracepoints */
 #define GCH_FEAT_GC_PHASE	(1ULL << 5)	/* GCH_IOC_GC_PHASE */
+#define GCH_FEAT_GC_PAUSE	(1ULL << 6)	/* GCH_GC_PAUSE, gcheap_gc_pause */
 
 #define GCH_IOC_MAGIC		0xB6
 
@@ -308,6 +309,11 @@ struct gch_limits {
  *                        only free pages charged to that cgroup or below it.
  *                        Not in the first version of the struct: a caller
  *                        whose size stops before it does not get it.
+ * @gc_pauses: stop-the-world pauses announced (GCH_GC_PAUSE); a counter.
+ *             0 with a module without GCH_FEAT_GC_PAUSE, and, like
+ *             @gc_pause_ns, not in the first version of the struct.
+ * @gc_pause_ns: sum of the announced pauses' pause_ns, saturating at
+ *               U64_MAX (pause_ns is whatever the collector says)
  *
  * Allowed from any process that holds the fd.
  */
@@ -337,6 +343,8 @@ struct gch_stats {
 	__aligned_u64 heap_live;
 	__aligned_u64 heap_goal;
 	__aligned_u64 released_memcg_bytes;
+	__aligned_u64 gc_pauses;
+	__aligned_u64 gc_pause_ns;
 };
 #define GCH_IOC_STATS		_IO(GCH_IOC_MAGIC, GCH_CMD_STATS)
 
@@ -366,21 +374,43 @@ struct gch_scavenge {
 
 /**
  * struct gch_gc_phase - GCH_IOC_GC_PHASE: the collector announces a phase
- * @size: sizeof(struct gch_gc_phase)
+ * @size: sizeof(struct gch_gc_phase).  The first version ends at @heap_goal
+ *        (40 bytes) and is still accepted: its missing fields read as 0.
  * @flags: must be 0
- * @phase: GCH_GC_MARK_START, GCH_GC_MARK_END or GCH_GC_SWEEP_END
- *         (anything else: -EINVAL)
+ * @phase: GCH_GC_MARK_START, GCH_GC_MARK_END, GCH_GC_SWEEP_END or
+ *         GCH_GC_PAUSE (anything else: -EINVAL)
  * @reserved: must be 0
- * @cycle: the collector's cycle number
- * @heap_live: bytes the collector found live (at MARK_END) or holds now
+ * @cycle: the collector's cycle number (for GCH_GC_PAUSE: the cycle the
+ *         pause belongs to)
+ * @heap_live: bytes the collector found live (at MARK_END) or holds now;
+ *             must be 0 with GCH_GC_PAUSE
  * @heap_goal: the heap goal for the next cycle; non-zero replaces the goal
  *             the scavenger keeps its budget by (any __u64; see
- *             struct gch_limits)
+ *             struct gch_limits); must be 0 with GCH_GC_PAUSE
+ * @pause_kind: GCH_GC_PAUSE only (with any other phase: must be 0): which
+ *              stop-the-world pause just ended, GCH_PAUSE_MARK_START,
+ *              GCH_PAUSE_MARK_TERM or GCH_PAUSE_STW; anything else,
+ *              including 0 (a struct of the first version), is -EINVAL
+ * @reserved2: must be 0
+ * @pause_ns: GCH_GC_PAUSE only (with any other phase: must be 0): how long
+ *            the world was stopped, in ns as the collector measured it
+ *            (any __u64)
  *
  * Nothing is written back but the struct as it was passed in; it must still
  * be writable (see "ioctl conventions").
- * The kernel fires the gcheap_gc_phase tracepoint and, between MARK_START
- * and SWEEP_END, the background scavenger leaves this heap alone.
+ * MARK_START, MARK_END and SWEEP_END record @cycle, @heap_live and the goal
+ * in the heap (struct gch_stats), and fire the gcheap_gc_phase tracepoint;
+ * between MARK_START and SWEEP_END the background scavenger leaves this heap
+ * alone.
+ * GCH_GC_PAUSE (module has GCH_FEAT_GC_PAUSE; an older one gives -EINVAL)
+ * is announced after each stop-the-world pause, once the world runs again:
+ * a concurrent collector's pause at mark start and its mark termination
+ * pauses (several per cycle if termination is retried), or one whole cycle
+ * of a stop-the-world collector.  It adds 1 to gc_pauses and @pause_ns to
+ * gc_pause_ns and fires the gcheap_gc_pause tracepoint; nothing else
+ * changes: the phase the scavenger goes by, gc_cycle, heap_live and the
+ * goal stay what the last other phase said, so a pause inside a cycle
+ * neither ends nor starts the scavenger's hold-off.
  */
 struct gch_gc_phase {
 	__u32 size;
@@ -390,10 +420,18 @@ struct gch_gc_phase {
 	__aligned_u64 cycle;
 	__aligned_u64 heap_live;
 	__aligned_u64 heap_goal;
+	__u32 pause_kind;
+	__u32 reserved2;
+	__aligned_u64 pause_ns;
 };
 #define GCH_GC_MARK_START	1U
 #define GCH_GC_MARK_END		2U
 #define GCH_GC_SWEEP_END	3U
+#define GCH_GC_PAUSE		4U
+/* struct gch_gc_phase.pause_kind */
+#define GCH_PAUSE_MARK_START	1U	/* concurrent cycle: marking begins */
+#define GCH_PAUSE_MARK_TERM	2U	/* concurrent cycle: mark termination */
+#define GCH_PAUSE_STW		3U	/* a whole stop-the-world cycle */
 #define GCH_IOC_GC_PHASE	_IO(GCH_IOC_MAGIC, GCH_CMD_GC_PHASE)
 
 #endif /* _UAPI_LINUX_GCHEAP_H */
