@@ -320,6 +320,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 	t[0] = gc_now_ns();
 	c[0] = gc_thread_cpu_ns();
 	g->last.threads = gc_stop_world() + (gc_tls.self != NULL);
+	gc_work_init(w, h);	/* the heap's extent now that it is still */
 	/* sweep termination */
 	gc_release_caches(h);
 	gc_sweep_finish(h);
@@ -382,12 +383,17 @@ static void mark_start(struct gc_heap *g)
 
 	/* sweep termination, with the program running */
 	gc_sweep_finish(h);
-	gc_work_init(&w, h);
-	m.w = &w;
 	gc_roots_lock();
 	gc_fin_lock();
 	t0 = gc_now_ns();
 	g->last.threads = gc_stop_world() + (gc_tls.self != NULL);
+	/*
+	 * The heap's extent only once the world is stopped: an arena made
+	 * meanwhile holds objects allocated before the pause, not black,
+	 * which the roots may point at.
+	 */
+	gc_work_init(&w, h);
+	m.w = &w;
 	gc_release_caches(h);
 	gc_sweep_finish(h);	/* what a refill claimed meanwhile */
 	if (atomic_exchange(&g->sweep_pending, false))
@@ -549,21 +555,8 @@ static void *bg_main(void *arg)
 /* Under gc_lock: start the worker once; false if it cannot be. */
 static bool bg_start(void)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t t;
-	int err;
-
-	if (bg_started)
-		return true;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = pthread_create(&t, &attr, bg_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	bg_started = !err;
+	if (!bg_started)
+		bg_started = !gc_spawn(bg_main, NULL);
 	return bg_started;
 }
 

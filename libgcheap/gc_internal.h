@@ -146,6 +146,8 @@ static inline void gc_nopreempt_exit(void)
 #define gc_alloc_exit(p)	gc_nopreempt_exit_p(p)
 
 int gc_thread_register(void);	/* 0 or -errno; idempotent */
+/* Start a detached library thread with every signal blocked; 0 or errno. */
+int gc_spawn(void *(*fn)(void *), void *arg);
 void gc_thread_unregister(void);
 int gc_stw_init(void);
 /*

@@ -699,23 +699,8 @@ static unsigned start_helpers(void)
 {
 	unsigned want = helpers_wanted();
 
-	while (helpers.created < want) {
-		pthread_attr_t attr;
-		pthread_t t;
-		sigset_t all, old;
-		int err;
-
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		err = pthread_create(&t, &attr, helper_main, NULL);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&attr);
-		if (err)
-			break;
+	while (helpers.created < want && !gc_spawn(helper_main, NULL))
 		helpers.created++;
-	}
 	return helpers.created;
 }
 

@@ -140,6 +140,29 @@ static void suspend_handler(int sig, siginfo_t *si, void *uctx_v)
 	errno = saved_errno;
 }
 
+/*
+ * Start one of the library's own threads (marker, sweeper, finalizer):
+ * detached, and with every signal blocked, so that it never takes the
+ * program's signals nor the collector's (it is not stopped; the finalizer
+ * thread unblocks the two it needs when it attaches).  0 or an errno.
+ */
+int gc_spawn(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	int err;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&t, &attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return err;
+}
+
 /* A stop request arrived inside a no-preemption section: honour it now. */
 void gc_park_self(void)
 {

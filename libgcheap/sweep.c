@@ -336,18 +336,7 @@ static void *sweeper_main(void *arg)
 
 static void sweeper_create(void)
 {
-	pthread_attr_t attr;
-	pthread_t t;
-	sigset_t all, old;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* The helper must not take the application's signals. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	sweeper.err = -pthread_create(&t, &attr, sweeper_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	sweeper.err = -gc_spawn(sweeper_main, NULL);
 }
 
 int gc_sweeper_start(void)

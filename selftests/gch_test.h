@@ -27,6 +27,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -309,6 +311,59 @@ static inline long meminfo_kb(const char *key)
 	}
 	fclose(f);
 	return val;
+}
+
+/* ---- /sys, /proc and cgroup v2 files, shared by the suites ---- */
+
+#define GCH_CG_ROOT	"/sys/fs/cgroup"
+
+/* Write @val to the file at @path: 0 or -errno. */
+static inline int gch_write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* The number at the start of the file at @path, or -1. */
+static inline long gch_read_long(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+/* The module's reference count (open heaps pin it), or -1. */
+static inline long gch_module_refcnt(void)
+{
+	return gch_read_long("/sys/module/gcheap/refcnt");
+}
+
+/* cgroup v2 mounted at GCH_CG_ROOT with +memory for its children. */
+static inline bool gch_cgroup2_ready(void)
+{
+	struct stat sb;
+
+	if (stat("/sys/fs", &sb))
+		mount("sysfs", "/sys", "sysfs", 0, NULL);
+	if (stat(GCH_CG_ROOT "/cgroup.controllers", &sb)) {
+		mkdir(GCH_CG_ROOT, 0755);
+		if (mount("cgroup2", GCH_CG_ROOT, "cgroup2", 0, NULL))
+			return false;
+	}
+	gch_write_file(GCH_CG_ROOT "/cgroup.subtree_control", "+memory");
+	return true;
 }
 
 /*

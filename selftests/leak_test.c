@@ -535,19 +535,6 @@ static bool module_loaded(void)
 	return !stat("/sys/module/gcheap", &sb);
 }
 
-static long read_refcnt(void)
-{
-	char buf[32] = "";
-	int fd = open("/sys/module/gcheap/refcnt", O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
 TEST(module_pinned_by_live_heap)
 {
 	int fd, ret;
@@ -591,7 +578,7 @@ TEST(no_module_reference_left)
 	ASSERT_EQ(0, run_child(child_heap_and_exit, NULL));
 	munmap(base, 2 * GCH_ARENA_SIZE);
 	close(fd2);
-	EXPECT_EQ(0, read_refcnt()) TH_LOG("module references left");
+	EXPECT_EQ(0, gch_module_refcnt()) TH_LOG("module references left");
 }
 
 TEST_HARNESS_MAIN

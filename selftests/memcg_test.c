@@ -15,49 +15,9 @@
 
 #include "gch_test.h"
 
-#define CG_ROOT "/sys/fs/cgroup"
+#define CG_ROOT GCH_CG_ROOT
 #define SLACK_KB (2 * 1024)
 #define TOUCH_PAGES 4096		/* 32 MiB of heap */
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
-
-static long read_long(const char *path)
-{
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
-static bool cgroup2_ready(void)
-{
-	struct stat sb;
-
-	if (stat("/sys/fs", &sb))
-		mount("sysfs", "/sys", "sysfs", 0, NULL);
-	if (stat(CG_ROOT "/cgroup.controllers", &sb)) {
-		mkdir(CG_ROOT, 0755);
-		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL))
-			return false;
-	}
-	write_file(CG_ROOT "/cgroup.subtree_control", "+memory");
-	return true;
-}
 
 /*
  * The 6.1 harness runs the test body even after SKIP() in the setup, so the
@@ -71,7 +31,7 @@ FIXTURE(cg) {
 
 FIXTURE_SETUP(cg)
 {
-	if (!cgroup2_ready()) {
+	if (!gch_cgroup2_ready()) {
 		self->unready = "no cgroup v2";
 		return;
 	}
@@ -81,7 +41,7 @@ FIXTURE_SETUP(cg)
 						    strerror(errno));
 	snprintf(self->current, sizeof(self->current), "%s/memory.current",
 		 self->dir);
-	if (read_long(self->current) < 0)
+	if (gch_read_long(self->current) < 0)
 		self->unready = "memory controller not available";
 }
 
@@ -102,7 +62,7 @@ static int join(const char *dir)
 	char procs[192];
 
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-	return write_file(procs, "0") ? -1 : 0;
+	return gch_write_file(procs, "0") ? -1 : 0;
 }
 
 struct cg_child {
@@ -127,7 +87,7 @@ static int charge_child(void *arg)
 
 	if (join(c->dir))
 		return 1;
-	c0 = read_long(c->current) / 1024;
+	c0 = gch_read_long(c->current) / 1024;
 	fd = gch_open();
 	if (fd < 0)
 		return 2;
@@ -137,7 +97,7 @@ static int charge_child(void *arg)
 		return 3;
 	for (size_t off = 0; off < (size_t)TOUCH_PAGES * GCH_PAGE_SIZE; off += spg)
 		a[page * GCH_PAGE_SIZE + off] = 1;
-	c1 = read_long(c->current) / 1024;
+	c1 = gch_read_long(c->current) / 1024;
 	fprintf(stderr, "# charge: %ld kB before, %ld kB after touching %ld kB\n",
 		c0, c1, KB((long)TOUCH_PAGES * GCH_PAGE_SIZE));
 	if (c1 - c0 < KB((long)TOUCH_PAGES * GCH_PAGE_SIZE) - SLACK_KB)
@@ -146,7 +106,7 @@ static int charge_child(void *arg)
 		if (gch_free1(fd, page, TOUCH_PAGES) ||
 		    gch_scavenge(fd, GCH_SCAVENGE_ALL, 0, NULL))
 			return 5;
-		c2 = read_long(c->current) / 1024;
+		c2 = gch_read_long(c->current) / 1024;
 		fprintf(stderr, "# charge after scavenge: %ld kB\n", c2);
 		if (c1 - c2 < KB((long)TOUCH_PAGES * GCH_PAGE_SIZE) - SLACK_KB)
 			return 6;
@@ -154,7 +114,7 @@ static int charge_child(void *arg)
 	munmap(a, GCH_ARENA_SIZE);
 	close(fd);
 	usleep(100 * 1000);
-	c3 = read_long(c->current) / 1024;
+	c3 = gch_read_long(c->current) / 1024;
 	fprintf(stderr, "# charge after close: %ld kB\n", c3);
 	if (c3 - c0 > SLACK_KB)
 		return 7;
@@ -216,13 +176,13 @@ TEST_F(cg, exit_uncharges)
 	int status;
 
 	NEED_GROUP();
-	before = read_long(self->current) / 1024;
+	before = gch_read_long(self->current) / 1024;
 	status = run_child(die_with_heap, &c);
 
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		TH_LOG("status %#x", status);
 	usleep(200 * 1000);
-	after = read_long(self->current) / 1024;
+	after = gch_read_long(self->current) / 1024;
 	EXPECT_LT(after - before, SLACK_KB)
 		TH_LOG("group charge %ld kB before, %ld kB after the child died",
 		       before, after);

@@ -48,7 +48,7 @@
 #include "gch_test.h"
 #include "scav_test.h"
 
-#define CG_ROOT		"/sys/fs/cgroup"
+#define CG_ROOT		GCH_CG_ROOT
 #define SPAN_PAGES	512U			/* 4 MiB spans */
 #define SPAN_MIB	4U
 
@@ -79,31 +79,6 @@
 
 /* ---- cgroup v2 ---- */
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
-
-static long read_long(const char *path)
-{
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
 static int read_str(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -120,27 +95,12 @@ static int read_str(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-static bool cgroup2_ready(void)
-{
-	struct stat sb;
-
-	if (stat("/sys/fs", &sb))
-		mount("sysfs", "/sys", "sysfs", 0, NULL);
-	if (stat(CG_ROOT "/cgroup.controllers", &sb)) {
-		mkdir(CG_ROOT, 0755);
-		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL))
-			return false;
-	}
-	write_file(CG_ROOT "/cgroup.subtree_control", "+memory");
-	return true;
-}
-
 static int cg_write(const char *dir, const char *file, const char *val)
 {
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	return write_file(path, val);
+	return gch_write_file(path, val);
 }
 
 static long cg_read(const char *dir, const char *file)
@@ -148,7 +108,7 @@ static long cg_read(const char *dir, const char *file)
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	return read_long(path);
+	return gch_read_long(path);
 }
 
 /* memory.events: hierarchical, so a limit anywhere above counts too */
@@ -269,7 +229,7 @@ static int recv_fd(int sock, double secs)
 
 static int set_oom_adj(const char *val)
 {
-	return write_file("/proc/self/oom_score_adj", val);
+	return gch_write_file("/proc/self/oom_score_adj", val);
 }
 
 /* Map and touch @mib MiB of anonymous memory, left mapped until exit. */
@@ -457,7 +417,7 @@ FIXTURE_SETUP(rc)
 	ASSERT_TRUE(gch_has_feature(fd, GCH_FEAT_SHRINKER));
 	close(fd);
 	ASSERT_EQ(0, scav_params_save(&self->saved));
-	if (!cgroup2_ready()) {
+	if (!gch_cgroup2_ready()) {
 		self->unready = "no cgroup v2";
 	} else {
 		snprintf(self->top, sizeof(self->top),
@@ -495,7 +455,7 @@ FIXTURE_TEARDOWN(rc)
 		cg_destroy(self->top);
 	}
 	if (self->boost[0])
-		write_file(BOOST_SYSCTL, self->boost);
+		gch_write_file(BOOST_SYSCTL, self->boost);
 	if (self->paused)
 		scav_params_restore(&self->saved);
 }
@@ -991,7 +951,7 @@ TEST_F_TIMEOUT(rc, global_pressure_runs, 600)
 	 * free, which says nothing about the shrinker: switch boosting off.
 	 */
 	ASSERT_EQ(0, read_str(BOOST_SYSCTL, self->boost, sizeof(self->boost)));
-	ASSERT_EQ(0, write_file(BOOST_SYSCTL, "0"));
+	ASSERT_EQ(0, gch_write_file(BOOST_SYSCTL, "0"));
 	for (int k = 0; k < 2; k++)
 		ASSERT_EQ(0, owner_start(self, &own[k], &cfg[k]));
 

@@ -362,19 +362,6 @@ static int heaps_left(char *names, size_t len)
 	return n;
 }
 
-static long read_refcnt(void)
-{
-	char buf[32] = "";
-	int fd = open("/sys/module/gcheap/refcnt", O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
 static bool dev_noexec(void)
 {
 	struct statvfs sv;
@@ -2428,7 +2415,7 @@ TEST_F_TIMEOUT(stress, run, 300)
 	ASSERT_LE(0, fd) TH_LOG("open %s: %s", GCH_DEV, strerror(errno));
 	S.gc_phase = gch_has_feature(fd, GCH_FEAT_GC_PHASE);
 	close(fd);
-	refcnt = read_refcnt();
+	refcnt = gch_module_refcnt();
 	/* brings slab caches, stacks and page tables to their working size */
 	run_round(_metadata, "warm-up", seed ^ 0x5741524d2d5550ULL,
 		  WARMUP_SECONDS, 0);
@@ -2436,7 +2423,7 @@ TEST_F_TIMEOUT(stress, run, 300)
 		return;
 	before = memfree_settled();
 	run_round(_metadata, "run", seed, secs, max_ops);
-	EXPECT_EQ(refcnt, read_refcnt()) TH_LOG("module references left");
+	EXPECT_EQ(refcnt, gch_module_refcnt()) TH_LOG("module references left");
 	after = shortfall_kb(before, tol);
 	EXPECT_LT(after, tol) TH_LOG("free before %ld kB, short after %ld kB",
 				     before, after);
