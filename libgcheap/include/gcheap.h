@@ -233,14 +233,17 @@ const char *gch_backend_name(gch_heap *h);
 
 /* ==== collector (section maintained by the collector engineer) ========== */
 /*
- * Garbage collection.  Objects nothing reaches are reclaimed.  A cycle
- * marks beside the running program, as Go's does: it stops every attached
- * thread twice, briefly -- to scan the roots and turn the write barrier on,
- * and to finish marking -- while the library's background mark worker
- * marks in between; then it sweeps lazily.  Stores of heap pointers into
- * heap objects must go through gch_store() (see "Write barrier" below).
- * GCHEAP_GCMODE=stw instead marks with the world stopped for the whole
- * mark (no barrier needed; for debugging and comparison).  To stop a
+ * Garbage collection.  Objects nothing reaches are reclaimed.  By default
+ * a cycle marks with every attached thread stopped, then sweeps lazily.
+ * GCHEAP_GCMODE=concurrent makes it mark beside the running program, as
+ * Go's does: it stops every attached thread twice, briefly -- to scan the
+ * roots and turn the write barrier on, and to finish marking -- while the
+ * library's background mark worker marks in between.  Stores of heap
+ * pointers into heap objects must then go through gch_store() (see "Write
+ * barrier" below); write programs that way in either mode.  Concurrent
+ * mode is not the default yet: under heavy load a stress test has seen it
+ * lose an object about once in a few hundred thousand cycles, and the
+ * cause is not found.  To stop a
  * thread, a signal (SIGPWR) parks it wherever it is -- even blocked in a
  * system call; sleeps and polls may then return EINTR, as with any signal;
  * SIGXCPU restarts it, so a program must leave both signals to the
@@ -383,9 +386,8 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
  * being written (Go's hybrid barrier: Yuasa's deletion half, Dijkstra's
  * insertion half) into the calling thread's barrier buffer, whose contents
  * the collector marks.  While no cycle marks concurrently the barrier is one
- * load of a global flag, one well-predicted branch and the store.  With
- * GCHEAP_GCMODE=stw every cycle marks with the world stopped and the flag
- * is never set.
+ * load of a global flag, one well-predicted branch and the store.  In the
+ * default stop-the-world mode the flag is never set.
  *
  * Which stores need it: every store of a pointer (to an object of any open
  * heap) into an object allocated by gch_malloc() or gch_malloc_typed(),

@@ -24,6 +24,11 @@
  * (-DGC_BARRIER_TEST_NO_INSERTION) passes; it is kept for the day stacks
  * are scanned one at a time.
  *
+ * Known defect: under heavy load this test has seen one item lost in
+ * several minutes of runs, with the full barrier; the cause is not found,
+ * which is why concurrent marking is not the default.  So it runs in
+ * `make -C libgcheap concurrent-soak`, not in `make test`.
+ *
  * Usage: gc_concurrent_test [seconds]   (default 6)
  */
 #define _GNU_SOURCE
@@ -194,6 +199,7 @@ int main(int argc, char **argv)
 	pthread_t th[NTHREADS + 1];
 	struct gch_gc_stats st;
 
+	setenv("GCHEAP_GCMODE", "concurrent", 0);	/* not the default yet */
 	h = gch_open(&o);
 	CHECK(h != NULL, "gch_open");
 	if (!h)
