@@ -283,8 +283,8 @@ static void mark_range_cb(uintptr_t lo, uintptr_t hi, const uint64_t *ptrmap,
 	gc_mark_range(m->w, lo, hi, ptrmap);
 }
 
-/* Mark phase: everything reachable from the roots becomes black. */
-static void mark_phase(struct gc_heap *g, struct gc_work *w)
+/* World stopped: gray every root (ranges, data, stacks, finalizer roots). */
+static void mark_roots(struct gc_heap *g, struct gc_work *w)
 {
 	struct mark_ctx m = { .w = w };
 
@@ -293,8 +293,45 @@ static void mark_phase(struct gc_heap *g, struct gc_work *w)
 	gc_roots_for_each_stack(mark_range_cb, &m);
 	g->last.stack_bytes = gc_roots_bytes() - g->last.global_bytes;
 	gc_fin_mark_roots(w);
+}
+
+/* Mark phase: everything reachable from the roots becomes black. */
+static void mark_phase(struct gc_heap *g, struct gc_work *w)
+{
+	mark_roots(g, w);
 	/* helpers only repay their wake-up on a heap of some size */
 	gc_mark_parallel(w, g->heap_marked >= GC_PARALLEL_MIN);
+}
+
+/*
+ * Sweep termination, world stopped: every cache back to the centrals and
+ * the last cycle's sweep finished (the mark bits are about to be reused).
+ */
+static void sweep_termination(struct gc_heap *g)
+{
+	struct gch_heap *h = g->h;
+
+	gc_release_caches(h);
+	gc_sweep_finish(h);
+	if (atomic_exchange(&g->sweep_pending, false))
+		gc_announce(h, GCH_GC_SWEEP_END, gc_heap_live(g));
+	g->last.heap_before = gc_heap_live(g);
+}
+
+/*
+ * The end of mark termination, world stopped and g->heap_marked known: the
+ * marked spans become unswept, the next goal is set and announced.
+ */
+static void cycle_end(struct gc_heap *g)
+{
+	struct gch_heap *h = g->h;
+
+	gch_store_rlx(&h->sweepgen, h->sweepgen + 2);
+	g->cycle++;
+	gc_pacer_cycle_done(g);
+	gc_announce(h, GCH_GC_MARK_END, g->heap_marked);
+	atomic_store(&g->sweep_pending, true);
+	g->sweep_at_ns = gc_now_ns() + GC_SWEEP_DELAY_NS;
 }
 
 static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4])
@@ -322,12 +359,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 	c[0] = gc_thread_cpu_ns();
 	g->last.threads = gc_stop_world() + (gc_tls.self != NULL);
 	gc_work_init(w, h);	/* the heap's extent now that it is still */
-	/* sweep termination */
-	gc_release_caches(h);
-	gc_sweep_finish(h);
-	if (atomic_exchange(&g->sweep_pending, false))
-		gc_announce(h, GCH_GC_SWEEP_END, gc_heap_live(g));
-	g->last.heap_before = gc_heap_live(g);
+	sweep_termination(g);
 	t[1] = gc_now_ns();
 	c[1] = gc_thread_cpu_ns();
 
@@ -338,12 +370,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 	/* mark termination */
 	gc_fin_after_mark(w);
 	g->heap_marked = w->bytes_marked;
-	gch_store_rlx(&h->sweepgen, h->sweepgen + 2);
-	g->cycle++;
-	gc_pacer_cycle_done(g);
-	gc_announce(h, GCH_GC_MARK_END, g->heap_marked);
-	atomic_store(&g->sweep_pending, true);
-	g->sweep_at_ns = gc_now_ns() + GC_SWEEP_DELAY_NS;
+	cycle_end(g);
 	gc_start_world();
 	t[3] = gc_now_ns();
 	c[3] = gc_thread_cpu_ns();
@@ -385,7 +412,6 @@ static void mark_start(struct gc_heap *g)
 {
 	struct gch_heap *h = g->h;
 	int64_t t0, c0 = gc_thread_cpu_ns();
-	struct mark_ctx m;
 	struct gc_work w;
 
 	/* sweep termination, with the program running */
@@ -400,17 +426,8 @@ static void mark_start(struct gc_heap *g)
 	 * which the roots may point at.
 	 */
 	gc_work_init(&w, h);
-	m.w = &w;
-	gc_release_caches(h);
-	gc_sweep_finish(h);	/* what a refill claimed meanwhile */
-	if (atomic_exchange(&g->sweep_pending, false))
-		gc_announce(h, GCH_GC_SWEEP_END, gc_heap_live(g));
-	g->last.heap_before = gc_heap_live(g);
-	gc_roots_for_each(mark_range_cb, &m);
-	g->last.global_bytes = gc_roots_bytes();
-	gc_roots_for_each_stack(mark_range_cb, &m);
-	g->last.stack_bytes = gc_roots_bytes() - g->last.global_bytes;
-	gc_fin_mark_roots(&w);
+	sweep_termination(g);	/* again: what a refill claimed meanwhile */
+	mark_roots(g, &w);
 	gch_black_bytes = 0;
 	gch_black_lo = h->base;
 	gch_black_hi = h->base + ((uintptr_t)h->max_arenas << GCH_ARENA_SHIFT);
@@ -462,12 +479,7 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 	gc_mark_set_concurrent(false);
 	g->heap_marked = g->cycle_marked + w->bytes_marked +
 			 gc_barrier_take_marked() + gch_black_bytes;
-	gch_store_rlx(&h->sweepgen, h->sweepgen + 2);
-	g->cycle++;
-	gc_pacer_cycle_done(g);
-	gc_announce(h, GCH_GC_MARK_END, g->heap_marked);
-	atomic_store(&g->sweep_pending, true);
-	g->sweep_at_ns = gc_now_ns() + GC_SWEEP_DELAY_NS;
+	cycle_end(g);
 }
 
 /*
