@@ -350,6 +350,25 @@ static inline long gch_module_refcnt(void)
 	return gch_read_long("/sys/module/gcheap/refcnt");
 }
 
+/*
+ * Whether the running kernel has KASAN (its quarantine holds freed memory
+ * back, which free-memory comparisons must allow for).
+ */
+static inline bool gch_kernel_has_kasan(void)
+{
+	char line[256];
+	bool found = false;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, " kasan_quarantine_reduce") != NULL ||
+			strstr(line, " kasan_quarantine_put") != NULL;
+	fclose(f);
+	return found;
+}
+
 /* cgroup v2 mounted at GCH_CG_ROOT with +memory for its children. */
 static inline bool gch_cgroup2_ready(void)
 {

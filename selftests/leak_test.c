@@ -52,21 +52,6 @@ FIXTURE_TEARDOWN(slow)
 {
 }
 
-static bool kernel_has_kasan(void)
-{
-	char line[256];
-	bool found = false;
-	FILE *f = fopen("/proc/kallsyms", "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, " kasan_quarantine_reduce") != NULL ||
-			strstr(line, " kasan_quarantine_put") != NULL;
-	fclose(f);
-	return found;
-}
-
 /* 2 MiB of noise measured on Debian's kernel, plus KASAN's quarantine. */
 static long tolerance_kb(void)
 {
@@ -74,7 +59,7 @@ static long tolerance_kb(void)
 
 	if (!tol) {
 		tol = 2 * 1024;
-		if (kernel_has_kasan())
+		if (gch_kernel_has_kasan())
 			tol += meminfo_kb("MemTotal") / 32;
 	}
 	return tol;

@@ -382,25 +382,11 @@ static long env_long(const char *name, long def)
  * noise with a margin for what 4 threads and their forks leave in slab
  * caches, plus KASAN's quarantine (1/32 of RAM) on the debug kernel.
  */
-static bool kernel_has_kasan(void)
-{
-	char line[256];
-	bool found = false;
-	FILE *f = fopen("/proc/kallsyms", "r");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, " kasan_quarantine_put") != NULL;
-	fclose(f);
-	return found;
-}
-
 static long tolerance_kb(void)
 {
 	long tol = 4 * 1024;
 
-	if (kernel_has_kasan())
+	if (gch_kernel_has_kasan())
 		tol += meminfo_kb("MemTotal") / 32;
 	return tol;
 }
