@@ -427,6 +427,8 @@ static void mark_start(struct gc_heap *g)
 	 */
 	gc_work_init(&w, h);
 	sweep_termination(g);	/* again: what a refill claimed meanwhile */
+	if (gc_verify_enabled())
+		gc_verify_start(g);
 	mark_roots(g, &w);
 	gch_black_bytes = 0;
 	gch_black_lo = h->base;

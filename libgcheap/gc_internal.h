@@ -365,6 +365,8 @@ struct gc_heap {
 	uint64_t mem_limit;		/* 0: none */
 	uint64_t heap_marked;
 	uint64_t heap_goal;
+	uint64_t heap_trigger;		/* bytes of allocation that start one */
+	double trigger_frac;		/* of the runway (concurrent cycles) */
 	int64_t last_gc_ns;
 	/* sweep progress */
 	_Atomic bool sweep_pending;	/* a cycle's sweep is not done yet */
@@ -381,6 +383,8 @@ struct gc_heap {
 	/* the concurrent cycle (gc.c), under gc_lock */
 	uint64_t cycle_marked;		/* bytes the roots marked in pause 1 */
 	int64_t mark_started_ns;
+	enum gc_reason cycle_reason;	/* what started the marking cycle */
+	uint64_t cycle_gc_cpu_ns;	/* its worker (not idle) + assist CPU */
 };
 
 extern pthread_mutex_t gc_lock;
@@ -403,6 +407,7 @@ void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
 
 /* verify.c: GCHEAP_GCVERIFY=1; world stopped, gc/roots/fin locks held */
 bool gc_verify_enabled(void);
+void gc_verify_start(struct gc_heap *g);
 void gc_verify_mark(struct gc_heap *g);
 
 /* pauses.c: gc_lock held */
@@ -414,6 +419,9 @@ void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit);
 void gc_pacer_cycle_done(struct gc_heap *g);
 /* A concurrent cycle began: the hook runs at every flush (assists). */
 void gc_pacer_mark_started(struct gc_heap *g);
+/* Mark termination of a triggered concurrent cycle: adapt the trigger. */
+void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
+		    long ncpu);
 /* Concurrent cycles (GCHEAP_GCMODE unset or "concurrent") or stop-the-world. */
 bool gc_mode_concurrent(void);
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
@@ -431,6 +439,13 @@ void gc_fin_mark_roots(struct gc_work *w);
 void gc_fin_after_mark(struct gc_work *w);
 void gc_fin_wake(void);
 void gc_fin_heap_destroy(struct gch_heap *h);
+
+/* limiter.c: the GC CPU limiter */
+void gc_limiter_account(uint64_t ns);	/* GC CPU spent (ns) */
+bool gc_limiter_on(void);
+void gc_limiter_arm(bool armed);
+void gc_limiter_rearm(void);		/* gc_lock held */
+uint64_t gc_limiter_enabled_ns(void);
 
 /* gctrace.c */
 void gc_trace_init(void);

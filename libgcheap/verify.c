@@ -72,21 +72,131 @@ struct saved {
 	struct saved *next;
 };
 
-/* Keep a copy of the span's mark bits: what the cycle marked. */
-static void save_span(struct gch_span *s, void *arg)
-{
-	struct saved **list = arg, *e = malloc(sizeof(*e));
-	size_t n = s->bitwords * sizeof(uint64_t);
+/*
+ * The slots allocated when the cycle began (gc_verify_start), so that a
+ * report can say whether the referrer and the lost object are old
+ * (reachable at the snapshot, the barrier's business) or were allocated
+ * while marking (black allocation's).  One cycle marks at a time.
+ */
+static struct saved *at_start;
 
-	e->bits = e ? malloc(n) : NULL;
+static void free_list(struct saved *list)
+{
+	for (struct saved *e = list, *next; e; e = next) {
+		next = e->next;
+		free(e->bits);
+		free(e);
+	}
+}
+
+static struct saved *save_new(struct gch_span *s, struct saved **list)
+{
+	struct saved *e = malloc(sizeof(*e));
+
+	e->bits = e ? calloc(s->bitwords, sizeof(uint64_t)) : NULL;
 	if (!e || !e->bits) {
 		fprintf(stderr, "libgcheap: GCHEAP_GCVERIFY: out of memory\n");
 		abort();
 	}
-	memcpy(e->bits, s->markbits, n);
 	e->s = s;
 	e->next = *list;
 	*list = e;
+	return e;
+}
+
+static void save_allocated(struct gch_span *s, void *arg)
+{
+	struct saved *e = save_new(s, arg);
+
+	for (uint32_t i = 0; i < s->nelems; i++)
+		if (gch_span_slot_allocated(s, i))
+			e->bits[i / 64] |= 1ULL << (i % 64);
+}
+
+/* Keep a copy of the span's mark bits: what the cycle marked. */
+static void save_span(struct gch_span *s, void *arg)
+{
+	struct saved *e = save_new(s, arg);
+
+	memcpy(e->bits, s->markbits, s->bitwords * sizeof(uint64_t));
+}
+
+/* World stopped at mark start: remember which slots are old. */
+void gc_verify_start(struct gc_heap *g)
+{
+	free_list(at_start);
+	at_start = NULL;
+	for_each_span(g->h, save_allocated, &at_start);
+}
+
+/* Whether @p's slot in @s was allocated when the cycle began. */
+static const char *age(struct gch_span *s, uint32_t idx)
+{
+	for (struct saved *e = at_start; e; e = e->next)
+		if (e->s == s)
+			return (e->bits[idx / 64] >> (idx % 64)) & 1 ?
+			       "old" : "new";
+	return "new span";
+}
+
+/* The first missed objects, sorted, for report_referrers(). */
+#define MISSED_KEPT	64
+static uintptr_t missed_obj[MISSED_KEPT];
+static unsigned nmissed;
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Name the black objects that point at missed ones (up to 16 edges): the
+ * referrer's and the target's age say which mechanism failed.
+ */
+static void report_referrers(struct gch_heap *h, struct saved *list)
+{
+	unsigned shown = 0;
+
+	qsort(missed_obj, nmissed, sizeof(missed_obj[0]), cmp_addr);
+	for (struct saved *e = list; e && shown < 16; e = e->next) {
+		struct gch_span *s = e->s;
+
+		if (s->spanclass & 1)
+			continue;
+		for (uint32_t i = 0; i < s->nelems && shown < 16; i++) {
+			uintptr_t r = s->base + i * s->elemsize;
+
+			if (!((e->bits[i / 64] >> (i % 64)) & 1))
+				continue;
+			for (uintptr_t a = r; a < r + s->elemsize; a += 8) {
+				uintptr_t p = *(const uintptr_t *)a;
+				struct gch_span *t = gch_span_of(h, p);
+				uint32_t j;
+
+				if (!t || t->state != GCH_SPAN_INUSE)
+					continue;
+				j = gch_span_index(t, p);
+				if (j >= t->nelems)
+					continue;
+				p = t->base + j * t->elemsize;
+				if (!bsearch(&p, missed_obj, nmissed,
+					     sizeof(p), cmp_addr))
+					continue;
+				fprintf(stderr, "libgcheap: GCHEAP_GCVERIFY: "
+					"%s %lu-byte object %#lx (+%lu) -> %s "
+					"%lu-byte object %#lx (span %#lx "
+					"incache %u)\n", age(s, i),
+					(unsigned long)s->elemsize,
+					(unsigned long)r, (unsigned long)(a - r),
+					age(t, j), (unsigned long)t->elemsize,
+					(unsigned long)p, (unsigned long)t->base,
+					(unsigned)t->incache);
+				shown++;
+			}
+		}
+	}
 }
 
 /* Scan the children of every object the cycle marked (black objects). */
@@ -116,27 +226,29 @@ static uint64_t compare(struct saved *list)
 {
 	uint64_t missed = 0;
 
-	for (struct saved *e = list, *next; e; e = next) {
+	nmissed = 0;
+	for (struct saved *e = list; e; e = e->next) {
 		struct gch_span *s = e->s;
 
-		next = e->next;
 		for (uint32_t i = 0; i < s->bitwords; i++) {
 			for (uint64_t lost = s->markbits[i] & ~e->bits[i]; lost;
 			     lost &= lost - 1) {
 				uint32_t idx = i * 64 +
 					       (uint32_t)__builtin_ctzll(lost);
 
+				if (nmissed < MISSED_KEPT)
+					missed_obj[nmissed++] = s->base +
+								idx * s->elemsize;
 				if (missed++ < 16)
 					fprintf(stderr, "libgcheap: GCHEAP_GCVERIFY: "
-						"object %#lx (%lu bytes) is "
+						"%s object %#lx (%lu bytes) is "
 						"referenced but was not marked\n",
+						age(s, idx),
 						(unsigned long)(s->base +
 								idx * s->elemsize),
 						(unsigned long)s->elemsize);
 			}
 		}
-		free(e->bits);
-		free(e);
 	}
 	return missed;
 }
@@ -155,6 +267,11 @@ void gc_verify_mark(struct gc_heap *g)
 	gc_mark_parallel(&w, true);
 	gc_work_dispose(&w);
 	missed = compare(list);
+	if (missed)
+		report_referrers(g->h, list);
+	free_list(list);
+	free_list(at_start);
+	at_start = NULL;
 	if (missed) {
 		fprintf(stderr, "libgcheap: GCHEAP_GCVERIFY: cycle %llu left "
 			"%llu referenced objects white: a pointer was stored "
