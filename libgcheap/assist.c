@@ -14,7 +14,8 @@
  * gc_work, inside a no-preemption section so that mark termination never
  * finds gray objects in a parked thread's hands).  If no gray work is to be
  * had and the heap has reached its goal, the caller waits for the cycle to
- * end instead (gc.c); below the goal it simply goes on.
+ * end instead (gc.c); below the goal it simply goes on.  While the GC CPU
+ * limiter is on (limiter.c) nobody assists.
  *
  * State is per cycle and process-wide (one cycle marks at a time): written
  * with the world stopped at mark start before the heap is published
@@ -99,6 +100,9 @@ bool gc_assist(struct gch_heap *h)
 
 	if (atomic_load_explicit(&as.h, memory_order_acquire) != h)
 		return true;
+	/* the GC CPU limiter: the program's CPU is not the collector's now */
+	if (gc_limiter_on())
+		return true;
 	owe = debt(h);
 	if (!owe)
 		return true;
@@ -118,8 +122,9 @@ bool gc_assist(struct gch_heap *h)
 	gc_work_dispose(&w);	/* what is left goes back to the pool */
 	gc_barrier_marked(w.bytes_marked);
 	gc_nopreempt_exit();
-	atomic_fetch_add_explicit(&as.assist_ns,
-				  (uint64_t)(gc_thread_cpu_ns() - c0),
+	c0 = gc_thread_cpu_ns() - c0;
+	atomic_fetch_add_explicit(&as.assist_ns, (uint64_t)c0,
 				  memory_order_relaxed);
+	gc_limiter_account((uint64_t)c0);
 	return paid;
 }

@@ -2,8 +2,7 @@
 /*
  * gc.c - the collection cycle.
  *
- * Concurrent cycle (GCHEAP_GCMODE=concurrent; not yet the default, see
- * gc_mode_concurrent()), as Go's mgc.go runs it:
+ * Concurrent cycle (the default), as Go's mgc.go runs it:
  *
  *   sweep termination    on the thread that asked for the cycle: finish
  *                        the last cycle's sweep (mark bits are reused)
@@ -33,9 +32,9 @@
  * barrier (gcheap.h), so whatever a thread can reach at pause 2 was either
  * reachable at pause 1 -- and is marked -- or allocated since.
  *
- * Stop-the-world cycle (the default, GCHEAP_GCMODE=stw, and the fallback
- * when the worker thread cannot be started), on the thread that asked for
- * it:
+ * Stop-the-world cycle (GCHEAP_GCMODE=stw, for debugging and comparison,
+ * and the fallback when the worker thread cannot be started), on the
+ * thread that asked for it:
  *
  *   take gc_lock, roots.lock, the finalizer lock, h->lock  (nobody parked
  *                                 can hold them: see gc_internal.h)
@@ -108,11 +107,17 @@ static long bg_ncpu(void)
 	return n;
 }
 
+/* Fewer attached threads than CPUs: the worker marks on an idle CPU. */
+static bool bg_idle(void)
+{
+	return (long)gc_thread_count() < bg_ncpu();
+}
+
 static double bg_cpu_share(void)
 {
 	double share = 0.25 * (double)bg_ncpu();
 
-	if ((long)gc_thread_count() < bg_ncpu())
+	if (bg_idle())
 		return 1.0;	/* idle-time marking */
 	return share > 1.0 ? 1.0 : share;
 }
@@ -259,13 +264,15 @@ void *gc_pending_slow(void *p)
 		/*
 		 * While @h is marked: pay the assist debt; only a thread that
 		 * owes work, finds none and has reached the goal goes on to
-		 * gc_collect(), which waits for the cycle to end.
+		 * gc_collect(), which waits for the cycle to end -- unless the
+		 * GC CPU limiter is on: then the heap grows past the goal.
 		 */
 		if (h && gc_assist_active(h) &&
-		    (gc_assist(h) || !(g = gc_of(h)) || !g->heap_goal ||
-		     gc_heap_live(g) < g->heap_goal))
+		    (gc_assist(h) || gc_limiter_on() || !(g = gc_of(h)) ||
+		     !g->heap_goal || gc_heap_live(g) < g->heap_goal))
 			return keep;
-		if (h)
+		/* the limiter holds the next cycle back too (limiter.c) */
+		if (h && !gc_limiter_on())
 			gc_collect(h, GC_REASON_HEAP);
 	}
 	return keep;
@@ -345,6 +352,8 @@ static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4])
 	l->cpu_stw_ns = c[1] - c[0];
 	l->cpu_mark_ns = c[2] - c[1];
 	l->cpu_term_ns = c[3] - c[2];
+	l->cpu_assist_ns = l->cpu_idle_ns = 0;
+	l->heap_end = l->heap_before;
 	gc_pause_record(g, pause, (uint64_t)(c[3] - c[0]));
 	gch_add(&g->gc_cpu_ns, (uint64_t)(c[3] - c[0]));
 }
@@ -387,21 +396,21 @@ bool gc_mode_concurrent(void)
 	if (mode < 0) {
 		const char *e = getenv("GCHEAP_GCMODE");
 
-		/*
-		 * Opt-in until the rare loss gc_concurrent_test and
-		 * GCHEAP_GCVERIFY see under load (one object in a few hundred
-		 * thousand cycles) is found: a collector that can free a live
-		 * object must not be the default.
-		 */
-		mode = e && !strcmp(e, "concurrent");
+		/* GCHEAP_GCMODE=stw: the stop-the-world collector, for
+		 * debugging and comparison */
+		mode = !(e && !strcmp(e, "stw"));
 	}
 	return mode;
 }
 
+/* A pause ended: recorded, and it stopped every CPU's program. */
 static void pause_done(struct gc_heap *g, int64_t t0, int64_t c0)
 {
-	gc_pause_record(g, (uint64_t)(gc_now_ns() - t0),
-			(uint64_t)(gc_thread_cpu_ns() - c0));
+	uint64_t ns = (uint64_t)(gc_now_ns() - t0);
+	uint64_t cpu = (uint64_t)(gc_thread_cpu_ns() - c0);
+
+	gc_pause_record(g, ns, cpu);
+	gc_limiter_pause(ns, cpu);
 }
 
 /*
@@ -476,12 +485,34 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 		gc_verify_mark(g);	/* GCHEAP_GCVERIFY=1 (verify.c) */
 	gc_barrier_disable();
 	g->last.cpu_assist_ns = (int64_t)gc_assist_stop();
+	g->last.heap_end = gc_heap_live(g);
+	if (g->cycle_reason == GC_REASON_HEAP)
+		gc_pacer_adapt(g, gc_now_ns() - g->mark_started_ns,
+			       g->cycle_gc_cpu_ns +
+			       (uint64_t)g->last.cpu_assist_ns, bg_ncpu());
 	gch_black_lo = gch_black_hi = 0;
 	gc_fin_after_mark(w);
 	gc_mark_set_concurrent(false);
 	g->heap_marked = g->cycle_marked + w->bytes_marked +
 			 gc_barrier_take_marked() + gch_black_bytes;
 	cycle_end(g);
+}
+
+/*
+ * A step of background marking done, its CPU since *@last: GC CPU for the
+ * limiter and the pacer, unless the worker marked on an idle CPU.
+ */
+static void bg_step_done(struct gc_heap *g, int64_t *last)
+{
+	int64_t now = gc_thread_cpu_ns();
+
+	if (!bg_idle()) {
+		gc_limiter_account((uint64_t)(now - *last));
+		g->cycle_gc_cpu_ns += (uint64_t)(now - *last);
+	} else {
+		g->cycle_idle_cpu_ns += (uint64_t)(now - *last);
+	}
+	*last = now;
 }
 
 /*
@@ -492,6 +523,7 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 static void mark_background(struct gc_heap *g)
 {
 	int64_t c0 = gc_thread_cpu_ns(), t0, term_ns = 0, tc = 0;
+	int64_t cs = c0;
 	struct gc_work w;
 	int64_t cp;
 	bool more;
@@ -504,10 +536,12 @@ static void mark_background(struct gc_heap *g)
 		while (gc_drain_budget(&w, GC_BG_STEP)) {
 			gc_assist_credit(w.bytes_scanned - scanned);
 			scanned = w.bytes_scanned;
+			bg_step_done(g, &cs);
 			bg_pace(&w, g->mark_started_ns,
 				gc_thread_cpu_ns() - c0);
 		}
 		gc_assist_credit(w.bytes_scanned - scanned);
+		bg_step_done(g, &cs);
 		pthread_mutex_lock(&gc_lock);
 		if (gc_verify_enabled())
 			gc_roots_lock();
@@ -519,7 +553,8 @@ static void mark_background(struct gc_heap *g)
 		more = gc_pool_has_work() && tries < GC_TERM_RETRIES;
 		if (!more) {
 			g->last.mark_ns = t0 - g->mark_started_ns;
-			g->last.cpu_mark_ns = gc_thread_cpu_ns() - c0;
+			g->last.cpu_mark_ns = (int64_t)g->cycle_gc_cpu_ns;
+			g->last.cpu_idle_ns = (int64_t)g->cycle_idle_cpu_ns;
 			tc = gc_thread_cpu_ns();
 			mark_termination(g, &w);
 		}
@@ -540,6 +575,7 @@ static void mark_background(struct gc_heap *g)
 	g->last.term_ns = term_ns;
 	g->last.cpu_term_ns = gc_thread_cpu_ns() - tc;
 	gch_add(&g->bg_cpu_ns, (uint64_t)g->last.cpu_mark_ns);
+	gch_add(&g->idle_cpu_ns, (uint64_t)g->last.cpu_idle_ns);
 	gch_add(&g->assist_cpu_ns, (uint64_t)g->last.cpu_assist_ns);
 	gch_add(&g->gc_cpu_ns, (uint64_t)(gc_thread_cpu_ns() - c0) +
 				(uint64_t)g->last.cpu_stw_ns +
@@ -604,7 +640,7 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		g = gc_marking;
 		if (why == GC_REASON_FORCED ||
 		    (why == GC_REASON_HEAP && g->h == h && g->heap_goal &&
-		     gc_heap_live(g) >= g->heap_goal))
+		     gc_heap_live(g) >= g->heap_goal && !gc_limiter_on()))
 			wait_marking_done();
 		if (why != GC_REASON_FORCED) {
 			pthread_mutex_unlock(&gc_lock);
@@ -627,6 +663,8 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 	gc_announce(h, GCH_GC_MARK_START, gc_heap_live(g));
 
 	if (gc_mode_concurrent() && bg_start()) {
+		g->cycle_reason = why;
+		g->cycle_gc_cpu_ns = g->cycle_idle_cpu_ns = 0;
 		mark_start(g);
 		gc_pacer_mark_started(g);
 		gc_marking = g;
@@ -771,6 +809,7 @@ void gc_heap_destroy(struct gch_heap *h)
 	else
 		g = NULL;
 	h->pacer_hook = NULL;
+	gc_limiter_rearm();
 	pthread_mutex_unlock(&gc_lock);
 	gc_fin_heap_destroy(h);
 	free(g);
@@ -813,8 +852,12 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st)
 	gc_pause_fill(g, st);
 	st->gc_assist_cpu_ns = gch_load(&g->assist_cpu_ns);
 	st->gc_dedicated_cpu_ns = gch_load(&g->bg_cpu_ns);
+	st->gc_idle_cpu_ns = gch_load(&g->idle_cpu_ns);
+	st->gc_limiter_ns = gc_limiter_enabled_ns();
 	st->heap_live_bytes = g->heap_marked;
 	st->heap_goal_bytes = g->heap_goal;
+	st->heap_trigger_bytes = g->heap_goal ?
+				 g->heap_marked + g->heap_trigger : 0;
 	st->gc_percent = g->gc_percent;
 	st->memory_limit_bytes = g->mem_limit;
 	st->gc_cpu_ns = gch_load(&g->gc_cpu_ns);

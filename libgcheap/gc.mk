@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 # The collector's part of the libgcheap build (included by Makefile).
 GC_SRCS := stw.c barrier.c assist.c roots.c mark.c sweep.c pacer.c finalizer.c gctrace.c \
-	   pauses.c verify.c gc.c
+	   pauses.c verify.c limiter.c gc.c
 GC_HDRS := gc_internal.h
 GC_TESTS := gc_stw_test gc_basic_test gc_model_test gc_threads_test gc_pacer_test \
-	    gc_barrier_test gc_pause_test gc_verify_test
+	    gc_barrier_test gc_pause_test gc_verify_test gc_limiter_test \
+	    gc_concurrent_test
 # ThreadSanitizer holds asynchronous signals back from a thread blocked in
 # pthread_cond_wait(), read() and the like until the call returns, so the
 # signal-based stop-the-world can never stop such a thread under it: the
@@ -17,8 +18,7 @@ endif
 # deletion half the test must fail (a loss needs a cycle's timing to line
 # up, so up to four runs get the chance).  Run before `test`'s own suites,
 # in objects of its own.  That the insertion half is redundant, and the
-# full barrier's long run, are concurrent-soak's: both wait on the open
-# defect the test describes.
+# full barrier's long run, are concurrent-soak's.
 BARRIER_PROOF := $(TOP)/build/libgcheap-proof
 .PHONY: barrier-proof concurrent-soak
 barrier-proof:

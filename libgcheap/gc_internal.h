@@ -342,7 +342,9 @@ struct gc_cycle_times {
 	int64_t term_ns;	/* weak refs, finalizers, restart */
 	int64_t cpu_stw_ns, cpu_mark_ns, cpu_term_ns;
 	int64_t cpu_assist_ns;	/* concurrent cycles: mutators' assists */
+	int64_t cpu_idle_ns;	/* the worker's marking on idle CPUs */
 	uint64_t heap_before;	/* heap live at the start */
+	uint64_t heap_end;	/* heap live when marking ended */
 	uint64_t heap_marked;
 	uint64_t goal;
 	uint64_t stack_bytes, global_bytes;
@@ -378,13 +380,15 @@ struct gc_heap {
 	uint64_t free_bytes, free_objects;
 	uint64_t gc_cpu_ns;
 	uint64_t assist_cpu_ns, bg_cpu_ns;	/* concurrent marking */
+	uint64_t idle_cpu_ns;			/* its idle-time marking */
 	uint64_t finalizers_run, weak_cleared;
 	struct gc_cycle_times last;
 	/* the concurrent cycle (gc.c), under gc_lock */
 	uint64_t cycle_marked;		/* bytes the roots marked in pause 1 */
 	int64_t mark_started_ns;
 	enum gc_reason cycle_reason;	/* what started the marking cycle */
-	uint64_t cycle_gc_cpu_ns;	/* its worker (not idle) + assist CPU */
+	uint64_t cycle_gc_cpu_ns;	/* its worker's CPU, not idle-time */
+	uint64_t cycle_idle_cpu_ns;	/* its worker's idle-time CPU */
 };
 
 extern pthread_mutex_t gc_lock;
@@ -422,7 +426,7 @@ void gc_pacer_mark_started(struct gc_heap *g);
 /* Mark termination of a triggered concurrent cycle: adapt the trigger. */
 void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
 		    long ncpu);
-/* Concurrent cycles (GCHEAP_GCMODE unset or "concurrent") or stop-the-world. */
+/* Concurrent cycles (the default) or stop-the-world (GCHEAP_GCMODE=stw). */
 bool gc_mode_concurrent(void);
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
 uint64_t gc_heap_live(struct gc_heap *g);
@@ -442,6 +446,7 @@ void gc_fin_heap_destroy(struct gch_heap *h);
 
 /* limiter.c: the GC CPU limiter */
 void gc_limiter_account(uint64_t ns);	/* GC CPU spent (ns) */
+void gc_limiter_pause(uint64_t wall_ns, uint64_t cpu_ns);
 bool gc_limiter_on(void);
 void gc_limiter_arm(bool armed);
 void gc_limiter_rearm(void);		/* gc_lock held */

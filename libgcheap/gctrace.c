@@ -4,8 +4,8 @@
  * Go's GODEBUG=gctrace=1, followed by a scavenger line from the kernel's
  * counters (GCH_IOC_STATS, or the host page layer's equivalent):
  *
- *   gc 7 @2.104s 3%: 0.021+1.8+0.012 ms clock, 0.020+0/1.8/0+0.011 ms cpu,
- *      9->9->4 MB, 8 MB goal, 0 MB stacks, 0 MB globals, 3 threads
+ *   gc 7 @2.104s 3%: 0.021+1.8+0.012 ms clock, 0.020+0.3/1.1/0.4+0.011 ms
+ *      cpu, 9->10->4 MB, 8 MB goal, 0 MB stacks, 0 MB globals, 3 threads
  *   scvg: inuse: 6, idle: 1, sys: 7, released: 12, consumed: 7 (MB)
  *
  * Fields: cycle number; time since the first heap opened; share of process
@@ -15,7 +15,8 @@
  * the cycle added up); in a stop-the-world cycle, sweep termination, mark
  * and mark termination.  Then the same as CPU time, the mark split as Go's
  * assist/background/idle: mutators' assists, the background worker (or the
- * collecting thread), no idle workers; heap live at the start (twice) and
+ * collecting thread) within its 25%, and the worker marking on CPUs the
+ * program left idle; heap live at the start, when marking ended, and
  * marked live; the next goal; stack and global root bytes scanned;
  * attached threads.
  * scvg: inuse = bytes in spans, idle = free pages still resident, sys =
@@ -88,14 +89,14 @@ void gc_trace_cycle(struct gc_heap *g)
 
 	fprintf(stderr,
 		"gc %llu @%.3fs %u%%: %.3f+%.3f+%.3f ms clock, "
-		"%.3f+%.3f/%.3f/0+%.3f ms cpu, %llu->%llu->%llu MB, %llu MB goal, "
+		"%.3f+%.3f/%.3f/%.3f+%.3f ms cpu, %llu->%llu->%llu MB, %llu MB goal, "
 		"%llu MB stacks, %llu MB globals, %u threads\n",
 		(unsigned long long)g->cycle,
 		(double)gc_since_start_ns() / 1e9, pct,
 		ms(l->stw_ns), ms(l->mark_ns), ms(l->term_ns),
 		ms(l->cpu_stw_ns), ms(l->cpu_assist_ns), ms(l->cpu_mark_ns),
-		ms(l->cpu_term_ns),
-		mb(l->heap_before), mb(l->heap_before), mb(l->heap_marked),
+		ms(l->cpu_idle_ns), ms(l->cpu_term_ns),
+		mb(l->heap_before), mb(l->heap_end), mb(l->heap_marked),
 		mb(l->goal), mb(l->stack_bytes), mb(l->global_bytes),
 		l->threads);
 	if (g->h->pl->stats(g->h, &ks))

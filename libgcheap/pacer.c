@@ -21,11 +21,21 @@
  * unless the GC percent is off.
  *
  * A stop-the-world cycle (GCHEAP_GCMODE=stw) has no reason to start before
- * the goal, so its trigger is exactly goal - heap_marked bytes of
- * allocation; a concurrent cycle starts at 7/8 of that runway, allocation
- * while it marks pays in mark assists (assist.c), and a thread that reaches
- * the goal with no gray work left to take waits for marking to end.  A
- * trigger that adapts to the last cycles' mark cost is the next step.
+ * the goal, so its trigger is exactly the runway, goal - heap_marked bytes
+ * of allocation.  A concurrent cycle must start earlier, for the program
+ * allocates while it marks: at a fraction f of the runway, which adapts
+ * (Go's pacer of 1.5 to 1.17).  At the end of each cycle the allocator
+ * started, with h_a the fraction of the runway allocated when marking
+ * ended and u_a the GC CPU utilisation while it marked (background worker
+ * and assists, idle-time marking excluded, over the machine),
+ *     e = (1 - f) - (u_a / u_g) * (h_a - f),    f += e / 2,
+ * clamped to [0.6, 0.95] and starting at 7/8: a cycle that ended past the
+ * goal, or needed assists beyond the goal utilisation u_g (0.30: the
+ * worker's 25% and a margin for assists, as Go), starts the next one
+ * earlier; one that ended early with CPU to spare starts it later.
+ * Allocation while a cycle marks pays in mark assists (assist.c), and a
+ * thread that reaches the goal with no gray work left to take waits for
+ * marking to end -- unless the GC CPU limiter is on (limiter.c).
  * The kernel is told the goal at every mark termination (gc.c announces it
  * with GCH_IOC_GC_PHASE) and the memory limit as the heap's soft limit
  * (GCH_LIMIT_SOFT), so the scavenger keeps free memory within budget and
@@ -48,6 +58,11 @@
 #define GC_PERCENT_DEFAULT	100
 #define GC_MIN_HEAP		(4ULL << 20)
 #define GC_PERIOD_NS		(120LL * 1000000000LL)
+/* The adaptive trigger: start, bounds, and goal utilisation. */
+#define TRIGGER_INIT		0.875
+#define TRIGGER_MIN		0.6
+#define TRIGGER_MAX		0.95
+#define GOAL_UTILISATION	0.30
 
 static int parse_percent(const char *e, int *out)
 {
@@ -136,9 +151,38 @@ static void set_trigger(struct gc_heap *g)
 	if (goal != UINT64_MAX) {
 		trig = goal > g->heap_marked ? goal - g->heap_marked : 1;
 		if (gc_mode_concurrent() && trig > 8)
-			trig -= trig / 8;
+			trig = (uint64_t)((double)trig * g->trigger_frac);
+		if (!trig)
+			trig = 1;
 	}
+	g->heap_trigger = trig;
 	gch_store_rlx(&g->h->pacer_trigger, trig);
+}
+
+/*
+ * Mark termination of a concurrent cycle that the trigger started, before
+ * gc_pacer_cycle_done(): adapt the trigger fraction (see the top).
+ * @mark_ns is the wall time marking ran beside the program, @gc_cpu_ns
+ * the worker's (not idle-time) and the assists' CPU in it.
+ */
+void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
+		    long ncpu)
+{
+	uint64_t runway = g->heap_goal > g->last.heap_marked ?
+			  g->heap_goal - g->last.heap_marked : 0;
+	double f = g->trigger_frac, h_a, u_a, e;
+
+	if (!runway || mark_ns <= 0 || ncpu < 1)
+		return;
+	h_a = (double)gch_load(&g->h->alloc_since_cycle) / (double)runway;
+	u_a = (double)gc_cpu_ns / ((double)mark_ns * (double)ncpu);
+	e = (1.0 - f) - u_a / GOAL_UTILISATION * (h_a - f);
+	f += e / 2;
+	if (f < TRIGGER_MIN)
+		f = TRIGGER_MIN;
+	if (f > TRIGGER_MAX)
+		f = TRIGGER_MAX;
+	g->trigger_frac = f;
 }
 
 void gc_pacer_mark_started(struct gc_heap *g)
@@ -174,9 +218,12 @@ void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit)
 	if (e && *e && parse_bytes(e, &g->mem_limit))
 		fprintf(stderr, "gcheap: ignoring bad GCHEAP_MEMLIMIT=%s\n", e);
 	g->heap_marked = 0;
+	g->trigger_frac = TRIGGER_INIT;
 	set_trigger(g);
-	if (g->mem_limit)
+	if (g->mem_limit) {
 		push_soft_limit(g);
+		gc_limiter_arm(true);
+	}
 }
 
 /* Mark termination: the next cycle's goal; allocation counting restarts. */
@@ -236,6 +283,7 @@ int64_t gch_set_memory_limit(gch_heap *h, uint64_t bytes)
 	g->mem_limit = bytes;
 	set_trigger(g);
 	push_soft_limit(g);
+	gc_limiter_rearm();
 	pthread_mutex_unlock(&gc_lock);
 	return (int64_t)old;
 }

@@ -233,22 +233,21 @@ const char *gch_backend_name(gch_heap *h);
 
 /* ==== collector (section maintained by the collector engineer) ========== */
 /*
- * Garbage collection.  Objects nothing reaches are reclaimed.  By default
- * a cycle marks with every attached thread stopped, then sweeps lazily.
- * GCHEAP_GCMODE=concurrent makes it mark beside the running program, as
- * Go's does: it stops every attached thread twice, briefly -- to scan the
- * roots and turn the write barrier on, and to finish marking -- while the
- * library's background mark worker marks in between.  Stores of heap
- * pointers into heap objects must then go through gch_store() (see "Write
- * barrier" below); write programs that way in either mode.  Concurrent
- * mode is not the default yet: under heavy load a stress test has seen it
- * lose an object about once in a few hundred thousand cycles, and the
- * cause is not found.  To stop a
+ * Garbage collection.  Objects nothing reaches are reclaimed.  A cycle
+ * marks beside the running program, as Go's does: it stops every attached
+ * thread twice, briefly -- to scan the roots and turn the write barrier
+ * on, and to finish marking -- while the library's background mark worker
+ * marks in between, then sweeps lazily.  Stores of heap pointers into heap
+ * objects must therefore go through gch_store() (see "Write barrier"
+ * below).  GCHEAP_GCMODE=stw selects the stop-the-world collector instead
+ * (every attached thread stopped for the whole mark), for debugging and
+ * comparison.  To stop a
  * thread, a signal (SIGPWR) parks it wherever it is -- even blocked in a
  * system call; sleeps and polls may then return EINTR, as with any signal;
  * SIGXCPU restarts it, so a program must leave both signals to the
  * library.  An allocation that reaches the heap goal while a cycle still
- * marks waits for the cycle to end, so the program cannot outrun it.
+ * marks waits for the cycle to end, so the program cannot outrun it
+ * (unless the GC CPU limiter is on: see below).
  *
  * Roots: the stacks and registers of attached threads (conservatively:
  * any word that points into or at an object keeps it alive, interior
@@ -261,9 +260,15 @@ const char *gch_backend_name(gch_heap *h);
  * memory is reclaimed.  Pointer-hiding tricks (XOR lists, pointers kept
  * only in files) hide objects from the collector, as in any C collector.
  *
- * Collections start on their own when the heap grows by gc_percent of the
- * live heap (default 100, minimum heap 4 MiB), sooner as the memory limit
- * nears, and every 2 minutes if none ran; gch_gc() forces one.
+ * Collections aim to end when the heap has grown by gc_percent of the live
+ * heap (the goal: default 100, minimum heap 4 MiB), sooner as the memory
+ * limit nears, and run every 2 minutes if none ran; gch_gc() forces one.
+ * A cycle starts before the goal, at a point the pacer moves after every
+ * cycle so that marking ends near the goal (Go's pacer), and a thread that
+ * allocates while it marks does mark work in proportion (mark assists).
+ * With a memory limit set, the GC CPU limiter holds the collector to about
+ * half of the process's CPU: a live heap the limit cannot hold makes the
+ * heap grow past the limit (and the goal), not the program stall.
  *
  * The library's own threads, started on first need, take none of the
  * program's signals: the background mark worker; marker helpers (one per
@@ -373,6 +378,19 @@ struct gch_gc_stats {
 	uint64_t gc_assist_cpu_ns;	/* /cpu/classes/gc/mark/assist */
 	uint64_t gc_dedicated_cpu_ns;	/* /cpu/classes/gc/mark/dedicated:
 					 * the background mark worker */
+	uint64_t heap_trigger_bytes;	/* heap live at which the next cycle
+					 * starts (0: none); concurrent
+					 * cycles start before the goal, at
+					 * a point the pacer adapts */
+	uint64_t gc_idle_cpu_ns;	/* /cpu/classes/gc/mark/idle: the
+					 * worker marking on a CPU the
+					 * program leaves idle (fewer
+					 * attached threads than CPUs) */
+	uint64_t gc_limiter_ns;		/* time the GC CPU limiter has been
+					 * on: with a memory limit set, the
+					 * collector (assists, worker,
+					 * pauses) is held to half the CPUs,
+					 * and the heap may pass its goal */
 };
 int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
 
@@ -387,7 +405,7 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
  * insertion half) into the calling thread's barrier buffer, whose contents
  * the collector marks.  While no cycle marks concurrently the barrier is one
  * load of a global flag, one well-predicted branch and the store.  In the
- * default stop-the-world mode the flag is never set.
+ * stop-the-world mode (GCHEAP_GCMODE=stw) the flag is never set.
  *
  * Which stores need it: every store of a pointer (to an object of any open
  * heap) into an object allocated by gch_malloc() or gch_malloc_typed(),
