@@ -3,6 +3,9 @@
 #   gcbench   build gcbench, binarytrees and churn for every allocator plus
 #             the Go 1.19 counterparts into $(OUT)/gc
 #   gcrun     build, then ./gcrun: all benchmarks x allocators, one report
+#   curves    build, then ./curves: time against peak RSS over each
+#             collector's memory knob, SVGs and curves.md in $(OUT)/curves
+#             (QUICK=1 for small inputs, REPS=n rounds)
 #   gcvm      the same programs linked statically into $(VMOUT)/gc for
 #             scripts/vm, where gcheap runs on gcheap.ko (kernel backend):
 #               make -C bench gcvm && scripts/vm -T 3600 build/vmbench/gc
@@ -30,6 +33,10 @@ $(foreach b,$(GC_BENCHES),$(eval $(call gc_bench_rule,$(b))))
 
 gcrun: gcbench
 	./gcrun $(GC_OUT)
+
+.PHONY: curves
+curves: gcbench
+	./curves $(GC_OUT) $(OUT)/curves
 
 # Static, for the busybox guest; gc_bench_vm runs gcrun on smaller inputs by
 # default, as TCG runs these 15-30 times slower than the host.

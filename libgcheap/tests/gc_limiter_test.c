@@ -13,9 +13,10 @@
  * the next and every allocation would assist: the program would spend
  * nearly all its CPU marking.  With it the collector's share of the
  * process's CPU over the second half of the run stays near half (allowed:
- * up to 65%), the limiter reports time on, and the program makes
- * progress.  The heap is then allowed past its limit; it is small here
- * (the live set is 24 MiB) so that this runs anywhere.
+ * up to 70% on a busy machine; 85% and more without it), the limiter
+ * reports time on, and the program makes progress.  The heap is then
+ * allowed past its limit: a live set of 24 MiB keeps that within a few
+ * hundred MiB over the 5 seconds, so this runs anywhere.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -176,7 +177,7 @@ static void check_limiter(void)
 	       (s1.pause_total_ns - s0.pause_total_ns) / 1e9);
 	CHECK(s1.cycles > s0.cycles, "the limit keeps driving collections");
 	CHECK(s1.gc_limiter_ns > 0, "the limiter engaged");
-	CHECK(share <= 0.65, "GC share of CPU %.0f%%", share * 100);
+	CHECK(share <= 0.70, "GC share of CPU %.0f%%", share * 100);
 	CHECK(atomic_load(&allocs) > a0, "the program made progress");
 	(void)live;
 	gch_close(h);
