@@ -12,9 +12,9 @@
  * allocation so far owes with all work done so far, and, if the debt is
  * over a small slack, drains that much gray work itself (its own
  * gc_work, inside a no-preemption section so that mark termination never
- * finds gray objects in a parked thread's hands).  If no gray work is to be
- * had and the heap has reached its goal, the caller waits for the cycle to
- * end instead (gc.c); below the goal it simply goes on.  While the GC CPU
+ * finds gray objects in a parked thread's hands).  A thread that reaches
+ * the heap goal while the cycle marks takes all the gray work it can find
+ * and then waits for the cycle to end (gc_assist_all, gc.c).  While the GC CPU
  * limiter is on (limiter.c) nobody assists.
  *
  * State is per cycle and process-wide (one cycle marks at a time): written
@@ -30,6 +30,8 @@
 /* Debt tolerated before a thread assists, and the least it then does. */
 #define ASSIST_SLACK	(256 * 1024)
 #define ASSIST_MIN	(64 * 1024)
+/* Scanning per section of an assist at the goal. */
+#define ASSIST_ALL_STEP	(1 << 20)
 /* Fixed point of the ratio. */
 #define RATIO_SHIFT	16
 
@@ -86,34 +88,18 @@ static uint64_t debt(struct gch_heap *h)
 	return owed > done + ASSIST_SLACK ? owed - done : 0;
 }
 
-/*
- * From the allocation path (outside the allocator) of a thread whose heap
- * @h is being marked.  Returns false when the thread owes work it could not
- * do (no gray work left to take), for the caller to decide whether to wait.
- */
-bool gc_assist(struct gch_heap *h)
+/* One assist of about @owe bytes of scanning; false if none was done. */
+static bool assist_step(struct gch_heap *h, uint64_t owe)
 {
-	int64_t c0;
-	uint64_t owe;
+	int64_t c0 = gc_thread_cpu_ns();
 	struct gc_work w;
 	bool paid;
 
-	if (atomic_load_explicit(&as.h, memory_order_acquire) != h)
-		return true;
-	/* the GC CPU limiter: the program's CPU is not the collector's now */
-	if (gc_limiter_on())
-		return true;
-	owe = debt(h);
-	if (!owe)
-		return true;
-	if (owe < ASSIST_MIN)
-		owe = ASSIST_MIN;
-	c0 = gc_thread_cpu_ns();
 	gc_nopreempt_enter();
 	/* the cycle may have ended between the check and the section */
 	if (atomic_load_explicit(&as.h, memory_order_acquire) != h) {
 		gc_nopreempt_exit();
-		return true;
+		return false;
 	}
 	gc_work_init(&w, h);
 	gc_drain_budget(&w, owe);
@@ -127,4 +113,39 @@ bool gc_assist(struct gch_heap *h)
 				  memory_order_relaxed);
 	gc_limiter_account((uint64_t)c0);
 	return paid;
+}
+
+/*
+ * From the allocation path (outside the allocator) of a thread whose heap
+ * @h is being marked, below its goal: pay the debt.  Returns false when
+ * the thread owed work it could not do (no gray work left to take).
+ */
+bool gc_assist(struct gch_heap *h)
+{
+	uint64_t owe;
+
+	if (atomic_load_explicit(&as.h, memory_order_acquire) != h)
+		return true;
+	/* the GC CPU limiter: the program's CPU is not the collector's now */
+	if (gc_limiter_on())
+		return true;
+	owe = debt(h);
+	if (!owe)
+		return true;
+	return assist_step(h, owe < ASSIST_MIN ? ASSIST_MIN : owe);
+}
+
+/*
+ * The same for a thread that has reached the goal while @h is marked: the
+ * program must not outrun marking, so it does whatever gray work it can
+ * find (in steps, each one no-preemption section, so that mark
+ * termination can come in between), and then waits for the cycle to end
+ * (gc.c).  Go's assists get the same effect from a ratio that grows
+ * without bound as the heap nears the goal.
+ */
+void gc_assist_all(struct gch_heap *h)
+{
+	while (atomic_load_explicit(&as.h, memory_order_acquire) == h &&
+	       !gc_limiter_on() && assist_step(h, ASSIST_ALL_STEP))
+		;
 }

@@ -172,7 +172,7 @@ int gch_set_finalizer(gch_heap *h, void *obj, gch_finalizer_fn fn, void *arg)
 		gc_shade((uintptr_t)obj);
 		gc_shade((uintptr_t)arg);
 	}
-	pthread_mutex_lock(&fin.lock);
+	gc_lock_blocking(&fin.lock);
 	pp = table_find(h, hidden);
 	if (!fn) {
 		if (pp) {
@@ -284,7 +284,7 @@ void gc_fin_after_mark(struct gc_work *w)
 
 void gc_fin_wake(void)
 {
-	pthread_mutex_lock(&fin.lock);
+	gc_lock_blocking(&fin.lock);
 	if (fin.qhead)
 		pthread_cond_signal(&fin.work);
 	pthread_mutex_unlock(&fin.lock);
@@ -325,12 +325,12 @@ static void *finalizer_main(void *arg)
 {
 	(void)arg;
 	gc_thread_register();
-	pthread_mutex_lock(&fin.lock);
+	gc_lock_blocking(&fin.lock);
 	for (;;) {
 		struct fin_rec *r;
 
 		while (!fin.qhead)
-			pthread_cond_wait(&fin.work, &fin.lock);
+			gc_cond_wait_blocking(&fin.work, &fin.lock);
 		r = fin.qhead;
 		fin.qhead = r->next;
 		if (!fin.qhead)
@@ -342,7 +342,7 @@ static void *finalizer_main(void *arg)
 		free(r);
 		wipe_stack_below();
 
-		pthread_mutex_lock(&fin.lock);
+		gc_lock_blocking(&fin.lock);
 		fin.running--;
 		if (!fin.qhead && !fin.running)
 			pthread_cond_broadcast(&fin.idle);
@@ -358,9 +358,9 @@ int gch_wait_finalizers(gch_heap *h)
 		errno = EDEADLK;
 		return -1;
 	}
-	pthread_mutex_lock(&fin.lock);
+	gc_lock_blocking(&fin.lock);
 	while (fin.qhead || fin.running)
-		pthread_cond_wait(&fin.idle, &fin.lock);
+		gc_cond_wait_blocking(&fin.idle, &fin.lock);
 	pthread_mutex_unlock(&fin.lock);
 	return 0;
 }
@@ -378,7 +378,7 @@ gch_weak *gch_weak_new(gch_heap *h, void *obj)
 		return NULL;
 	k->h = h;
 	k->hidden = hide(obj);
-	pthread_mutex_lock(&fin.lock);
+	gc_lock_blocking(&fin.lock);
 	k->next = fin.weak;
 	if (fin.weak)
 		fin.weak->prev = k;
@@ -412,7 +412,7 @@ void gch_weak_free(gch_weak *k)
 {
 	if (!k)
 		return;
-	pthread_mutex_lock(&fin.lock);
+	gc_lock_blocking(&fin.lock);
 	if (k->prev)
 		k->prev->next = k->next;
 	else
@@ -428,7 +428,7 @@ void gc_fin_heap_destroy(struct gch_heap *h)
 {
 	struct fin_rec **pp;
 
-	pthread_mutex_lock(&fin.lock);
+	gc_lock_blocking(&fin.lock);
 	for (size_t i = 0; i < fin.nbuckets; i++) {
 		pp = &fin.buckets[i];
 		while (*pp) {

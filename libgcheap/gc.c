@@ -262,15 +262,20 @@ void *gc_pending_slow(void *p)
 		gc_tls.pending.b.collect = 0;
 		gc_tls.collect_heap = NULL;
 		/*
-		 * While @h is marked: pay the assist debt; only a thread that
-		 * owes work, finds none and has reached the goal goes on to
-		 * gc_collect(), which waits for the cycle to end -- unless the
-		 * GC CPU limiter is on: then the heap grows past the goal.
+		 * While @h is marked: below the goal, pay the assist debt; at
+		 * the goal, mark whatever can be had and go on to gc_collect(),
+		 * which waits for the cycle to end -- unless the GC CPU
+		 * limiter is on: then the heap grows past the goal.
 		 */
-		if (h && gc_assist_active(h) &&
-		    (gc_assist(h) || gc_limiter_on() || !(g = gc_of(h)) ||
-		     !g->heap_goal || gc_heap_live(g) < g->heap_goal))
-			return keep;
+		if (h && gc_assist_active(h)) {
+			g = gc_of(h);
+			if (gc_limiter_on() || !g || !g->heap_goal ||
+			    gc_heap_live(g) < g->heap_goal) {
+				gc_assist(h);
+				return keep;
+			}
+			gc_assist_all(h);
+		}
 		/* the limiter holds the next cycle back too (limiter.c) */
 		if (h && !gc_limiter_on())
 			gc_collect(h, GC_REASON_HEAP);
@@ -621,7 +626,7 @@ static bool bg_start(void)
 static void wait_marking_done(void)
 {
 	while (gc_marking)
-		pthread_cond_wait(&cycle_cv, &gc_lock);
+		gc_cond_wait_blocking(&cycle_cv, &gc_lock);
 }
 
 static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
@@ -630,7 +635,7 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 	struct gc_heap *g;
 	struct gc_work w;
 
-	pthread_mutex_lock(&gc_lock);
+	gc_lock_blocking(&gc_lock);
 	if (gc_marking) {
 		/*
 		 * A cycle is marking.  An allocation that reached its heap's
@@ -786,7 +791,7 @@ int gc_heap_init(struct gch_heap *h, const struct gch_options *o)
 	g->h = h;
 	gc_trace_init();
 	gc_pacer_init(g, o ? o->gc_percent : 0, o ? o->memory_limit_bytes : 0);
-	pthread_mutex_lock(&gc_lock);
+	gc_lock_blocking(&gc_lock);
 	if (!gc_epoch_ns)
 		gc_epoch_ns = gc_now_ns();
 	g->last_gc_ns = gc_now_ns();
@@ -800,9 +805,9 @@ void gc_heap_destroy(struct gch_heap *h)
 {
 	struct gc_heap *g;
 
-	pthread_mutex_lock(&gc_lock);
+	gc_lock_blocking(&gc_lock);
 	while (gc_marking && gc_marking->h == h)
-		pthread_cond_wait(&cycle_cv, &gc_lock);
+		gc_cond_wait_blocking(&cycle_cv, &gc_lock);
 	g = gc_slots[h->slot];
 	if (g && g->h == h)
 		__atomic_store_n(&gc_slots[h->slot], NULL, __ATOMIC_RELEASE);
@@ -846,7 +851,7 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st)
 	memset(st, 0, sizeof(*st));
 	if (gch_stats(h, &hs))
 		return -1;
-	pthread_mutex_lock(&gc_lock);
+	gc_lock_blocking(&gc_lock);
 	st->cycles = g->cycle;
 	st->forced_cycles = gch_load(&g->forced);
 	gc_pause_fill(g, st);

@@ -7,11 +7,14 @@ GC_TESTS := gc_stw_test gc_basic_test gc_model_test gc_threads_test gc_pacer_tes
 	    gc_barrier_test gc_pause_test gc_verify_test gc_limiter_test \
 	    gc_concurrent_test
 # ThreadSanitizer holds asynchronous signals back from a thread blocked in
-# pthread_cond_wait(), read() and the like until the call returns, so the
-# signal-based stop-the-world can never stop such a thread under it: the
-# collector's tests run natively, under ASan/UBSan and in the VM instead.
+# pthread_mutex_lock() until the call returns; the library's own waits are
+# "blocked" waits that a stop of the world needs no signal for (stw.c), so
+# the collector's tests run under it too -- all but gc_stw_test, whose
+# threads spin without calling the library: TSan delivers a signal only at
+# an interceptor or an atomic it instruments, and stopping threads that
+# reach neither is what that test is about (covered natively and in ASan).
 ifneq (,$(findstring -fsanitize=thread,$(CFLAGS)))
-GC_TESTS :=
+GC_TESTS := $(filter-out gc_stw_test,$(GC_TESTS))
 endif
 
 # The barrier's proof (gc_concurrent_test's comment): built without the

@@ -69,6 +69,7 @@ struct gc_thread {
 	/* its own gc_tls.collect_sp, for the collector to see (gc.c) */
 	uintptr_t collect_sp;
 	_Atomic unsigned parked_gen;	/* stw generation it parked for */
+	_Atomic unsigned blocked;	/* GC_RUNNING, GC_BLOCKED... (stw.c) */
 	unsigned signals_sent;		/* collector side: retries */
 	/* barrier.c: pointers this thread shaded, not yet marked */
 	uintptr_t *wb_buf;		/* GC_WB_ENTRIES, mmap'ed */
@@ -146,6 +147,14 @@ static inline void gc_nopreempt_exit(void)
 #define gc_alloc_exit(p)	gc_nopreempt_exit_p(p)
 
 int gc_thread_register(void);	/* 0 or -errno; idempotent */
+/*
+ * Wait for a lock or a condition of the library's own (gc_lock, roots,
+ * finalizers, the registry) as a blocked thread, which a stop of the
+ * world counts as parked without signalling it (stw.c).  From outside
+ * no-preemption sections; inside one they are plain waits.
+ */
+void gc_lock_blocking(pthread_mutex_t *m);
+void gc_cond_wait_blocking(pthread_cond_t *cv, pthread_mutex_t *m);
 /* Start a detached library thread with every signal blocked; 0 or errno. */
 int gc_spawn(void *(*fn)(void *), void *arg);
 void gc_thread_unregister(void);
@@ -197,6 +206,8 @@ void gc_assist_credit(uint64_t scanned);
 /* A thread allocating into @h while it is marked pays its debt; false
  * when it owed work and found none to do. */
 bool gc_assist(struct gch_heap *h);
+/* At the goal: do all the gray work there is to take. */
+void gc_assist_all(struct gch_heap *h);
 bool gc_assist_active(struct gch_heap *h);
 /* The thread's own buffer: from itself, or with the world stopped. */
 void gc_barrier_flush_thread(struct gc_thread *t);

@@ -249,7 +249,7 @@ static struct gc_heap *gc_of_locked(gch_heap *h)
 {
 	struct gc_heap *g;
 
-	pthread_mutex_lock(&gc_lock);
+	gc_lock_blocking(&gc_lock);
 	g = gc_of(h);
 	if (!g) {
 		pthread_mutex_unlock(&gc_lock);

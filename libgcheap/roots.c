@@ -112,7 +112,7 @@ int gch_add_roots(void *start, size_t len, const uint64_t *ptrmap)
 	r.lo = lo;
 	r.hi = hi;
 
-	pthread_mutex_lock(&roots.lock);
+	gc_lock_blocking(&roots.lock);
 	if (roots.nranges == roots.cap) {
 		size_t ncap = roots.cap ? roots.cap * 2 : 16;
 		struct root_range *n = realloc(roots.ranges, ncap * sizeof(*n));
@@ -138,7 +138,7 @@ int gch_remove_roots(void *start, size_t len)
 	size_t i = 0;
 	int removed = 0;
 
-	pthread_mutex_lock(&roots.lock);
+	gc_lock_blocking(&roots.lock);
 	while (i < roots.nranges) {
 		struct root_range *r = &roots.ranges[i];
 
@@ -156,7 +156,7 @@ int gch_remove_roots(void *start, size_t len)
 
 int gch_register_data_segments(void)
 {
-	pthread_mutex_lock(&roots.lock);
+	gc_lock_blocking(&roots.lock);
 	roots.data_segments = true;
 	pthread_mutex_unlock(&roots.lock);
 	return 0;

@@ -342,7 +342,12 @@ static __attribute__((noinline)) void verify(int cycle)
 
 int main(int argc, char **argv)
 {
+#ifdef __SANITIZE_THREAD__
+	/* every cycle scans the data segments, TSan's tens of MiB too */
+	int cycles = argc > 1 ? atoi(argv[1]) : 200;
+#else
 	int cycles = argc > 1 ? atoi(argv[1]) : 2000;
+#endif
 	uintptr_t stack_roots[NROOT];
 	struct gch_gc_stats st0, st1;
 	struct gch_options o = { .size = sizeof(o) };
