@@ -86,6 +86,8 @@ static bool bg_started;
 #define GC_TERM_RETRIES		4
 /* Bytes the background worker scans between credits to the assists. */
 #define GC_BG_STEP		(1 << 20)
+/* Its rest after each step while the GC CPU limiter is on. */
+#define GC_BG_LIMITED_NS	5000000
 
 /*
  * The background worker's share of the machine while a cycle marks: Go's
@@ -127,8 +129,18 @@ static void bg_pace(struct gc_work *w, int64_t start_ns, int64_t cpu_ns)
 {
 	double share = bg_cpu_share();
 	int64_t due, now = gc_now_ns();
-	struct timespec ts;
+	struct timespec ts = { 0, GC_BG_LIMITED_NS };
 
+	if (gc_limiter_on()) {
+		/*
+		 * The collector has had its half: a short rest per step.  Not
+		 * until the limiter is off, for threads may be waiting for this
+		 * cycle to end, and then nothing drains the bucket.
+		 */
+		gc_work_publish(w);
+		nanosleep(&ts, NULL);
+		return;
+	}
 	if (share >= 1.0)
 		return;
 	due = start_ns + (int64_t)((double)cpu_ns / share);
@@ -428,8 +440,9 @@ static void mark_start(struct gc_heap *g)
 	int64_t t0, c0 = gc_thread_cpu_ns();
 	struct gc_work w;
 
-	/* sweep termination, with the program running */
+	/* sweep termination, with the program running: GC CPU too */
 	gc_sweep_finish(h);
+	gc_limiter_account((uint64_t)(gc_thread_cpu_ns() - c0));
 	gc_roots_lock();
 	gc_fin_lock();
 	t0 = gc_now_ns();

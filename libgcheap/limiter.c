@@ -10,8 +10,9 @@
  * speed and let the heap exceed a limit it cannot meet.  Go's limiter
  * (1.19) does this, and so does this one.
  *
- * Algorithm: a leaky bucket of CPU time, as Go's.  Its capacity is one
- * CPU-second per CPU.  GC CPU time (the background worker's marking,
+ * Algorithm: a leaky bucket of CPU time, as Go's.  Its capacity is a
+ * quarter CPU-second per CPU (Go's is one second: but a process that gets
+ * a fraction of a busy machine's CPU would take seconds to fill that).  GC CPU time (the background worker's marking,
  * assists, and each pause times the CPUs it stops) fills it; the program's
  * CPU time drains it: over an interval in which the process used p ns of
  * CPU, g of them collecting, the fill changes by g - (p - g).  Go measures
@@ -26,9 +27,10 @@
  *  - the trigger does not start a new cycle (gc.c): with a live heap over
  *    the limit cycles would otherwise follow each other at once, and on a
  *    busy machine their pauses alone take half of the process's time,
- * until the program has drained a tenth of the bucket.  The background
- * worker keeps its 25% (threads may be waiting for its cycle to end, and
- * the program's CPU it leaves is what drains the bucket).  Idle-time marking (the worker using a
+ * until the program has drained a 20th of the bucket.  The background
+ * worker rests 5 ms after each step (its 25% is of the machine's CPUs,
+ * which on a busy machine is more than half of what the process gets);
+ * it never stops, for threads may be waiting for its cycle to end.  Idle-time marking (the worker using a
  * CPU the program leaves idle) is not GC CPU here: it takes nothing from
  * the program.  The limiter is active only while a memory limit is set,
  * for without one the GC percent bounds the collector's work by itself.
@@ -47,6 +49,7 @@
 #include "gc_internal.h"
 
 #define LIMIT_UPDATE_NS	1000000LL	/* at most one bucket update per ms */
+#define LIMIT_CAPACITY_NS 250000000LL	/* bucket: CPU time per CPU */
 
 static struct {
 	pthread_mutex_t lock;
@@ -87,7 +90,7 @@ static uint64_t process_cpu_ns(void)
 static void update_locked(int64_t now)
 {
 	uint64_t gc = atomic_load(&lim.gc_ns), cpu = process_cpu_ns();
-	int64_t cap = ncpu() * 1000000000LL;
+	int64_t cap = ncpu() * LIMIT_CAPACITY_NS;
 	int64_t dt = now - lim.last_ns, dgc = (int64_t)(gc - lim.last_gc_ns);
 	int64_t dcpu = (int64_t)(cpu - lim.last_cpu_ns);
 
@@ -110,13 +113,13 @@ static void update_locked(int64_t now)
 	atomic_store_explicit(&lim.next_ns, now + LIMIT_UPDATE_NS,
 			      memory_order_relaxed);
 	/*
-	 * On when full; off again only once the program has drained a tenth
+	 * On when full; off again only once the program has drained a 20th
 	 * of it: flipping at every update would let a cycle start in each
 	 * gap, and on a busy machine its pauses alone keep the bucket full.
 	 */
 	if (lim.fill >= cap)
 		atomic_store_explicit(&lim.on, true, memory_order_relaxed);
-	else if (lim.fill <= cap - cap / 10)
+	else if (lim.fill <= cap - cap / 20)
 		atomic_store_explicit(&lim.on, false, memory_order_relaxed);
 }
 

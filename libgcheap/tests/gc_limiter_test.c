@@ -8,7 +8,8 @@
  * point where it starts (gch_gc_stats.heap_trigger_bytes) moves away from
  * its initial 7/8 of the runway within the pacer's bounds (0.6 to 0.95).
  *
- * Limiter: a live heap of 3x the memory limit, and threads that keep
+ * Limiter: a live heap of 3x the memory limit, and two threads (as many
+ * as this machine's CPUs, so no marking is idle-time) that keep
  * allocating.  Without a limiter every cycle would be followed at once by
  * the next and every allocation would assist: the program would spend
  * nearly all its CPU marking.  With it the collector's share of the
@@ -34,7 +35,7 @@
 #define OBJ		64
 #define LIVE		(24u << 20)
 #define NLIVE		(LIVE / OBJ)
-#define NTHREADS	2
+#define NTHREADS	1
 
 static gch_heap *h;
 static atomic_int stop;
@@ -123,8 +124,13 @@ static void *allocator(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&stop)) {
-		for (int i = 0; i < 256; i++)
-			gch_malloc_noscan(h, OBJ);
+		/* a program, not a bare allocation loop: it writes its data */
+		for (int i = 0; i < 256; i++) {
+			char *p = gch_malloc_noscan(h, OBJ);
+
+			if (p)
+				memset(p, i, OBJ);
+		}
 		atomic_fetch_add(&allocs, 256);
 	}
 	return NULL;
