@@ -2,10 +2,12 @@
 /*
  * gc.c - the collection cycle.
  *
- * Concurrent cycle (the default), as Go's mgc.go runs it:
+ * Concurrent cycle (the default), as Go's mgc.go runs it, all of it on the
+ * library's background mark worker (the allocation that crossed the
+ * trigger only hands the cycle over):
  *
- *   sweep termination    on the thread that asked for the cycle: finish
- *                        the last cycle's sweep (mark bits are reused)
+ *   sweep termination    finish the last cycle's sweep, beside the program
+ *                        (mark bits are reused)
  *   mark start (pause 1) take gc_lock, roots.lock, the finalizer lock; stop
  *                        the world; release every mcache; gray the roots
  *                        (ranges, data segments, every stack and register
@@ -31,6 +33,21 @@
  * and every reference removed from the heap while marking is shaded by the
  * barrier (gcheap.h), so whatever a thread can reach at pause 2 was either
  * reachable at pause 1 -- and is marked -- or allocated since.
+ *
+ * Why every stack is scanned in pause 1, not one thread at a time as Go
+ * does: once one thread's stack is scanned (black) while another's is not,
+ * a pointer can travel from the unscanned stack to the scanned one without
+ * ever being stored into a heap object -- through a global, a registered
+ * root range or a data segment, which gch_store() need not guard
+ * (gcheap.h) because they are scanned in pause 1 -- and the unscanned
+ * thread may then drop it: the object is reachable only from a black
+ * stack, and is freed.  Go closes that path because its compiler
+ * barriers every heap and global write; C code stores into globals
+ * freely.  So pause 1 stays one stop whose cost is the threads' stack
+ * depth and the registered roots, never the heap; a thread waiting in the
+ * library is not even signalled (stw.c).  gch_store()'s insertion half,
+ * redundant under this scheme, is kept for a future mode that scans
+ * stacks one at a time and barriers globals.
  *
  * Stop-the-world cycle (GCHEAP_GCMODE=stw, for debugging and comparison,
  * and the fallback when the worker thread cannot be started), on the
@@ -431,8 +448,9 @@ static void pause_done(struct gc_heap *g, int64_t t0, int64_t c0)
 }
 
 /*
- * Pause 1, the caller holding gc_lock: gray the roots and turn marking on.
- * The caller's own frames from gc_tls.collect_sp up are its stack roots.
+ * Sweep termination and pause 1, on the worker with gc_lock held: gray the
+ * roots and turn marking on.  The worker is not attached: every attached
+ * thread is stopped and scanned alike.
  */
 static void mark_start(struct gc_heap *g)
 {
@@ -620,6 +638,8 @@ static void *bg_main(void *arg)
 			pthread_cond_wait(&bg_wake, &gc_lock);
 		g = bg_job;
 		bg_job = NULL;
+		mark_start(g);
+		gc_pacer_mark_started(g);
 		pthread_mutex_unlock(&gc_lock);
 		mark_background(g);
 		pthread_mutex_lock(&gc_lock);
@@ -681,10 +701,13 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 	gc_announce(h, GCH_GC_MARK_START, gc_heap_live(g));
 
 	if (gc_mode_concurrent() && bg_start()) {
+		/*
+		 * The worker runs the whole cycle, sweep termination and pause
+		 * 1 included: the allocation that crossed the trigger returns
+		 * at once instead of finishing the last cycle's sweep.
+		 */
 		g->cycle_reason = why;
 		g->cycle_gc_cpu_ns = g->cycle_idle_cpu_ns = 0;
-		mark_start(g);
-		gc_pacer_mark_started(g);
 		gc_marking = g;
 		bg_job = g;
 		pthread_cond_signal(&bg_wake);
