@@ -375,7 +375,9 @@ static void cycle_end(struct gc_heap *g)
 	g->sweep_at_ns = gc_now_ns() + GC_SWEEP_DELAY_NS;
 }
 
-static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4])
+/* The helper markers' CPU is the mark's too (gctrace, gc_cpu_ns). */
+static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4],
+			 uint64_t helper_cpu_ns)
 {
 	struct gc_cycle_times *l = &g->last;
 	uint64_t pause = (uint64_t)(t[3] - t[0]);
@@ -384,12 +386,12 @@ static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4])
 	l->mark_ns = t[2] - t[1];
 	l->term_ns = t[3] - t[2];
 	l->cpu_stw_ns = c[1] - c[0];
-	l->cpu_mark_ns = c[2] - c[1];
+	l->cpu_mark_ns = c[2] - c[1] + (int64_t)helper_cpu_ns;
 	l->cpu_term_ns = c[3] - c[2];
 	l->cpu_assist_ns = l->cpu_idle_ns = 0;
 	l->heap_end = l->heap_before;
-	gc_pause_record(g, pause, (uint64_t)(c[3] - c[0]));
-	gch_add(&g->gc_cpu_ns, (uint64_t)(c[3] - c[0]));
+	gc_pause_record(g, pause, (uint64_t)(c[3] - c[0]) + helper_cpu_ns);
+	gch_add(&g->gc_cpu_ns, (uint64_t)(c[3] - c[0]) + helper_cpu_ns);
 }
 
 /* The stopped part of a cycle; the caller holds every lock. */
@@ -417,7 +419,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 	gc_start_world();
 	t[3] = gc_now_ns();
 	c[3] = gc_thread_cpu_ns();
-	record_times(g, t, c);
+	record_times(g, t, c, w->helper_cpu_ns);
 	gc_announce_pause(h, GCH_PAUSE_STW, g->cycle, (uint64_t)(t[3] - t[0]));
 }
 
@@ -613,9 +615,11 @@ static void mark_background(struct gc_heap *g)
 	gch_add(&g->bg_cpu_ns, (uint64_t)g->last.cpu_mark_ns);
 	gch_add(&g->idle_cpu_ns, (uint64_t)g->last.cpu_idle_ns);
 	gch_add(&g->assist_cpu_ns, (uint64_t)g->last.cpu_assist_ns);
+	g->last.cpu_term_ns += (int64_t)w.helper_cpu_ns;
 	gch_add(&g->gc_cpu_ns, (uint64_t)(gc_thread_cpu_ns() - c0) +
 				(uint64_t)g->last.cpu_stw_ns +
-				(uint64_t)g->last.cpu_assist_ns);
+				(uint64_t)g->last.cpu_assist_ns +
+				w.helper_cpu_ns);
 	gc_work_dispose(&w);
 	gc_marking = NULL;
 	pthread_cond_broadcast(&cycle_cv);

@@ -279,6 +279,7 @@ struct gc_work {
 	uint64_t bytes_marked;
 	uint64_t objs_marked;
 	uint64_t bytes_scanned;
+	uint64_t helper_cpu_ns;		/* CPU of helper markers it used */
 };
 
 void gc_work_init(struct gc_work *w, struct gch_heap *h);

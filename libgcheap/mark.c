@@ -660,7 +660,7 @@ static struct {
 	uint64_t phase;
 	unsigned running;		/* helpers still in this phase */
 	struct gch_heap *h;
-	uint64_t bytes, objs, scanned;
+	uint64_t bytes, objs, scanned, cpu_ns;
 } helpers = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.start = PTHREAD_COND_INITIALIZER,
@@ -678,14 +678,19 @@ static void *helper_main(void *arg)
 
 		while (helpers.phase == seen)
 			pthread_cond_wait(&helpers.start, &helpers.lock);
+		int64_t c0;
+
 		seen = helpers.phase;
 		gc_work_init(&w, helpers.h);
 		pthread_mutex_unlock(&helpers.lock);
 
+		c0 = gc_thread_cpu_ns();
 		drain_until_done(&w);
 		gc_work_dispose(&w);
+		c0 = gc_thread_cpu_ns() - c0;
 
 		pthread_mutex_lock(&helpers.lock);
+		helpers.cpu_ns += (uint64_t)c0;
 		helpers.bytes += w.bytes_marked;
 		helpers.objs += w.objs_marked;
 		helpers.scanned += w.bytes_scanned;
@@ -763,7 +768,7 @@ void gc_mark_parallel(struct gc_work *w, bool want_parallel)
 	nmarkers = nh + 1;
 	atomic_store(&nidle, 0);
 	helpers.h = w->h;
-	helpers.bytes = helpers.objs = helpers.scanned = 0;
+	helpers.bytes = helpers.objs = helpers.scanned = helpers.cpu_ns = 0;
 	helpers.running = nh;
 	helpers.phase++;
 	pthread_cond_broadcast(&helpers.start);
@@ -777,6 +782,7 @@ void gc_mark_parallel(struct gc_work *w, bool want_parallel)
 	w->bytes_marked += helpers.bytes;
 	w->objs_marked += helpers.objs;
 	w->bytes_scanned += helpers.scanned;
+	w->helper_cpu_ns += helpers.cpu_ns;
 	nmarkers = 1;
 	markers_concurrent = was_concurrent;
 	pthread_mutex_unlock(&helpers.lock);
