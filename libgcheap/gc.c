@@ -114,14 +114,16 @@ static bool bg_started;
  * are attached than there are CPUs, a CPU is left over whatever the
  * program does, and the worker uses it without a cap.
  */
-static long bg_ncpu(void)
+long gc_ncpu(void)
 {
-	static long n;
+	static long cached;	/* racy first reads all compute the same */
+	long n = __atomic_load_n(&cached, __ATOMIC_RELAXED);
 
 	if (!n) {
 		n = sysconf(_SC_NPROCESSORS_ONLN);
 		if (n < 1)
 			n = 1;
+		__atomic_store_n(&cached, n, __ATOMIC_RELAXED);
 	}
 	return n;
 }
@@ -129,12 +131,12 @@ static long bg_ncpu(void)
 /* Fewer attached threads than CPUs: the worker marks on an idle CPU. */
 static bool bg_idle(void)
 {
-	return (long)gc_thread_count() < bg_ncpu();
+	return (long)gc_thread_count() < gc_ncpu();
 }
 
 static double bg_cpu_share(void)
 {
-	double share = 0.25 * (double)bg_ncpu();
+	double share = 0.25 * (double)gc_ncpu();
 
 	if (bg_idle())
 		return 1.0;	/* idle-time marking */
@@ -527,7 +529,7 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 	if (g->cycle_reason == GC_REASON_HEAP)
 		gc_pacer_adapt(g, gc_now_ns() - g->mark_started_ns,
 			       g->cycle_gc_cpu_ns +
-			       (uint64_t)g->last.cpu_assist_ns, bg_ncpu());
+			       (uint64_t)g->last.cpu_assist_ns, gc_ncpu());
 	gch_black_lo = gch_black_hi = 0;
 	gc_fin_after_mark(w);
 	gc_mark_set_concurrent(false);

@@ -411,6 +411,7 @@ void gc_heap_destroy(struct gch_heap *h);
 struct gc_heap *gc_of(struct gch_heap *h);
 int64_t gc_now_ns(void);
 int64_t gc_thread_cpu_ns(void);
+long gc_ncpu(void);		/* online CPUs, read once */
 int gc_collect(struct gch_heap *h, enum gc_reason why);
 /* The same from the sweeper thread, which is not attached. */
 int gc_collect_unattached(struct gch_heap *h, enum gc_reason why);

@@ -223,9 +223,39 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 uint32_t gch_span_next_window(struct gch_span *s) GCH_HIDDEN;
 uint32_t gch_span_close_window(struct gch_span *s) GCH_HIDDEN;
 void gch_span_rewind(struct gch_span *s) GCH_HIDDEN;
-bool gch_span_slot_allocated(const struct gch_span *s, uint32_t idx) GCH_HIDDEN;
 int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
 			 const uint64_t *ptrmap, size_t nwords) GCH_HIDDEN;
+
+/*
+ * Is slot @idx of @s allocated?  For any thread, while the span's owner may
+ * be opening its next window: the owner stores win_index before it
+ * publishes the new cache (release, span.c), so an index read before the
+ * move with a cache read after it -- which would test an old object's slot
+ * against the next window's free bits and call a live object free -- is
+ * caught by reading the index again.  The other order (new index, old
+ * cache) only errs towards "allocated": a used-up window's cache is empty.
+ * The concurrent marker calls this for every candidate pointer; with the
+ * world stopped the retry costs one load.
+ */
+static inline bool gch_span_slot_allocated(const struct gch_span *s,
+					   uint32_t idx)
+{
+	for (;;) {
+		uint32_t win = gch_load_acq(&s->win_index);
+		uint64_t cache = gch_load_acq(&s->cache);
+		bool alloc;
+
+		if (idx < win)
+			alloc = true;
+		else if (idx - win < 64)
+			alloc = !((cache >> (idx - win)) & 1);
+		else
+			alloc = (gch_load(&s->allocbits[idx / 64]) >>
+				 (idx % 64)) & 1;
+		if (likely(gch_load(&s->win_index) == win))
+			return alloc;
+	}
+}
 
 static inline uint32_t gch_span_index(const struct gch_span *s, uintptr_t p)
 {

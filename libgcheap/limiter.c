@@ -66,18 +66,6 @@ static struct {
 	uint64_t enabled_ns;		/* ns spent on, ever */
 } lim = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static int64_t ncpu(void)
-{
-	static long n;
-
-	if (!n) {
-		n = sysconf(_SC_NPROCESSORS_ONLN);
-		if (n < 1)
-			n = 1;
-	}
-	return n;
-}
-
 static uint64_t process_cpu_ns(void)
 {
 	struct timespec ts;
@@ -90,7 +78,7 @@ static uint64_t process_cpu_ns(void)
 static void update_locked(int64_t now)
 {
 	uint64_t gc = atomic_load(&lim.gc_ns), cpu = process_cpu_ns();
-	int64_t cap = ncpu() * LIMIT_CAPACITY_NS;
+	int64_t cap = gc_ncpu() * LIMIT_CAPACITY_NS;
 	int64_t dt = now - lim.last_ns, dgc = (int64_t)(gc - lim.last_gc_ns);
 	int64_t dcpu = (int64_t)(cpu - lim.last_cpu_ns);
 
@@ -147,7 +135,7 @@ void gc_limiter_account(uint64_t ns)
  */
 void gc_limiter_pause(uint64_t wall_ns, uint64_t cpu_ns)
 {
-	uint64_t all = wall_ns * (uint64_t)ncpu();
+	uint64_t all = wall_ns * (uint64_t)gc_ncpu();
 	uint64_t idle = all > cpu_ns ? all - cpu_ns : 0;
 
 	atomic_fetch_add_explicit(&lim.idle_ns, idle, memory_order_relaxed);

@@ -225,37 +225,6 @@ static bool work_pop(struct gc_work *w, uintptr_t *obj)
 }
 
 /*
- * Is slot @idx of @s allocated?  While the world runs (concurrent marking,
- * assists, barrier flushes) the span's owner may open its next window
- * meanwhile: win_index is stored before the new cache is published
- * (release, span.c).  A window index read before the move with a cache read
- * after it would test an old object's slot against the next window's free
- * bits and could call a live object free -- so re-read the index, as
- * gch_span_slot_allocated() does, and retry if it moved.  The other order
- * (new index, old cache) only errs towards "allocated": a used-up window's
- * cache is empty.  With the world stopped nothing moves and the retry
- * costs one load.
- */
-static inline bool slot_allocated(const struct gch_span *s, uint32_t idx)
-{
-	for (;;) {
-		uint32_t win = gch_load_acq(&s->win_index);
-		uint64_t cache = gch_load_acq(&s->cache);
-		bool alloc;
-
-		if (idx < win)
-			alloc = true;
-		else if (idx - win < 64)
-			alloc = !((cache >> (idx - win)) & 1);
-		else
-			alloc = (gch_load(&s->allocbits[idx / 64]) >>
-				 (idx % 64)) & 1;
-		if (__builtin_expect(gch_load(&s->win_index) == win, 1))
-			return alloc;
-	}
-}
-
-/*
  * More than one marker at a time (parallel marking, assists) needs atomic
  * mark-bit updates; the stop-the-world collector marks alone and saves the
  * locked instruction on every newly marked object.
@@ -341,7 +310,7 @@ static inline struct gch_span *find_object(const struct mark_view *v,
 	if (!s)
 		return NULL;
 	i = (uint32_t)(((uint64_t)(p - *span_base) * s->divmul) >> 32);
-	if (i >= s->nelems || !slot_allocated(s, i))
+	if (i >= s->nelems || !gch_span_slot_allocated(s, i))
 		return NULL;
 	*idx = i;
 	return s;

@@ -172,24 +172,6 @@ uint32_t gch_span_next_window(struct gch_span *s)
 	return 0;
 }
 
-bool gch_span_slot_allocated(const struct gch_span *s, uint32_t idx)
-{
-	for (;;) {
-		uint32_t win = gch_load_acq(&s->win_index);
-		uint64_t cache = gch_load_acq(&s->cache);
-		bool alloc;
-
-		if (idx < win)
-			alloc = true;
-		else if (idx - win < 64)
-			alloc = !((cache >> (idx - win)) & 1);
-		else
-			alloc = (gch_load(&s->allocbits[idx / 64]) >> (idx % 64)) & 1;
-		if (likely(gch_load(&s->win_index) == win))
-			return alloc;
-	}
-}
-
 /*
  * Record the pointer layout of the object at @obj: typed bit of its slot,
  * and its words in ptrbits (the @nwords pattern repeated over the slot).
