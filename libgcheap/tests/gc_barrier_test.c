@@ -325,14 +325,6 @@ static void test_flips(void)
 	uint64_t s0, s1;
 	pthread_t th;
 
-#ifdef __SANITIZE_THREAD__
-	/*
-	 * TSan lets the stop signal in only at the storer's atomic store
-	 * after every 4096 stores, never inside a site: a few rounds check
-	 * the counting; the rewind itself is tested natively and in ASan.
-	 */
-	rounds = 100;
-#endif
 	store_slot = (void *)8;
 	pthread_create(&th, NULL, storer_main, NULL);
 	while (!(t = atomic_load(&storer)))
@@ -385,6 +377,15 @@ int main(void)
 	test_full_buffer();
 	test_sites();
 	test_flip_inside_site();
+#ifndef __SANITIZE_THREAD__
+	/*
+	 * Not under TSan: it lets the stop signal into a thread only at an
+	 * interceptor or an instrumented atomic, never inside a site, and a
+	 * thread that parks on leaving a no-preemption section signals
+	 * itself -- which TSan holds back until the storer's next section,
+	 * so the stop never completes.  Natively and in ASan it runs.
+	 */
 	test_flips();
+#endif
 	return gct_summary();
 }
