@@ -317,7 +317,7 @@ static void spin_us(long us)
 	       (b.tv_nsec - a.tv_nsec) / 1000 < us);
 }
 
-static void test_flips(void)
+static __attribute__((unused)) void test_flips(void)
 {
 	gch_heap *h = open_nogc();
 	unsigned long k0, k1, low = 0, high = 0, rounds = 3000;
