@@ -103,8 +103,9 @@ static bool bg_started;
 #define GC_TERM_RETRIES		4
 /* Bytes the background worker scans between credits to the assists. */
 #define GC_BG_STEP		(1 << 20)
-/* Its rest after each step while the GC CPU limiter is on. */
-#define GC_BG_LIMITED_NS	5000000
+/* Its rest after each step while the GC CPU limiter is on, bounds. */
+#define GC_BG_REST_MIN_NS	1000000L
+#define GC_BG_REST_MAX_NS	50000000L
 
 /*
  * The background worker's share of the machine while a cycle marks: Go's
@@ -143,20 +144,28 @@ static double bg_cpu_share(void)
 	return share > 1.0 ? 1.0 : share;
 }
 
-/* Sleep so that @cpu_ns of work since @start_ns is within the share. */
-static void bg_pace(struct gc_work *w, int64_t start_ns, int64_t cpu_ns)
+/*
+ * Sleep so that @cpu_ns of work since @start_ns is within the share; @step_ns
+ * is the CPU of the step just done.
+ */
+static void bg_pace(struct gc_work *w, int64_t start_ns, int64_t cpu_ns,
+		    int64_t step_ns)
 {
 	double share = bg_cpu_share();
 	int64_t due, now = gc_now_ns();
-	struct timespec ts = { 0, GC_BG_LIMITED_NS };
+	struct timespec ts = { 0, 0 };
 
 	if (gc_limiter_on()) {
 		/*
-		 * The collector has had its half: a short rest per step.  Not
-		 * until the limiter is off, for threads may be waiting for this
-		 * cycle to end, and then nothing drains the bucket.
+		 * The collector has had its half: rest as long as the step
+		 * took (at most half a CPU), but never until the limiter is
+		 * off, for threads may be waiting for this cycle to end, and
+		 * then nothing would drain the bucket.
 		 */
 		gc_work_publish(w);
+		ts.tv_nsec = step_ns < GC_BG_REST_MIN_NS ? GC_BG_REST_MIN_NS :
+			     step_ns > GC_BG_REST_MAX_NS ? GC_BG_REST_MAX_NS :
+			     (long)step_ns;
 		nanosleep(&ts, NULL);
 		return;
 	}
@@ -542,9 +551,9 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
  * A step of background marking done, its CPU since *@last: GC CPU for the
  * limiter and the pacer, unless the worker marked on an idle CPU.
  */
-static void bg_step_done(struct gc_heap *g, int64_t *last)
+static int64_t bg_step_done(struct gc_heap *g, int64_t *last)
 {
-	int64_t now = gc_thread_cpu_ns();
+	int64_t now = gc_thread_cpu_ns(), step = now - *last;
 
 	if (!bg_idle()) {
 		gc_limiter_account((uint64_t)(now - *last));
@@ -553,6 +562,7 @@ static void bg_step_done(struct gc_heap *g, int64_t *last)
 		g->cycle_idle_cpu_ns += (uint64_t)(now - *last);
 	}
 	*last = now;
+	return step;
 }
 
 /*
@@ -563,7 +573,7 @@ static void bg_step_done(struct gc_heap *g, int64_t *last)
 static void mark_background(struct gc_heap *g)
 {
 	int64_t c0 = gc_thread_cpu_ns(), t0, term_ns = 0, tc = 0;
-	int64_t cs = c0;
+	int64_t cs = c0, step;
 	struct gc_work w;
 	int64_t cp;
 	bool more;
@@ -576,9 +586,9 @@ static void mark_background(struct gc_heap *g)
 		while (gc_drain_budget(&w, GC_BG_STEP)) {
 			gc_assist_credit(w.bytes_scanned - scanned);
 			scanned = w.bytes_scanned;
-			bg_step_done(g, &cs);
+			step = bg_step_done(g, &cs);
 			bg_pace(&w, g->mark_started_ns,
-				gc_thread_cpu_ns() - c0);
+				gc_thread_cpu_ns() - c0, step);
 		}
 		gc_assist_credit(w.bytes_scanned - scanned);
 		bg_step_done(g, &cs);

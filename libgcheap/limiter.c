@@ -28,9 +28,10 @@
  *    the limit cycles would otherwise follow each other at once, and on a
  *    busy machine their pauses alone take half of the process's time,
  * until the program has drained a 20th of the bucket.  The background
- * worker rests 5 ms after each step (its 25% is of the machine's CPUs,
- * which on a busy machine is more than half of what the process gets);
- * it never stops, for threads may be waiting for its cycle to end.  Idle-time marking (the worker using a
+ * worker rests after each step as long as the step took (its 25% is of the
+ * machine's CPUs, which on a busy machine is more than half of what the
+ * process gets); it never stops, for threads may be waiting for its
+ * cycle to end.  Idle-time marking (the worker using a
  * CPU the program leaves idle) is not GC CPU here: it takes nothing from
  * the program.  The limiter is active only while a memory limit is set,
  * for without one the GC percent bounds the collector's work by itself.

@@ -323,6 +323,17 @@ static inline struct gch_span *find_object(const struct mark_view *v,
  * nor the span again: every field the scan needs is then in the entry.
  * Large and typed objects go untagged and are looked up when scanned.
  */
+/*
+ * Was slot @idx allocated with a pointer layout?  Its owner may be setting
+ * one for a new object beside it while a concurrent mark reads: the typed
+ * bit is published (release) after the layout (span.c).
+ */
+static inline bool typed_slot(const struct gch_span *s, uint32_t idx)
+{
+	return gch_load_acq(&s->ptrbits) &&
+	       ((gch_load_acq(&s->typedbits[idx / 64]) >> (idx % 64)) & 1);
+}
+
 #define GRAY_CLASS_SHIFT	56
 #define GRAY_ADDR_MASK		((1ULL << GRAY_CLASS_SHIFT) - 1)
 
@@ -331,7 +342,7 @@ static inline uintptr_t gray_entry(const struct gch_span *s, uint32_t idx,
 {
 	unsigned cls = s->spanclass >> 1;
 
-	if (s->ptrbits && ((s->typedbits[idx / 64] >> (idx % 64)) & 1))
+	if (typed_slot(s, idx))
 		return base;
 	return base | (uintptr_t)cls << GRAY_CLASS_SHIFT;
 }
@@ -467,8 +478,9 @@ static void scan_looked_up(struct gc_work *w, struct mark_view *v,
 		return;
 	idx = (uint32_t)(((uint64_t)(obj - sbase) * s->divmul) >> 32);
 	base = sbase + (uintptr_t)idx * s->elemsize;
-	if (s->ptrbits && ((s->typedbits[idx / 64] >> (idx % 64)) & 1))
-		scan_bitmap(w, v, base, base + s->elemsize, s->ptrbits,
+	if (typed_slot(s, idx))
+		scan_bitmap(w, v, base, base + s->elemsize,
+			    gch_load_acq(&s->ptrbits),
 			    (base - sbase) / GC_WORD);
 	else
 		scan_conservative(w, v, base, base + s->elemsize);

@@ -183,24 +183,35 @@ int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
 	uint32_t idx = gch_span_index(s, obj);
 	size_t w0 = (obj - s->base) / 8, objwords = s->elemsize / 8;
 
-	if (!s->ptrbits) {
+	uint64_t *bits = s->ptrbits;
+
+	if (!bits) {
 		size_t words = ((size_t)s->npages << GCH_PAGE_SHIFT) / 8 / 64;
 
-		s->ptrbits = calloc(words, sizeof(uint64_t));
-		if (!s->ptrbits)
+		bits = calloc(words, sizeof(uint64_t));
+		if (!bits)
 			return -ENOMEM;
+		/* a concurrent marker reads it (mark.c): publish it whole */
+		gch_store_rel(&s->ptrbits, bits);
 	}
+	/*
+	 * Only the owner writes these words, but a marker may be reading a
+	 * neighbour's bits in the same word meanwhile: relaxed atomics, one
+	 * word at a time.
+	 */
 	for (size_t j = 0, k = 0; j < objwords; j++) {
 		size_t bit = w0 + j;
-		uint64_t m = 1ULL << (bit % 64);
+		uint64_t m = 1ULL << (bit % 64), v = gch_load(&bits[bit / 64]);
 
 		if ((ptrmap[k / 64] >> (k % 64)) & 1)
-			s->ptrbits[bit / 64] |= m;
+			v |= m;
 		else
-			s->ptrbits[bit / 64] &= ~m;
+			v &= ~m;
+		gch_store_rlx(&bits[bit / 64], v);
 		if (++k == nwords)
 			k = 0;
 	}
-	s->typedbits[idx / 64] |= 1ULL << (idx % 64);
+	gch_store_rel(&s->typedbits[idx / 64],
+		      gch_load(&s->typedbits[idx / 64]) | 1ULL << (idx % 64));
 	return 0;
 }
