@@ -183,7 +183,14 @@ static void check_limiter(void)
 	       (s1.pause_total_ns - s0.pause_total_ns) / 1e9);
 	CHECK(s1.cycles > s0.cycles, "the limit keeps driving collections");
 	CHECK(s1.gc_limiter_ns > 0, "the limiter engaged");
+#ifndef __SANITIZE_THREAD__
+	/*
+	 * Not under TSan, whose instrumentation slows the program's code
+	 * several times more than the marker's (the scan loops are not
+	 * instrumented): the shares it would measure are not the program's.
+	 */
 	CHECK(share <= 0.70, "GC share of CPU %.0f%%", share * 100);
+#endif
 	CHECK(atomic_load(&allocs) > a0, "the program made progress");
 	(void)live;
 	gch_close(h);

@@ -16,18 +16,21 @@
  *   2. churn     gets, sets and evictions at a steady rate (--rate ops/s):
  *                sets replace records, so garbage flows at a constant pace;
  *   3. burst     a burst of new sessions: the cache grows to --burst times;
- *   4. drop      the sessions expire but for the newest tenth; the cache
- *                keeps churning, at its new size, until the collector has
- *                noticed (two cycles);
+ *   4. drop      the sessions expire but for the newest tenth; after the
+ *                purge the program asks for a collection (gch_gc(), as a Go
+ *                program calls runtime.GC() after one), then serves on at
+ *                its new size until the pacer's next cycle;
  *   5. idle      nothing allocates; the kernel's background scavenger gives
  *                the free pages above the collector's budget back;
  *   6. pressure  (--hog) gcheap-hog fills the machine's memory until kswapd
  *                wakes: the gcheap shrinker gives even the retained pages.
- * Expiring by age is what makes memory come back: the newest sessions sit
- * together in the spans the burst took last, so the spans of the expired
- * ones empty out completely.  (Were the survivors spread over every span,
- * each span would keep a few and no page could go back, in any allocator
- * that does not move objects.)
+ * Expiring by age, and collecting right after the purge, is what makes
+ * memory come back: the newest sessions sit together in the spans the burst
+ * took last, so the spans of the expired ones empty out completely.  Were
+ * the survivors spread over every span (say, records rewritten into the
+ * holes of old spans by more churn before the collector has run) each span
+ * would keep a few and few pages could go back, in any allocator that does
+ * not move objects.
  *
  * What it shows
  * -------------
@@ -129,7 +132,7 @@ static void usage(FILE *f)
 "  --svg FILE       the picture (default gcheap-demo.svg; '-': stdout between\n"
 "                   marker lines; 'none': no picture)\n"
 "  --csv FILE       every sample as CSV (default none; '-': stdout)\n"
-"  --short          a shorter run (the make check test): --live 6 --churn 3\n");
+"  --short          a shorter run (the make check test): --live 8 --churn 3\n");
 }
 
 /* ------------------------------------------------------------ time, output */
@@ -1076,7 +1079,10 @@ static void phase_pressure(void)
 	if (!pid) {
 		/* only async-signal-safe calls between fork and exec */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(pfd[1], 3);	/* dup2 clears FD_CLOEXEC on 3 */
+		if (pfd[1] == 3)
+			fcntl(3, F_SETFD, 0);
+		else
+			dup2(pfd[1], 3);	/* the copy has no FD_CLOEXEC */
 		execl(prog, "gcheap-hog", "--notify", fdarg, (char *)NULL);
 		_exit(127);
 	}
@@ -1287,7 +1293,7 @@ int main(int argc, char **argv)
 		case 'C': opt.csv = optarg; break;
 		case 'S':
 			opt.short_run = true;
-			opt.live_mib = 6;
+			opt.live_mib = 8;
 			opt.churn_s = 3;
 			break;
 		case 'h': usage(stdout); return 0;
@@ -1348,17 +1354,16 @@ int main(int argc, char **argv)
 		insert(cache.next_id++);
 	phase_end();
 
-	gstats(&gs);
-	phase_begin("drop", "all sessions but the newest tenth expire; the cache keeps "
-		    "churning at its new size until the collector has run twice");
+	phase_begin("drop", "all sessions but the newest tenth expire; the program asks for "
+		    "a collection (gch_gc) and serves on at its new size until the next one");
 	expire_all_but(cache.n / 10);
-	printf("   %llu sessions left\n", (unsigned long long)cache.n);
-	ops = churn(1, opt.drop_max_s, opt.rate, gs.cycles + 2);
+	printf("   %llu sessions left; gch_gc()\n", (unsigned long long)cache.n);
+	if (gch_gc(heap))
+		die("gch_gc: %s", strerror(errno));
+	print_state("after gch_gc at");
+	gstats(&gs);
+	ops = churn(1, opt.drop_max_s, opt.rate, gs.cycles + 1);
 	printf("   %llu operations on the smaller cache\n", (unsigned long long)ops);
-	if (cycles_now() < gs.cycles + 1) {
-		printf("   no collection in %.0f s: forcing one (gch_gc)\n", opt.drop_max_s);
-		gch_gc(heap);
-	}
 	phase_end();
 
 	phase_idle();
