@@ -22,6 +22,7 @@
  * (release), read lock-free; scan_done and the CPU counters are atomics.
  */
 #define _GNU_SOURCE
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "internal.h"
@@ -32,6 +33,8 @@
 #define ASSIST_MIN	(64 * 1024)
 /* Scanning per section of an assist at the goal. */
 #define ASSIST_ALL_STEP	(1 << 20)
+/* Looks for shared work before a thread at the goal waits instead. */
+#define ASSIST_DRY_TRIES	64
 /* Fixed point of the ratio. */
 #define RATIO_SHIFT	16
 
@@ -145,7 +148,29 @@ bool gc_assist(struct gch_heap *h)
  */
 void gc_assist_all(struct gch_heap *h)
 {
+	unsigned dry = 0;
+	bool hungry = false;
+
 	while (atomic_load_explicit(&as.h, memory_order_acquire) == h &&
-	       !gc_limiter_on() && assist_step(h, ASSIST_ALL_STEP))
-		;
+	       !gc_limiter_on()) {
+		if (assist_step(h, ASSIST_ALL_STEP)) {
+			dry = 0;
+			continue;
+		}
+		/*
+		 * The pool is dry, but the worker may hold plenty: ask it to
+		 * share (mark.c's balance()), and look again for a little
+		 * while before waiting for the cycle's end.  A thread at the
+		 * goal would otherwise idle a CPU through most of the mark.
+		 */
+		if (!hungry) {
+			gc_work_hungry(true);
+			hungry = true;
+		}
+		if (++dry > ASSIST_DRY_TRIES)
+			break;
+		sched_yield();
+	}
+	if (hungry)
+		gc_work_hungry(false);
 }

@@ -425,7 +425,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 
 	/* mark termination */
 	gc_fin_after_mark(w);
-	g->heap_marked = w->bytes_marked;
+	g->heap_marked = g->heap_traced = w->bytes_marked;
 	cycle_end(g);
 	gc_start_world();
 	t[3] = gc_now_ns();
@@ -537,13 +537,14 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 	g->last.heap_end = gc_heap_live(g);
 	if (g->cycle_reason == GC_REASON_HEAP)
 		gc_pacer_adapt(g, gc_now_ns() - g->mark_started_ns,
-			       g->cycle_gc_cpu_ns +
+			       g->cycle_gc_cpu_ns + g->cycle_idle_cpu_ns +
 			       (uint64_t)g->last.cpu_assist_ns, gc_ncpu());
 	gch_black_lo = gch_black_hi = 0;
 	gc_fin_after_mark(w);
 	gc_mark_set_concurrent(false);
 	g->heap_marked = g->cycle_marked + w->bytes_marked +
 			 gc_barrier_take_marked() + gch_black_bytes;
+	g->heap_traced = g->heap_marked - gch_black_bytes;
 	cycle_end(g);
 }
 
@@ -911,7 +912,7 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st)
 	st->gc_dedicated_cpu_ns = gch_load(&g->bg_cpu_ns);
 	st->gc_idle_cpu_ns = gch_load(&g->idle_cpu_ns);
 	st->gc_limiter_ns = gc_limiter_enabled_ns();
-	st->heap_live_bytes = g->heap_marked;
+	st->heap_live_bytes = g->heap_traced;
 	st->heap_goal_bytes = g->heap_goal;
 	st->heap_trigger_bytes = g->heap_goal ?
 				 g->heap_marked + g->heap_trigger : 0;

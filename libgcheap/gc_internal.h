@@ -303,6 +303,8 @@ void gc_mark_parallel(struct gc_work *w, bool want_parallel);
 void gc_mark_set_concurrent(bool on);
 /* The shared pool has gray buffers (exact only with the world stopped). */
 bool gc_pool_has_work(void);
+/* A thread wants gray work during a concurrent mark (on), or no longer. */
+void gc_work_hungry(bool on);
 /* Is the object containing @p marked?  (with the world stopped) */
 bool gc_is_marked(struct gch_heap *h, uintptr_t p);
 /* Set the mark bit of the object at @base; true if it was newly marked. */
@@ -377,7 +379,9 @@ struct gc_heap {
 	/* pacer (pacer.c); under gc_lock unless noted */
 	int gc_percent;			/* < 0: off */
 	uint64_t mem_limit;		/* 0: none */
-	uint64_t heap_marked;
+	uint64_t heap_marked;		/* all the last mark left marked */
+	uint64_t heap_traced;		/* of which found by tracing: not
+					 * what was allocated black */
 	uint64_t heap_goal;
 	uint64_t heap_trigger;		/* bytes of allocation that start one */
 	double trigger_frac;		/* of the runway (concurrent cycles) */

@@ -96,7 +96,7 @@ void gc_trace_cycle(struct gc_heap *g)
 		ms(l->stw_ns), ms(l->mark_ns), ms(l->term_ns),
 		ms(l->cpu_stw_ns), ms(l->cpu_assist_ns), ms(l->cpu_mark_ns),
 		ms(l->cpu_idle_ns), ms(l->cpu_term_ns),
-		mb(l->heap_before), mb(l->heap_end), mb(l->heap_marked),
+		mb(l->heap_before), mb(l->heap_end), mb(g->heap_traced),
 		mb(l->goal), mb(l->stack_bytes), mb(l->global_bytes),
 		l->threads);
 	if (g->h->pl->stats(g->h, &ks))

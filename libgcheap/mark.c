@@ -66,6 +66,21 @@ static struct {
  */
 static unsigned nmarkers = 1;
 static _Atomic unsigned nidle;
+/*
+ * Threads that want gray work during a concurrent mark and found the pool
+ * empty: mutators that reached the heap goal (assist.c).  While there are
+ * any, a draining marker shares half of its buffer as an idle parallel
+ * marker would get it.
+ */
+static _Atomic unsigned hungry;
+
+void gc_work_hungry(bool on)
+{
+	if (on)
+		atomic_fetch_add_explicit(&hungry, 1, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&hungry, 1, memory_order_relaxed);
+}
 
 static struct gc_wbuf *pool_get_empty(void)
 {
@@ -528,7 +543,8 @@ static void balance(struct gc_work *w)
 
 	if (!cur || cur->n < 8 ||
 	    atomic_load_explicit(&pool.nfull, memory_order_relaxed) ||
-	    !atomic_load_explicit(&nidle, memory_order_relaxed))
+	    (!atomic_load_explicit(&nidle, memory_order_relaxed) &&
+	     !atomic_load_explicit(&hungry, memory_order_relaxed)))
 		return;
 	b = pool_get_empty();
 	if (!b)
@@ -587,7 +603,9 @@ bool gc_drain_budget(struct gc_work *w, uint64_t budget)
 		head = (head + 1) % PREFETCH_RING;
 		n--;
 		scan_gray(w, &v, obj);
-		if (nmarkers > 1 && !(++tick % 64))
+		if ((nmarkers > 1 ||
+		     atomic_load_explicit(&hungry, memory_order_relaxed)) &&
+		    !(++tick % 64))
 			balance(w);
 	}
 	view_flush(&v, w);
