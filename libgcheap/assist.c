@@ -31,8 +31,12 @@
 /* Debt tolerated before a thread assists, and the least it then does. */
 #define ASSIST_SLACK	(256 * 1024)
 #define ASSIST_MIN	(64 * 1024)
-/* Scanning per section of an assist at the goal. */
-#define ASSIST_ALL_STEP	(1 << 20)
+/*
+ * Scanning per no-preemption section of an assist: a stop of the world
+ * waits for the section to end, so this bounds what an assist adds to a
+ * pause (about 0.1-0.3 ms).  A bigger debt is paid over several sections.
+ */
+#define ASSIST_STEP	(256 * 1024)
 /* Looks for shared work before a thread at the goal waits instead. */
 #define ASSIST_DRY_TRIES	64
 /* Fixed point of the ratio. */
@@ -135,7 +139,14 @@ bool gc_assist(struct gch_heap *h)
 	owe = debt(h);
 	if (!owe)
 		return true;
-	return assist_step(h, owe < ASSIST_MIN ? ASSIST_MIN : owe);
+	if (owe < ASSIST_MIN)
+		owe = ASSIST_MIN;
+	while (owe > ASSIST_STEP) {
+		if (!assist_step(h, ASSIST_STEP))
+			return false;
+		owe -= ASSIST_STEP;
+	}
+	return assist_step(h, owe);
 }
 
 /*
@@ -153,7 +164,7 @@ void gc_assist_all(struct gch_heap *h)
 
 	while (atomic_load_explicit(&as.h, memory_order_acquire) == h &&
 	       !gc_limiter_on()) {
-		if (assist_step(h, ASSIST_ALL_STEP)) {
+		if (assist_step(h, ASSIST_STEP)) {
 			dry = 0;
 			continue;
 		}
