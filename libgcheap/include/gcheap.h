@@ -349,7 +349,11 @@ struct gch_gc_stats {
 	uint64_t free_bytes;		/* /gc/heap/frees:bytes */
 	uint64_t free_objects;		/* /gc/heap/frees:objects */
 	uint64_t heap_objects;		/* /gc/heap/objects:objects */
-	uint64_t heap_live_bytes;	/* /gc/heap/live:bytes (last mark) */
+	uint64_t heap_live_bytes;	/* /gc/heap/live:bytes: what the last
+					 * mark found reachable (objects
+					 * allocated while it marked are
+					 * kept but not counted: the goal is
+					 * this x (1 + gc_percent / 100)) */
 	uint64_t heap_goal_bytes;	/* /gc/heap/goal:bytes (0: none) */
 	uint64_t heap_span_bytes;	/* bytes in spans now */
 	uint64_t resident_bytes;	/* memory backing the heap now */
