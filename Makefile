@@ -173,14 +173,54 @@ vmtest: module selftests lib bpf demo-bin
 shell: module selftests lib bpf demo-bin
 	VM_MODULE=$(VM_MODULE) $(ROOT)/scripts/vm --shell $(vm_testdirs)
 
+# The demo (scripts/demo).  gcheap-demo, gcheap-hog and a copy of
+# gcheap-trace go to build/demo/bin, the guest's PATH; build/demo/demo_test,
+# the short run with its assertions, is a VM test like any other (vmtest,
+# check).  `make demo` boots a guest of DEMO_VM_MEM MiB (unless VM_MEM says
+# otherwise) with build/demo/show alone: the full run, whose picture and
+# samples scripts/demo/extract takes out of the output into build/demo
+# (demo.svg, demo.csv; everything in demo.log).  gcheap-trace is optional for
+# demo-bin: without it the demo says so and skips its part.
+DEMO := $(BUILD)/demo
+DEMO_SRC := $(ROOT)/scripts/demo
+DEMO_VM_MEM ?= 1024
+DEMO_CFLAGS := -static -O2 -Wall -Wextra -Werror -pthread -I$(ROOT)/libgcheap/include \
+	-I$(ROOT)/uapi
+
 demo: module demo-bin
-	VM_MODULE=$(VM_MODULE) $(ROOT)/scripts/vm $(BUILD)/demo
+	@set -o pipefail; VM_MODULE=$(VM_MODULE) VM_MEM=$${VM_MEM:-$(DEMO_VM_MEM)} \
+		$(ROOT)/scripts/vm $(DEMO)/show | $(DEMO_SRC)/extract $(DEMO)
 
-demo-bin: $(BUILD)/demo/gcheap-demo
+demo-bin:
+	$(MAKE) -C libgcheap all
+ifneq ($(HAVE_BPF),)
+	@$(MAKE) -C bpf tool || echo "demo-bin: gcheap-trace did not build: the demo runs without it"
+endif
+	@$(MAKE) --no-print-directory demo-files
 
-$(BUILD)/demo/gcheap-demo: $(ROOT)/scripts/demo/gcheap-demo.c $(ROOT)/uapi/linux/gcheap.h
-	@mkdir -p $(BUILD)/demo
-	$(CC) -static -O2 -Wall -Wextra -Werror -I$(ROOT)/uapi -o $@ $<
+.PHONY: demo-files
+demo-files: $(DEMO)/bin/gcheap-demo $(DEMO)/bin/gcheap-hog $(DEMO)/demo_test \
+		$(DEMO)/show/gcheap-demo
+	@rm -f $(DEMO)/gcheap-demo	# the old demo's place: it would run as a test
+	@if [ -x $(BUILD)/bpf/gcheap-trace ]; then cp -p $(BUILD)/bpf/gcheap-trace $(DEMO)/bin/; fi
+	@mkdir -p $(DEMO)/show/bin && ln -f $(DEMO)/bin/* $(DEMO)/show/bin/
+
+$(DEMO)/bin/gcheap-demo: $(DEMO_SRC)/gcheap-demo.c $(DEMO_SRC)/demo-plot.c $(DEMO_SRC)/demo.h \
+		$(ROOT)/libgcheap/include/gcheap.h $(ROOT)/uapi/linux/gcheap.h \
+		$(BUILD)/libgcheap/libgcheap.a
+	@mkdir -p $(@D)
+	$(CC) $(DEMO_CFLAGS) -o $@ $(DEMO_SRC)/gcheap-demo.c $(DEMO_SRC)/demo-plot.c \
+		$(BUILD)/libgcheap/libgcheap.a -lm
+
+$(DEMO)/bin/gcheap-hog: $(DEMO_SRC)/gcheap-hog.c $(DEMO_SRC)/demo.h
+	@mkdir -p $(@D)
+	$(CC) $(DEMO_CFLAGS) -o $@ $<
+
+$(DEMO)/demo_test: $(DEMO_SRC)/demo_test
+	install -D -m 755 $< $@
+
+$(DEMO)/show/gcheap-demo: $(DEMO_SRC)/show
+	install -D -m 755 $< $@
 
 rig-test:
 	$(ROOT)/tests/rig/run
