@@ -369,6 +369,28 @@ static inline bool gch_kernel_has_kasan(void)
 	return found;
 }
 
+/* The module's debugfs directory, mounting debugfs if it is not yet. */
+static inline bool gch_debugfs_ready(void)
+{
+	struct stat sb;
+
+	if (!stat("/sys/kernel/debug/gcheap", &sb))
+		return true;
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	return !stat("/sys/kernel/debug/gcheap", &sb);
+}
+
+/* Whether this process's heap @id has its debugfs directory (<pid>-<id>). */
+static inline bool gch_heap_dir_exists(__u64 id)
+{
+	char path[128];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/gcheap/%d-%llu",
+		 getpid(), (unsigned long long)id);
+	return !stat(path, &sb);
+}
+
 /* cgroup v2 mounted at GCH_CG_ROOT with +memory for its children. */
 static inline bool gch_cgroup2_ready(void)
 {

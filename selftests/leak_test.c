@@ -373,49 +373,28 @@ TEST_F_TIMEOUT(slow, stress_open_alloc_close_no_leak, 240)
 
 /* ---- heap lifetime as the operator sees it (debugfs) ---- */
 
-static bool debugfs_ready(void)
-{
-	struct stat sb;
-
-	if (!stat("/sys/kernel/debug/gcheap", &sb))
-		return true;
-	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
-	return !stat("/sys/kernel/debug/gcheap", &sb);
-}
-
-static bool heap_dir_exists(int fd_for_id, __u64 id)
-{
-	char path[128];
-	struct stat sb;
-
-	(void)fd_for_id;
-	snprintf(path, sizeof(path), "/sys/kernel/debug/gcheap/%d-%llu",
-		 getpid(), (unsigned long long)id);
-	return !stat(path, &sb);
-}
-
 TEST(debugfs_dir_lives_with_the_heap)
 {
 	struct gch_version v;
 	char *a;
 	int fd;
 
-	if (!debugfs_ready())
+	if (!gch_debugfs_ready())
 		SKIP(return, "no debugfs");
 	fd = gch_open();
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, gch_version(fd, &v));
-	ASSERT_TRUE(heap_dir_exists(fd, v.heap_id))
+	ASSERT_TRUE(gch_heap_dir_exists(v.heap_id))
 		TH_LOG("no /sys/kernel/debug/gcheap/%d-%llu", getpid(),
 		       (unsigned long long)v.heap_id);
 	a = gch_mmap(fd, GCH_ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		     GCH_MMAP_ARENA(0));
 	ASSERT_NE(NULL, a);
 	close(fd);
-	EXPECT_TRUE(heap_dir_exists(-1, v.heap_id)) TH_LOG("mapping keeps it");
+	EXPECT_TRUE(gch_heap_dir_exists(v.heap_id)) TH_LOG("mapping keeps it");
 	munmap(a, GCH_ARENA_SIZE);
 	usleep(100 * 1000);
-	EXPECT_FALSE(heap_dir_exists(-1, v.heap_id)) TH_LOG("heap outlived its last reference");
+	EXPECT_FALSE(gch_heap_dir_exists(v.heap_id)) TH_LOG("heap outlived its last reference");
 }
 
 /* Value of "@key <n>" in a debugfs stats file, or -1. */
@@ -448,7 +427,7 @@ TEST(debugfs_stats_match_ioctl)
 	ssize_t n;
 	int fd, sfd;
 
-	if (!debugfs_ready())
+	if (!gch_debugfs_ready())
 		SKIP(return, "no debugfs");
 	fd = fill_heap(2, 300, &base);
 	ASSERT_LE(0, fd);
@@ -488,7 +467,7 @@ TEST(debugfs_read_after_heap_death)
 	ssize_t n;
 	int fd, sfd;
 
-	if (!debugfs_ready())
+	if (!gch_debugfs_ready())
 		SKIP(return, "no debugfs");
 	fd = gch_open();
 	ASSERT_LE(0, fd);
@@ -503,7 +482,7 @@ TEST(debugfs_read_after_heap_death)
 	TH_LOG("read after death: %zd (%s)", n, n < 0 ? strerror(errno) : "data");
 	close(sfd);
 	/* the heap is really gone */
-	EXPECT_FALSE(heap_dir_exists(-1, v.heap_id));
+	EXPECT_FALSE(gch_heap_dir_exists(v.heap_id));
 }
 
 /* ---- the module is pinned by live heaps ---- */

@@ -311,30 +311,10 @@ static void ro_end(struct worker *w)
 
 /* ---- debugfs, module, memory ---- */
 
-static bool debugfs_ready(void)
-{
-	struct stat sb;
-
-	if (!stat("/sys/kernel/debug/gcheap", &sb))
-		return true;
-	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
-	return !stat("/sys/kernel/debug/gcheap", &sb);
-}
-
-static bool heap_dir_exists(__u64 id)
-{
-	char path[128];
-	struct stat sb;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/gcheap/%d-%llu",
-		 getpid(), (ull)id);
-	return !stat(path, &sb);
-}
-
 /* Whether heap @id's debugfs directory exists as @want (true without debugfs). */
 static bool dir_is(__u64 id, bool want)
 {
-	return !S.debugfs || heap_dir_exists(id) == want;
+	return !S.debugfs || gch_heap_dir_exists(id) == want;
 }
 
 /* Heap directories of this process in debugfs. */
@@ -2396,7 +2376,7 @@ TEST_F_TIMEOUT(stress, run, 300)
 	       max_ops ? (long)max_ops : secs);
 	S.pg = sysconf(_SC_PAGESIZE);
 	S.noexec = dev_noexec();
-	S.debugfs = debugfs_ready();
+	S.debugfs = gch_debugfs_ready();
 	fd = gch_open();
 	ASSERT_LE(0, fd) TH_LOG("open %s: %s", GCH_DEV, strerror(errno));
 	S.gc_phase = gch_has_feature(fd, GCH_FEAT_GC_PHASE);
