@@ -124,29 +124,29 @@ static bool assist_step(struct gch_heap *h, uint64_t owe)
 
 /*
  * From the allocation path (outside the allocator) of a thread whose heap
- * @h is being marked, below its goal: pay the debt.  Returns false when
- * the thread owed work it could not do (no gray work left to take).
+ * @h is being marked, below its goal: pay the debt, in sections, until it
+ * is paid or no gray work is left to take.
  */
-bool gc_assist(struct gch_heap *h)
+void gc_assist(struct gch_heap *h)
 {
 	uint64_t owe;
 
 	if (atomic_load_explicit(&as.h, memory_order_acquire) != h)
-		return true;
+		return;
 	/* the GC CPU limiter: the program's CPU is not the collector's now */
 	if (gc_limiter_on())
-		return true;
+		return;
 	owe = debt(h);
 	if (!owe)
-		return true;
+		return;
 	if (owe < ASSIST_MIN)
 		owe = ASSIST_MIN;
 	while (owe > ASSIST_STEP) {
 		if (!assist_step(h, ASSIST_STEP))
-			return false;
+			return;
 		owe -= ASSIST_STEP;
 	}
-	return assist_step(h, owe);
+	assist_step(h, owe);
 }
 
 /*

@@ -176,8 +176,6 @@ static void bg_pace(struct gc_work *w, int64_t start_ns, int64_t cpu_ns,
 		return;
 	/* the gray work it holds must stay within the assists' reach */
 	gc_work_publish(w);
-	if (due <= now)
-		return;
 	if (due - now > 10000000)	/* never more than 10 ms at a time */
 		due = now + 10000000;
 	ts.tv_sec = (due - now) / 1000000000;

@@ -203,9 +203,9 @@ void gc_assist_start(struct gch_heap *h, uint64_t scan_expected,
 uint64_t gc_assist_stop(void);
 /* Background mark work done: credit against the mutators' debt. */
 void gc_assist_credit(uint64_t scanned);
-/* A thread allocating into @h while it is marked pays its debt; false
- * when it owed work and found none to do. */
-bool gc_assist(struct gch_heap *h);
+/* A thread allocating into @h while it is marked, below the goal, pays
+ * its debt (as far as there is gray work to take). */
+void gc_assist(struct gch_heap *h);
 /* At the goal: do all the gray work there is to take. */
 void gc_assist_all(struct gch_heap *h);
 bool gc_assist_active(struct gch_heap *h);
@@ -260,12 +260,9 @@ struct gc_wbuf {
 /*
  * One marker's view of the gray set: two private buffers (so that a push
  * right after a pop never ping-pongs with the shared pool) and the shared
- * pool of full buffers behind them.  Today the world is stopped and one
- * marker drains; a concurrent collector adds markers (each with its own
- * gc_work), mutator assists (a gc_work per assisting thread) and the
- * write barrier (shading into the thread's gc_work) without changing the
- * marking code: a mark bit is set with an atomic OR and every gray object
- * goes through gc_work_push().
+ * pool of full buffers behind them.  Every marker has one: the background
+ * worker, the helper markers, each assisting thread and each barrier-buffer
+ * flush; while more than one can run, a mark bit is set with an atomic OR.
  */
 struct gc_work {
 	struct gch_heap *h;
