@@ -23,8 +23,25 @@
  * resident, released = bytes given back so far (all paths), consumed =
  * resident memory of the heap.
  *
- * GCHEAP_TRACE is a comma-separated list; "gc" is the only word this file
- * knows.  Locking: called under gc_lock.
+ * GCHEAP_TRACE=heap prints, at the same moment, one line of exact numbers
+ * for programs to read (bench/heapplot draws a run's heap from them):
+ *
+ *   gcheap-heap cycle=7 t_start_ns=2100123000 t_end_ns=2104321000
+ *      pause1_ns=21000 pause2_ns=12000 live_start=9437184 live_end=10485760
+ *      marked=4194304 goal=8388608 trigger=7340032 span=7340032
+ *      resident=7340032 free_resident=1048576 rel_bg=0 rel_eager=0
+ *      rel_shrink=0 rel_memcg=0 rel_ioctl=0
+ *
+ * Times in ns since the first heap opened; sizes in bytes.  live_start,
+ * live_end and marked are the gc line's three heap figures; goal and
+ * trigger are the next cycle's; span, resident and free_resident are the
+ * heap now (bytes in spans, memory backing the heap, free pages still
+ * resident); rel_* are the bytes given back so far, by cause.  The page
+ * layer's counters are read without the heap's lock (gc_lock is held, and
+ * h->lock nests inside it elsewhere), so they are a moment's snapshot.
+ *
+ * GCHEAP_TRACE is a comma-separated list of "gc" and "heap"; both may be
+ * given.  Locking: called under gc_lock.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -35,6 +52,9 @@
 #include "internal.h"
 #include "gc_internal.h"
 
+/* Bit 0: "gc", bit 1: "heap"; -1 until gc_trace_init() has run. */
+#define TRACE_GC	1
+#define TRACE_HEAP	2
 static int trace_gc = -1;
 
 void gc_trace_init(void)
@@ -49,7 +69,9 @@ void gc_trace_init(void)
 		for (char *t = strtok_r(buf, ",", &save); t;
 		     t = strtok_r(NULL, ",", &save))
 			if (!strcmp(t, "gc"))
-				on = 1;
+				on |= TRACE_GC;
+			else if (!strcmp(t, "heap"))
+				on |= TRACE_HEAP;
 	}
 	__atomic_store_n(&trace_gc, on, __ATOMIC_RELAXED);
 }
@@ -57,6 +79,11 @@ void gc_trace_init(void)
 bool gc_trace_enabled(void)
 {
 	return __atomic_load_n(&trace_gc, __ATOMIC_RELAXED) > 0;
+}
+
+static bool trace_on(int word)
+{
+	return __atomic_load_n(&trace_gc, __ATOMIC_RELAXED) & word;
 }
 
 static double ms(int64_t ns)
@@ -79,7 +106,40 @@ static int64_t process_cpu_ns(void)
 
 int64_t gc_since_start_ns(void);
 
-void gc_trace_cycle(struct gc_heap *g)
+static void trace_heap_line(struct gc_heap *g)
+{
+	const struct gc_cycle_times *l = &g->last;
+	struct gch_stats ks = { .size = sizeof(ks) };
+	int64_t end = gc_since_start_ns();
+	int64_t start = end - (l->stw_ns + l->mark_ns + l->term_ns);
+
+	if (g->h->pl->stats(g->h, &ks))
+		memset(&ks, 0, sizeof(ks));
+	fprintf(stderr,
+		"gcheap-heap cycle=%llu t_start_ns=%lld t_end_ns=%lld "
+		"pause1_ns=%lld pause2_ns=%lld live_start=%llu live_end=%llu "
+		"marked=%llu goal=%llu trigger=%llu span=%llu resident=%llu "
+		"free_resident=%llu rel_bg=%llu rel_eager=%llu rel_shrink=%llu "
+		"rel_memcg=%llu rel_ioctl=%llu\n",
+		(unsigned long long)g->cycle, (long long)(start > 0 ? start : 0),
+		(long long)end, (long long)l->stw_ns, (long long)l->term_ns,
+		(unsigned long long)l->heap_before,
+		(unsigned long long)l->heap_end,
+		(unsigned long long)g->heap_traced,
+		(unsigned long long)g->heap_goal,
+		(unsigned long long)(g->heap_goal ?
+				     g->heap_marked + g->heap_trigger : 0),
+		(unsigned long long)gch_load(&g->h->span_bytes),
+		(unsigned long long)ks.resident_bytes,
+		(unsigned long long)ks.free_resident_bytes,
+		(unsigned long long)ks.released_bg_bytes,
+		(unsigned long long)ks.released_eager_bytes,
+		(unsigned long long)ks.released_shrink_bytes,
+		(unsigned long long)ks.released_memcg_bytes,
+		(unsigned long long)ks.released_ioctl_bytes);
+}
+
+static void trace_gc_line(struct gc_heap *g)
 {
 	const struct gc_cycle_times *l = &g->last;
 	struct gch_stats ks = { .size = sizeof(ks) };
@@ -110,4 +170,12 @@ void gc_trace_cycle(struct gc_heap *g)
 		   ks.released_shrink_bytes + ks.released_memcg_bytes +
 		   ks.released_ioctl_bytes),
 		mb(ks.resident_bytes));
+}
+
+void gc_trace_cycle(struct gc_heap *g)
+{
+	if (trace_on(TRACE_GC))
+		trace_gc_line(g);
+	if (trace_on(TRACE_HEAP))
+		trace_heap_line(g);
 }

@@ -277,7 +277,11 @@ const char *gch_backend_name(gch_heap *h);
  * spans the program's own allocations did not sweep meanwhile, and runs
  * the 2-minute collection; and the finalizer thread, the only one of them
  * that is attached (it runs program code), and so takes the collector's
- * two signals.  GCHEAP_TRACE=gc prints a line per cycle to stderr.
+ * two signals.  GCHEAP_TRACE=gc prints a line per cycle to stderr, as
+ * Go's gctrace does; GCHEAP_TRACE=heap prints, per cycle, one line of
+ * key=value pairs in bytes and ns ("gcheap-heap cycle=... t_end_ns=...
+ * live_start=... goal=... span=... resident=... rel_bg=..."; libgcheap's
+ * gctrace.c gives every key) for tools to read; "gc,heap" prints both.
  */
 
 /* gch_gc - collect @h now (blocks until marking is done). */
