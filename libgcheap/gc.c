@@ -391,6 +391,7 @@ static void record_times(struct gc_heap *g, int64_t t[4], int64_t c[4],
 	struct gc_cycle_times *l = &g->last;
 	uint64_t pause = (uint64_t)(t[3] - t[0]);
 
+	l->stopped = true;
 	l->stw_ns = t[1] - t[0];
 	l->mark_ns = t[2] - t[1];
 	l->term_ns = t[3] - t[2];
@@ -500,6 +501,7 @@ static void mark_start(struct gc_heap *g)
 	gc_work_dispose(&w);	/* the gray roots go to the pool */
 	g->cycle_marked = w.bytes_marked;
 	gc_start_world();
+	g->last.stopped = false;
 	g->last.stw_ns = gc_now_ns() - t0;
 	g->last.cpu_stw_ns = gc_thread_cpu_ns() - c0;
 	pause_done(g, t0, c0);

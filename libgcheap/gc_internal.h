@@ -360,6 +360,7 @@ struct gc_cycle_times {
 	uint64_t goal;
 	uint64_t stack_bytes, global_bytes;
 	unsigned threads;
+	bool stopped;		/* a stop-the-world cycle: one pause, all of it */
 };
 
 /* The pause record (pauses.c), under gc_lock. */

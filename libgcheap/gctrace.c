@@ -32,7 +32,10 @@
  *      resident=7340032 free_resident=1048576 rel_bg=0 rel_eager=0
  *      rel_shrink=0 rel_memcg=0 rel_ioctl=0
  *
- * Times in ns since the first heap opened; sizes in bytes.  live_start,
+ * Times in ns since the first heap opened; sizes in bytes.  pause1_ns is
+ * the pause that starts a concurrent cycle, pause2_ns its mark
+ * terminations added up; a stop-the-world cycle (GCHEAP_GCMODE=stw) is one
+ * pause from start to end, all in pause1_ns.  live_start,
  * live_end and marked are the gc line's three heap figures; goal and
  * trigger are the next cycle's; span, resident and free_resident are the
  * heap now (bytes in spans, memory backing the heap, free pages still
@@ -112,6 +115,9 @@ static void trace_heap_line(struct gc_heap *g)
 	struct gch_stats ks = { .size = sizeof(ks) };
 	int64_t end = gc_since_start_ns();
 	int64_t start = end - (l->stw_ns + l->mark_ns + l->term_ns);
+	/* a stop-the-world cycle is one pause, its mark included */
+	int64_t p1 = l->stopped ? end - start : l->stw_ns;
+	int64_t p2 = l->stopped ? 0 : l->term_ns;
 
 	if (g->h->pl->stats(g->h, &ks))
 		memset(&ks, 0, sizeof(ks));
@@ -122,7 +128,7 @@ static void trace_heap_line(struct gc_heap *g)
 		"free_resident=%llu rel_bg=%llu rel_eager=%llu rel_shrink=%llu "
 		"rel_memcg=%llu rel_ioctl=%llu\n",
 		(unsigned long long)g->cycle, (long long)(start > 0 ? start : 0),
-		(long long)end, (long long)l->stw_ns, (long long)l->term_ns,
+		(long long)end, (long long)p1, (long long)p2,
 		(unsigned long long)l->heap_before,
 		(unsigned long long)l->heap_end,
 		(unsigned long long)g->heap_traced,

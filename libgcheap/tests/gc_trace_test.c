@@ -10,7 +10,9 @@
  * the heap line present and numeric; times increasing, each cycle's start
  * before its end; marked reaching the live set at its largest, falling
  * after the drop, and equal to the stats' heap_live_bytes on the last
- * line; the goal above what was marked; span and resident bytes non-zero.
+ * line; the goal above what was marked; span and resident bytes non-zero;
+ * two pauses within each concurrent cycle, one as long as the cycle in
+ * stop-the-world mode.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -72,8 +74,15 @@ static void grow(gch_heap *h, size_t n)
 struct seen {
 	unsigned gc_lines, heap_lines, bad_keys;
 	unsigned long long last_end, last_cycle, max_marked, last_marked;
-	bool order_ok, goal_ok, mem_ok;
+	bool order_ok, goal_ok, mem_ok, pause_ok;
 };
+
+static bool stw_mode(void)
+{
+	const char *e = getenv("GCHEAP_GCMODE");
+
+	return e && !strcmp(e, "stw");
+}
 
 static void check_heap_line(struct seen *s, const char *line)
 {
@@ -92,6 +101,10 @@ static void check_heap_line(struct seen *s, const char *line)
 		s->goal_ok = false;
 	if (!v[10] || !v[11])
 		s->mem_ok = false;
+	/* stop-the-world: one pause, the whole cycle; else two within it */
+	if (stw_mode() ? v[3] != v[2] - v[1] || v[4] :
+			 !v[3] || !v[4] || v[3] + v[4] > v[2] - v[1])
+		s->pause_ok = false;
 	if (v[7] > s->max_marked)
 		s->max_marked = v[7];
 	s->last_marked = v[7];
@@ -102,7 +115,8 @@ static void check_heap_line(struct seen *s, const char *line)
 
 static struct seen read_trace(FILE *f)
 {
-	struct seen s = { .order_ok = true, .goal_ok = true, .mem_ok = true };
+	struct seen s = { .order_ok = true, .goal_ok = true, .mem_ok = true,
+			  .pause_ok = true };
 	char line[1024];
 
 	rewind(f);
@@ -161,6 +175,8 @@ int main(void)
 	CHECK(s.order_ok, "cycles numbered in order, times increasing");
 	CHECK(s.goal_ok, "goal above marked in every line");
 	CHECK(s.mem_ok, "span and resident bytes non-zero");
+	CHECK(s.pause_ok, "pauses: %s", stw_mode() ?
+	      "one, the whole cycle" : "two, within the cycle");
 	CHECK(s.max_marked >= (size_t)GROW * 4096 * OBJ,
 	      "marked grew to %llu", s.max_marked);
 	CHECK(s.last_marked < s.max_marked / 4 &&
