@@ -584,7 +584,17 @@ bool gc_drain_budget(struct gc_work *w, uint64_t budget)
 
 	view_init(&v, w);
 	for (;;) {
-		if (__builtin_expect(v.bytes_scanned >= budget, 0)) {
+		/*
+		 * A mutator's assist drains in a no-preemption section, and a
+		 * stop of the world waits for that to end: when one has asked
+		 * (the suspend handler left pending.b.preempt), the assist
+		 * stops here, as if its budget were spent, and parks on the
+		 * way out.  Unattached markers are never asked, and a drain
+		 * without a budget (gc_drain) must finish whatever is pending.
+		 */
+		if (__builtin_expect(v.bytes_scanned >= budget ||
+				     (gc_tls.pending.b.preempt &&
+				      budget != UINT64_MAX), 0)) {
 			while (n--) {
 				work_push(w, ring[head]);
 				head = (head + 1) % PREFETCH_RING;
