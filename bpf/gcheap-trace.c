@@ -4,29 +4,43 @@
  *
  * Attaches BPF programs to the gcheap.ko tracepoints (trace_load.c: tp_btf
  * with module BTF, raw_tp without), then
- *  - prints each event as it happens (ring buffer; -q turns this off),
- *  - every -i seconds prints, per heap, what happened in the interval: spans
+ *  - prints each event as it happens (ring buffer; -q and -s turn this off),
+ *  - every interval prints, per heap, what happened in the interval: spans
  *    allocated and freed, memory released by the background scavenger, the
- *    eager scavenger, the shrinker and GCH_IOC_SCAVENGE, shrinker scans, GC
- *    cycles announced, the collector's stop-the-world pauses (count, total
- *    and the longest so far), limit hits,
- *  - at the end, log2 histograms of release latency and of pages per release,
- *    one per release reason.
+ *    eager scavenger, the shrinker, memcg reclaim and GCH_IOC_SCAVENGE,
+ *    shrinker scans, GC cycles announced, the collector's stop-the-world
+ *    pauses (count, total and the longest so far), limit hits (-s: nothing),
+ *  - at the end, per heap, the totals since the tool started (destroyed
+ *    heaps included), then log2 histograms of release latency and of pages
+ *    per release, one per release reason.
  * The counts come from BPF maps, not from the stream, so they are exact even
  * when the ring buffer drops records (the drops are reported).
  *
+ * The command line follows libbpf-tools (runqlat, biolatency): -h/--help,
+ * -p PID, positional [INTERVAL [COUNT]], -j for one JSON object per line.
+ * Every record goes through the rec_*() helpers, which write either
+ * " key=value" words or JSON members, so that text and JSON carry the same
+ * keys and cannot drift apart.  In JSON mode stdout holds nothing but
+ * objects; messages go to stderr, as they always do.
+ *
  * Per-interval figures are deltas of the maps' ever-growing counters against
- * the previous snapshot, kept here per heap; a heap's map entry is deleted
- * after the interval that reported its destruction.
+ * the previous snapshot, kept here per heap.  A heap's map entry is deleted
+ * after the interval that reported its destruction (the map is bounded), so
+ * its counters are folded into a userspace base first: base + the current
+ * entry are the totals since the start, which the end-of-run summary prints
+ * even for heaps long gone.  With -s the intervals still run, silently, so
+ * that destroyed heaps still leave the map.
  *
  * Without the module: a clear error, or with -w, wait until it is loaded.
- * Stop with Ctrl-C (SIGINT) or SIGTERM, or -d: the last partial interval and
- * the histograms are printed, then every BPF link is released (the module
- * can be unloaded again).
+ * Stop with Ctrl-C (SIGINT) or SIGTERM, -d, or COUNT intervals: the last
+ * partial interval, the totals and the histograms are printed, then every
+ * BPF link is released (the module can be unloaded again).
  */
 #include <argp.h>
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +54,11 @@ static struct env {
 	pid_t pid;
 	unsigned int interval;
 	unsigned int duration;
+	unsigned int count;	/* intervals before exiting; 0: no limit */
+	bool interval_opt;	/* -i given */
 	bool quiet;
+	bool json;
+	bool summary;
 	bool wait;
 	bool verbose;
 	enum gtr_mode mode;
@@ -50,26 +68,62 @@ static struct env {
 
 static volatile sig_atomic_t exiting;
 
-const char *argp_program_version = "gcheap-trace 1.0";
+const char *argp_program_version = "gcheap-trace 1.1";
+static const char args_doc[] = "[INTERVAL [COUNT]]";
 static const char doc[] =
-"Trace gcheap heaps: live events, per-interval summaries per heap, and\n"
-"histograms of scavenge latency and pages per release.\n"
+"Trace gcheap heaps: live events, per-interval summaries per heap, the totals\n"
+"per heap since the start, and histograms of scavenge latency and pages per\n"
+"release.\n"
 "\n"
-"Released memory is counted in system pages (the kernel's PAGE_SIZE); spans\n"
-"in gcheap heap pages (8 KiB).\n"
+"INTERVAL is the summary interval in seconds (default 1; the same as -i,\n"
+"which cannot be given with it), COUNT the number of intervals after which\n"
+"the tool prints its final output and exits 0 (default: until Ctrl-C, SIGTERM\n"
+"or -d, whichever comes first).  Both are whole numbers, at least 1.\n"
 "\n"
+"Interval lines count released memory in system pages (rel_*, the kernel's\n"
+"PAGE_SIZE); the totals and every JSON object in bytes (released_*_bytes).\n"
+"Spans are in gcheap heap pages (8 KiB).\n"
+"\v"
 "EXAMPLES:\n"
 "    gcheap-trace              # every heap, events and 1 s summaries\n"
+"    gcheap-trace 5 12         # summaries every 5 s, 12 of them, then exit\n"
 "    gcheap-trace -q -i 5      # summaries only, every 5 s\n"
+"    gcheap-trace -s -d 60     # one minute, then per heap who released what\n"
+"    gcheap-trace -j | jq -c 'select(.type == \"interval\")'\n"
 "    gcheap-trace -p 181       # heaps owned by process 181\n"
 "    gcheap-trace -w -d 30     # wait for gcheap.ko, trace for 30 s\n"
-"    gcheap-trace -m raw       # force raw_tp even with module BTF\n";
+"    gcheap-trace -m raw       # force raw_tp even with module BTF\n"
+"\n"
+"JSON (-j): one object per line on stdout, nothing else; strings escaped,\n"
+"bytes outside printable ASCII as \\u00XX; \"time\" is local wall-clock time,\n"
+"\"ts\" seconds since the epoch.  Every object has \"type\":\n"
+"  event     one per live event (not with -q or -s): time ts comm tid event\n"
+"            heap pid, then the event's fields: span_alloc page npages zeroed;\n"
+"            spans_free count npages; limit_hit npages span_pages limit total\n"
+"            which; pages_release reason bytes pages ns; shrink_scan asked\n"
+"            freed; gc_phase cycle phase live goal; gc_pause cycle kind ns\n"
+"  interval  one per heap with activity per interval (not with -s): time ts\n"
+"            heap pid spans_alloc pages_alloc spans_freed pages_freed\n"
+"            free_calls released_{bg,eager,shrink,memcg,ioctl}_bytes releases\n"
+"            shrink_scans shrink_asked shrink_freed gc_cycles gc_last\n"
+"            gc_pauses pause_ns pause_max_ns limit_hits created destroyed\n"
+"  summary   one per heap at the end, totals since the start: time ts since\n"
+"            secs pid heap, the interval's counters, released_total_bytes\n"
+"  hist      one per non-empty histogram at the end: hist (latency|pages)\n"
+"            unit (usecs|pages) reason buckets [{lo,hi,count}...]\n"
+"released_memcg_bytes only when the module has the memcg reason,\n"
+"released_other_bytes only when not 0; created/destroyed are true/false.\n";
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Only heaps owned by this process", 0 },
-	{ "interval", 'i', "SECS", 0, "Summary interval (default 1)", 0 },
+	{ "interval", 'i', "SECS", 0,
+	  "Summary interval (default 1); or give INTERVAL", 0 },
 	{ "duration", 'd', "SECS", 0, "Stop after this long (default: Ctrl-C)", 0 },
 	{ "quiet", 'q', NULL, 0, "No live event stream, summaries only", 0 },
+	{ "summary", 's', NULL, 0,
+	  "No events, no interval lines: only the totals per heap (and the "
+	  "histograms) at the end", 0 },
+	{ "json", 'j', NULL, 0, "One JSON object per line on stdout (see below)", 0 },
 	{ "wait", 'w', NULL, 0, "Wait for gcheap.ko to be loaded", 0 },
 	{ "mode", 'm', "MODE", 0, "auto (default), btf (tp_btf) or raw (raw_tp)", 0 },
 	{ "verbose", 'v', NULL, 0, "Print libbpf's debug log", 0 },
@@ -77,33 +131,61 @@ static const struct argp_option opts[] = {
 	{ 0 },
 };
 
+/* A whole number >= @min, or an argp error (exit 2) naming @what. */
 static unsigned long parse_num(const char *arg, struct argp_state *state,
-			       unsigned long min)
+			       unsigned long min, const char *what)
 {
 	char *end;
 	unsigned long v;
 
 	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || *end || end == arg || v < min || v > 0x7fffffffUL)
-		argp_error(state, "invalid number '%s'", arg);
+	v = isdigit((unsigned char)*arg) ? strtoul(arg, &end, 10) : 0;
+	if (!isdigit((unsigned char)*arg) || errno || *end || v < min ||
+	    v > 0x7fffffffUL)
+		argp_error(state, "invalid number '%s' for %s (a whole number, %lu or more)",
+			   arg, what, min);
 	return v;
+}
+
+static void parse_positional(char *arg, struct argp_state *state)
+{
+	switch (state->arg_num) {
+	case 0:
+		if (env.interval_opt)
+			argp_error(state, "the interval is given twice (-i and '%s'): give one",
+				   arg);
+		env.interval = parse_num(arg, state, 1, "INTERVAL");
+		break;
+	case 1:
+		env.count = parse_num(arg, state, 1, "COUNT");
+		break;
+	default:
+		argp_error(state, "too many arguments ('%s'): only INTERVAL and COUNT",
+			   arg);
+	}
 }
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	switch (key) {
 	case 'p':
-		env.pid = parse_num(arg, state, 1);
+		env.pid = parse_num(arg, state, 1, "-p");
 		break;
 	case 'i':
-		env.interval = parse_num(arg, state, 1);
+		env.interval = parse_num(arg, state, 1, "-i");
+		env.interval_opt = true;
 		break;
 	case 'd':
-		env.duration = parse_num(arg, state, 1);
+		env.duration = parse_num(arg, state, 1, "-d");
 		break;
 	case 'q':
 		env.quiet = true;
+		break;
+	case 's':
+		env.summary = true;
+		break;
+	case 'j':
+		env.json = true;
 		break;
 	case 'w':
 		env.wait = true;
@@ -122,10 +204,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			argp_error(state, "mode must be auto, btf or raw");
 		break;
 	case 'h':
-		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
+		argp_state_help(state, state->out_stream, ARGP_HELP_STD_HELP);
 		break;
 	case ARGP_KEY_ARG:
-		argp_usage(state);
+		parse_positional(arg, state);
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -147,36 +229,44 @@ static void on_signal(int sig)
 	exiting = 1;
 }
 
-static double now_mono(void)
+static unsigned long long mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* "HH:MM:SS" of wall-clock time for a CLOCK_MONOTONIC instant in ns. */
-static void fmt_time(char *buf, size_t len, unsigned long long mono_ns,
-		     bool usec)
+/* Wall-clock ns since the epoch of a CLOCK_MONOTONIC instant in ns. */
+static long long wall_ns(unsigned long long mono)
 {
 	struct timespec rt, mt;
-	long long wall_ns;
-	time_t secs;
-	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &rt);
 	clock_gettime(CLOCK_MONOTONIC, &mt);
-	wall_ns = (long long)rt.tv_sec * 1000000000LL + rt.tv_nsec -
-		  ((long long)mt.tv_sec * 1000000000LL + mt.tv_nsec) +
-		  (long long)mono_ns;
-	secs = wall_ns / 1000000000LL;
+	return (long long)rt.tv_sec * 1000000000LL + rt.tv_nsec -
+	       ((long long)mt.tv_sec * 1000000000LL + mt.tv_nsec) +
+	       (long long)mono;
+}
+
+/* "HH:MM:SS[.uuuuuu]" of wall-clock ns since the epoch. */
+static void fmt_wall(char *buf, size_t len, long long wall, bool usec)
+{
+	time_t secs = wall / 1000000000LL;
+	struct tm tm;
+
 	localtime_r(&secs, &tm);
 	if (usec)
 		snprintf(buf, len, "%02d:%02d:%02d.%06lld", tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, wall_ns % 1000000000LL / 1000);
+			 tm.tm_min, tm.tm_sec, wall % 1000000000LL / 1000);
 	else
 		snprintf(buf, len, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min,
 			 tm.tm_sec);
+}
+
+static void fmt_time(char *buf, size_t len, unsigned long long mono, bool usec)
+{
+	fmt_wall(buf, len, wall_ns(mono), usec);
 }
 
 static const char *const reason_names[GTR_NREASONS] = {
@@ -205,37 +295,166 @@ static const char *pause_name(unsigned long long k)
 	return k && k <= GTR_PAUSE_STW ? pause_names[k] : "?";
 }
 
+/*
+ * Does the module release memory for memcg reclaim?  Its reasons are in the
+ * print format of gcheap_pages_release; without tracefs, assume today's
+ * module, which has it.
+ */
+static bool module_has_memcg(void)
+{
+	const char *ev = gtr_tracefs_events();
+	char path[256], buf[8192];
+	size_t n;
+	FILE *f;
+
+	if (!ev)
+		return true;
+	snprintf(path, sizeof(path), "%s/gcheap_pages_release/format", ev);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return strstr(buf, "\"memcg\"") != NULL;
+}
+
+static bool has_memcg;
+
+/* ------------------------------------------------------------ records */
+
+/*
+ * A JSON string: '"' and '\' escaped, and every byte outside printable
+ * ASCII as \u00XX, so that any comm (a task may name itself with any bytes,
+ * invalid UTF-8 included) still makes valid JSON.
+ */
+static void json_str(const char *s, size_t max)
+{
+	size_t i;
+
+	putchar('"');
+	for (i = 0; i < max && s[i]; i++) {
+		unsigned char c = s[i];
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* JSON: the object's start; text: nothing (the caller starts the line). */
+static void rec_begin(const char *type)
+{
+	if (env.json)
+		printf("{\"type\":\"%s\"", type);
+}
+
+static void rec_key(const char *key)
+{
+	if (env.json)
+		printf(",\"%s\":", key);
+	else
+		printf(" %s=", key);
+}
+
+static void rec_u64(const char *key, unsigned long long v)
+{
+	rec_key(key);
+	printf("%llu", v);
+}
+
+static void rec_str(const char *key, const char *v, size_t max)
+{
+	rec_key(key);
+	if (env.json)
+		json_str(v, max);
+	else
+		printf("%.*s", (int)max, v);
+}
+
+/* JSON: always, true or false; text: the bare word when true. */
+static void rec_flag(const char *key, bool on)
+{
+	if (env.json)
+		printf(",\"%s\":%s", key, on ? "true" : "false");
+	else if (on)
+		printf(" %s", key);
+}
+
+/* JSON only: "time" (local) and "ts" (epoch seconds) of @mono. */
+static void rec_time(unsigned long long mono, bool usec)
+{
+	long long wall = wall_ns(mono);
+	char ts[32];
+
+	if (!env.json)
+		return;
+	fmt_wall(ts, sizeof(ts), wall, usec);
+	rec_str("time", ts, sizeof(ts));
+	rec_key("ts");
+	printf("%lld.%06lld", wall / 1000000000LL,
+	       wall % 1000000000LL / 1000);
+}
+
+static void rec_end(void)
+{
+	if (env.json)
+		putchar('}');
+	putchar('\n');
+}
+
 /* ------------------------------------------------------------ live stream */
 
 static void print_details(const struct gtr_event *e)
 {
 	switch (e->type) {
 	case GTR_SPAN_ALLOC:
-		printf(" page=%llu npages=%llu zeroed=%llu", e->a, e->b, e->c);
+		rec_u64("page", e->a);
+		rec_u64("npages", e->b);
+		rec_u64("zeroed", e->c);
 		break;
 	case GTR_SPANS_FREE:
-		printf(" count=%llu npages=%llu", e->a, e->b);
+		rec_u64("count", e->a);
+		rec_u64("npages", e->b);
 		break;
 	case GTR_LIMIT_HIT:
-		printf(" npages=%llu span_pages=%llu limit=%llu which=%s", e->a,
-		       e->b, e->c, e->d ? "module" : "heap");
+		rec_u64("npages", e->a);
+		rec_u64("span_pages", e->b);
+		rec_u64("limit", e->c);
+		if (env.json)
+			rec_u64("total", e->d);
+		rec_str("which", e->d ? "module" : "heap", 8);
 		break;
 	case GTR_PAGES_RELEASE:
-		printf(" reason=%s bytes=%llu pages=%llu us=%llu",
-		       reason_names[e->c < GTR_NREASONS ? e->c : GTR_REL_OTHER],
-		       e->a, e->a / sysconf(_SC_PAGESIZE), e->b / 1000);
+		rec_str("reason", reason_names[e->c < GTR_NREASONS ?
+					       e->c : GTR_REL_OTHER], 8);
+		rec_u64("bytes", e->a);
+		rec_u64("pages", e->a / sysconf(_SC_PAGESIZE));
+		/* text in us, for reading; JSON exact */
+		if (env.json)
+			rec_u64("ns", e->b);
+		else
+			rec_u64("us", e->b / 1000);
 		break;
 	case GTR_SHRINK_SCAN:
-		printf(" asked=%llu freed=%llu", e->a, e->b);
+		rec_u64("asked", e->a);
+		rec_u64("freed", e->b);
 		break;
 	case GTR_GC_PHASE:
-		printf(" cycle=%llu phase=%s live=%llu goal=%llu", e->b,
-		       phase_name(e->a), e->c, e->d);
+		rec_u64("cycle", e->b);
+		rec_str("phase", phase_name(e->a), 16);
+		rec_u64("live", e->c);
+		rec_u64("goal", e->d);
 		break;
 	case GTR_GC_PAUSE:
 		/* ns, not us: the pauses to see are well under a millisecond */
-		printf(" cycle=%llu kind=%s ns=%llu", e->b, pause_name(e->a),
-		       e->c);
+		rec_u64("cycle", e->b);
+		rec_str("kind", pause_name(e->a), 16);
+		rec_u64("ns", e->c);
 		break;
 	}
 }
@@ -259,11 +478,22 @@ static int on_event(void *ctx, void *data, size_t len)
 	(void)ctx;
 	if (len < sizeof(*e) || e->type >= GTR_NTYPES)
 		return 0;
-	fmt_time(ts, sizeof(ts), e->ts, true);
-	printf("%s %-16.16s %-7u %-13s heap=%llu pid=%u", ts, e->comm, e->tid,
-	       names[e->type], (unsigned long long)e->heap, e->pid);
+	if (env.json) {
+		rec_begin("event");
+		rec_time(e->ts, true);
+		rec_str("comm", e->comm, sizeof(e->comm));
+		rec_u64("tid", e->tid);
+		rec_str("event", names[e->type], 16);
+		rec_u64("heap", e->heap);
+		rec_u64("pid", e->pid);
+	} else {
+		fmt_time(ts, sizeof(ts), e->ts, true);
+		printf("%s %-16.16s %-7u %-13s heap=%llu pid=%u", ts, e->comm,
+		       e->tid, names[e->type], (unsigned long long)e->heap,
+		       e->pid);
+	}
 	print_details(e);
-	putchar('\n');
+	rec_end();
 	return 0;
 }
 
@@ -271,11 +501,23 @@ static int on_event(void *ctx, void *data, size_t len)
 
 struct heap_seen {
 	unsigned long long id;
-	struct gtr_heap_stats last;
+	struct gtr_heap_stats base;	/* earlier map entries, folded */
+	struct gtr_heap_stats last;	/* the map entry at the last snapshot */
 };
 
 static struct heap_seen *seen;
 static size_t nseen, capseen;
+static unsigned long long start_mono;	/* when the tool attached */
+
+static void *xrealloc(void *p, size_t size)
+{
+	p = realloc(p, size);
+	if (!p) {
+		perror("gcheap-trace: realloc");
+		exit(1);
+	}
+	return p;
+}
 
 static struct heap_seen *heap_seen(unsigned long long id)
 {
@@ -286,23 +528,39 @@ static struct heap_seen *heap_seen(unsigned long long id)
 			return &seen[i];
 	if (nseen == capseen) {
 		capseen = capseen ? 2 * capseen : 64;
-		seen = realloc(seen, capseen * sizeof(*seen));
-		if (!seen) {
-			perror("gcheap-trace: realloc");
-			exit(1);
-		}
+		seen = xrealloc(seen, capseen * sizeof(*seen));
 	}
 	memset(&seen[nseen], 0, sizeof(seen[nseen]));
 	seen[nseen].id = id;
 	return &seen[nseen++];
 }
 
-static void heap_forget(struct heap_seen *h)
+/*
+ * @sum += @add, field by field: every field is a counter but the last cycle
+ * (a gauge) and the longest pause (a maximum).
+ */
+static void stats_fold(struct gtr_heap_stats *sum,
+		       const struct gtr_heap_stats *add)
 {
-	*h = seen[--nseen];
-}
+	int r;
 
-#define D(f)	(cur->f - old->f)
+#define ADD(f)	(sum->f += add->f)
+#define MAX(f)	(sum->f = sum->f > add->f ? sum->f : add->f)
+	ADD(created); ADD(destroyed); ADD(spans_alloc); ADD(pages_alloc);
+	ADD(free_calls); ADD(spans_freed); ADD(pages_freed); ADD(limit_hits);
+	for (r = 0; r < GTR_NREASONS; r++) {
+		ADD(releases[r]);
+		ADD(released_bytes[r]);
+	}
+	ADD(release_ns); ADD(shrink_scans); ADD(shrink_asked);
+	ADD(shrink_freed); ADD(gc_phases); ADD(gc_cycles); ADD(gc_pauses);
+	ADD(gc_pause_ns);
+	MAX(gc_last_cycle); MAX(gc_pause_max_ns);
+#undef ADD
+#undef MAX
+	if (add->pid)
+		sum->pid = add->pid;
+}
 
 static bool stats_changed(const struct gtr_heap_stats *cur,
 			  const struct gtr_heap_stats *old)
@@ -310,91 +568,242 @@ static bool stats_changed(const struct gtr_heap_stats *cur,
 	return memcmp(cur, old, sizeof(*cur)) != 0;
 }
 
-static void print_heap_delta(const char *ts, unsigned long long id,
-			     const struct gtr_heap_stats *cur,
-			     const struct gtr_heap_stats *old, long psize)
+#define D(f)	(cur->f - old->f)
+
+/*
+ * Released memory per reason, as deltas: in system pages as rel_<reason>
+ * (@psize > 0: the text interval lines, which have always printed memcg),
+ * else in bytes as released_<reason>_bytes, memcg only when the module has
+ * that reason.  "other" only when not 0.  Returns the bytes in all.
+ */
+static unsigned long long rec_released(const struct gtr_heap_stats *cur,
+				       const struct gtr_heap_stats *old,
+				       long psize)
 {
-	printf("%s heap=%llu pid=%u spans_alloc=%llu pages_alloc=%llu "
-	       "spans_freed=%llu pages_freed=%llu free_calls=%llu "
-	       "rel_bg=%llu rel_eager=%llu rel_shrink=%llu rel_memcg=%llu "
-	       "rel_ioctl=%llu ",
-	       ts, id, cur->pid, D(spans_alloc), D(pages_alloc),
-	       D(spans_freed), D(pages_freed), D(free_calls),
-	       D(released_bytes[GTR_REL_BG]) / psize,
-	       D(released_bytes[GTR_REL_EAGER]) / psize,
-	       D(released_bytes[GTR_REL_SHRINK]) / psize,
-	       D(released_bytes[GTR_REL_MEMCG]) / psize,
-	       D(released_bytes[GTR_REL_IOCTL]) / psize);
-	if (D(released_bytes[GTR_REL_OTHER]))
-		printf("rel_other=%llu ",
-		       D(released_bytes[GTR_REL_OTHER]) / psize);
-	printf("releases=%llu shrink_scans=%llu shrink_asked=%llu "
-	       "shrink_freed=%llu gc_cycles=%llu gc_last=%llu gc_pauses=%llu "
-	       "pause_ns=%llu pause_max_ns=%llu limit_hits=%llu%s%s\n",
-	       D(releases[GTR_REL_BG]) + D(releases[GTR_REL_EAGER]) +
-	       D(releases[GTR_REL_SHRINK]) + D(releases[GTR_REL_MEMCG]) +
-	       D(releases[GTR_REL_IOCTL]) +
-	       D(releases[GTR_REL_OTHER]),
-	       D(shrink_scans), D(shrink_asked), D(shrink_freed),
-	       D(gc_cycles), cur->gc_last_cycle, D(gc_pauses), D(gc_pause_ns),
-	       cur->gc_pause_max_ns, D(limit_hits),
-	       D(created) ? " created" : "", D(destroyed) ? " destroyed" : "");
+	static const int order[] = { GTR_REL_BG, GTR_REL_EAGER, GTR_REL_SHRINK,
+				     GTR_REL_MEMCG, GTR_REL_IOCTL, GTR_REL_OTHER };
+	unsigned long long v, total = 0;
+	char key[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		v = D(released_bytes[order[i]]);
+		total += v;
+		if (!v && (order[i] == GTR_REL_OTHER ||
+			   (order[i] == GTR_REL_MEMCG && !has_memcg && !psize)))
+			continue;
+		if (psize) {
+			snprintf(key, sizeof(key), "rel_%s", reason_names[order[i]]);
+			rec_u64(key, v / psize);
+		} else {
+			snprintf(key, sizeof(key), "released_%s_bytes",
+				 reason_names[order[i]]);
+			rec_u64(key, v);
+		}
+	}
+	return total;
+}
+
+/* What interval lines and totals share, deltas @cur - @old. */
+static void rec_counts(const struct gtr_heap_stats *cur,
+		       const struct gtr_heap_stats *old)
+{
+	rec_u64("spans_alloc", D(spans_alloc));
+	rec_u64("pages_alloc", D(pages_alloc));
+	rec_u64("spans_freed", D(spans_freed));
+	rec_u64("pages_freed", D(pages_freed));
+	rec_u64("free_calls", D(free_calls));
+}
+
+static void rec_rest(const struct gtr_heap_stats *cur,
+		     const struct gtr_heap_stats *old)
+{
+	unsigned long long n = 0;
+	int r;
+
+	for (r = 0; r < GTR_NREASONS; r++)
+		n += D(releases[r]);
+	rec_u64("releases", n);
+	rec_u64("shrink_scans", D(shrink_scans));
+	rec_u64("shrink_asked", D(shrink_asked));
+	rec_u64("shrink_freed", D(shrink_freed));
+	rec_u64("gc_cycles", D(gc_cycles));
+	rec_u64("gc_last", cur->gc_last_cycle);
+	rec_u64("gc_pauses", D(gc_pauses));
+	rec_u64("pause_ns", D(gc_pause_ns));
+	/* since the start, not a delta: BPF keeps one maximum per heap */
+	rec_u64("pause_max_ns", cur->gc_pause_max_ns);
+	rec_u64("limit_hits", D(limit_hits));
+	rec_flag("created", D(created));
+	rec_flag("destroyed", D(destroyed));
 }
 
 #undef D
 
-static void print_summary(const struct gtr_session *s, bool final)
+static void print_heap_delta(unsigned long long mono, unsigned long long id,
+			     const struct gtr_heap_stats *cur,
+			     const struct gtr_heap_stats *old, long psize)
 {
-	unsigned long long key, next, *keys = NULL;
-	struct gtr_heap_stats cur;
-	struct timespec mt;
-	size_t n = 0, cap = 0, i;
-	bool any = false, first = true;
-	struct heap_seen *h;
 	char ts[16];
 
-	clock_gettime(CLOCK_MONOTONIC, &mt);
-	fmt_time(ts, sizeof(ts), mt.tv_sec * 1000000000ULL + mt.tv_nsec, false);
-	/* collect the keys first: entries are deleted below */
-	while (bpf_map_get_next_key(s->heaps_fd, first ? NULL : &key,
-				    &next) == 0) {
+	if (env.json) {
+		rec_begin("interval");
+		rec_time(mono, false);
+		rec_u64("heap", id);
+		rec_u64("pid", cur->pid);
+	} else {
+		fmt_time(ts, sizeof(ts), mono, false);
+		printf("%s heap=%llu pid=%u", ts, id, cur->pid);
+	}
+	rec_counts(cur, old);
+	rec_released(cur, old, env.json ? 0 : psize);
+	rec_rest(cur, old);
+	rec_end();
+}
+
+/* The keys of the heaps map, collected before any entry is deleted. */
+static unsigned long long *heap_keys(int fd, size_t *np)
+{
+	unsigned long long key, next, *keys = NULL;
+	size_t n = 0, cap = 0;
+	bool first = true;
+
+	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
 		if (n == cap) {
 			cap = cap ? 2 * cap : 64;
-			keys = realloc(keys, cap * sizeof(*keys));
-			if (!keys) {
-				perror("gcheap-trace: realloc");
-				exit(1);
-			}
+			keys = xrealloc(keys, cap * sizeof(*keys));
 		}
 		keys[n++] = key = next;
 		first = false;
 	}
+	*np = n;
+	return keys;
+}
+
+/*
+ * Take a snapshot of the heaps map: print what changed since the last one
+ * if @title (text: under a "--- HH:MM:SS @title" line; "no gcheap activity"
+ * when nothing did and @idle_line), and fold a destroyed heap's entry into
+ * its base before deleting it.
+ */
+static void snapshot(const struct gtr_session *s, const char *title,
+		     bool idle_line)
+{
+	unsigned long long now = mono_ns(), *keys;
+	struct gtr_heap_stats cur;
+	struct heap_seen *h;
+	bool any = false;
+	size_t n, i;
+	char ts[16];
+
+	fmt_time(ts, sizeof(ts), now, false);
+	keys = heap_keys(s->heaps_fd, &n);
 	for (i = 0; i < n; i++) {
 		if (bpf_map_lookup_elem(s->heaps_fd, &keys[i], &cur))
 			continue;
 		h = heap_seen(keys[i]);
 		if (stats_changed(&cur, &h->last)) {
-			if (!any)
-				printf("--- %s %s\n", ts, final ?
-				       "final summary" : "summary");
+			if (title && !any && !env.json)
+				printf("--- %s %s\n", ts, title);
 			any = true;
-			print_heap_delta(ts, keys[i], &cur, &h->last,
-					 s->page_size);
+			if (title)
+				print_heap_delta(now, keys[i], &cur, &h->last,
+						 s->page_size);
 			h->last = cur;
 		}
 		if (cur.destroyed) {
 			bpf_map_delete_elem(s->heaps_fd, &keys[i]);
-			heap_forget(h);
+			stats_fold(&h->base, &h->last);
+			memset(&h->last, 0, sizeof(h->last));
 		}
 	}
-	if (!any)
-		printf("--- %s %s: no gcheap activity\n", ts,
-		       final ? "final summary" : "summary");
+	if (title && idle_line && !any && !env.json)
+		printf("--- %s %s: no gcheap activity\n", ts, title);
 	free(keys);
 	fflush(stdout);
 }
 
+static int cmp_heap(const void *a, const void *b)
+{
+	const struct heap_seen *x = a, *y = b;
+	__u32 px = x->base.pid ? x->base.pid : x->last.pid;
+	__u32 py = y->base.pid ? y->base.pid : y->last.pid;
+
+	if (px != py)
+		return px < py ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Text: "total pid=P heap=H ..."; pid first, unlike the interval lines'
+ * "heap=H pid=P", so that scripts summing interval lines by " heap=H pid="
+ * (scripts/demo/gcheap-demo.c, bpf/tests) do not count the totals twice.
+ */
+static void print_heap_total(const struct heap_seen *h, unsigned long long now)
+{
+	static const struct gtr_heap_stats zero;
+	struct gtr_heap_stats t = h->base;
+	char since[16];
+
+	stats_fold(&t, &h->last);
+	if (env.json) {
+		fmt_time(since, sizeof(since), start_mono, false);
+		rec_begin("summary");
+		rec_time(now, false);
+		rec_str("since", since, sizeof(since));
+		rec_key("secs");
+		printf("%.3f", (now - start_mono) / 1e9);
+	} else {
+		printf("total");
+	}
+	rec_u64("pid", t.pid);
+	rec_u64("heap", h->id);
+	rec_counts(&t, &zero);
+	rec_u64("released_total_bytes", rec_released(&t, &zero, 0));
+	rec_rest(&t, &zero);
+	rec_end();
+}
+
+/* Per heap, everything since the tool started, destroyed heaps included. */
+static void print_totals(void)
+{
+	unsigned long long now = mono_ns();
+	char ts[16], since[16];
+	size_t i;
+
+	fmt_time(ts, sizeof(ts), now, false);
+	fmt_time(since, sizeof(since), start_mono, false);
+	qsort(seen, nseen, sizeof(*seen), cmp_heap);
+	if (!env.json && !nseen)
+		printf("--- %s totals since %s: no gcheap activity\n", ts, since);
+	else if (!env.json)
+		printf("--- %s totals since %s (%.0f s), per heap, released in bytes\n",
+		       ts, since, (now - start_mono) / 1e9);
+	for (i = 0; i < nseen; i++)
+		print_heap_total(&seen[i], now);
+	fflush(stdout);
+}
+
 /* ------------------------------------------------------------ histograms */
+
+static const char *const hist_titles[GTR_NHISTKINDS] = {
+	[GTR_HIST_LAT_US] = "scavenge latency",
+	[GTR_HIST_PAGES] = "pages per release",
+};
+static const char *const hist_units[GTR_NHISTKINDS] = {
+	[GTR_HIST_LAT_US] = "usecs", [GTR_HIST_PAGES] = "pages",
+};
+
+/* slot 0: 0 and 1; slot i: 2^i .. 2^(i+1) - 1 */
+static unsigned long long slot_lo(int i)
+{
+	return i ? 1ULL << i : 0;
+}
+
+static unsigned long long slot_hi(int i)
+{
+	return (1ULL << (i + 1)) - 1;
+}
 
 static void print_stars(unsigned long long v, unsigned long long max, int width)
 {
@@ -404,55 +813,67 @@ static void print_stars(unsigned long long v, unsigned long long max, int width)
 		putchar(i < n ? '*' : ' ');
 }
 
-static void print_log2_hist(const struct gtr_hist *h, const char *unit)
+static void print_log2_hist(const struct gtr_hist *h, int last,
+			    const char *unit)
 {
-	unsigned long long max = 0, lo, hi;
-	int i, last = -1;
+	unsigned long long max = 0;
+	int i;
 
-	for (i = 0; i < GTR_HIST_SLOTS; i++) {
-		if (h->slots[i])
-			last = i;
+	for (i = 0; i <= last; i++)
 		if (h->slots[i] > max)
 			max = h->slots[i];
-	}
 	printf("%*s%-10s : count    distribution\n", 10, "", unit);
 	for (i = 0; i <= last; i++) {
-		/* slot 0: 0 and 1; slot i: 2^i .. 2^(i+1) - 1 */
-		lo = i ? 1ULL << i : 0;
-		hi = (1ULL << (i + 1)) - 1;
-		printf("%10llu -> %-10llu : %-8llu |", lo, hi, h->slots[i]);
+		printf("%10llu -> %-10llu : %-8llu |", slot_lo(i), slot_hi(i),
+		       h->slots[i]);
 		print_stars(h->slots[i], max, 40);
 		printf("|\n");
 	}
 }
 
+static void json_log2_hist(const struct gtr_hist *h, int last,
+			   unsigned int kind, unsigned int r)
+{
+	int i;
+
+	rec_begin("hist");
+	rec_str("hist", kind == GTR_HIST_LAT_US ? "latency" : "pages", 8);
+	rec_str("unit", hist_units[kind], 8);
+	rec_str("reason", reason_names[r], 8);
+	printf(",\"buckets\":[");
+	for (i = 0; i <= last; i++)
+		printf("%s{\"lo\":%llu,\"hi\":%llu,\"count\":%llu}",
+		       i ? "," : "", slot_lo(i), slot_hi(i), h->slots[i]);
+	printf("]");
+	rec_end();
+}
+
 static void print_histograms(const struct gtr_session *s)
 {
-	static const char *const titles[GTR_NHISTKINDS] = {
-		[GTR_HIST_LAT_US] = "scavenge latency",
-		[GTR_HIST_PAGES] = "pages per release",
-	};
-	static const char *const units[GTR_NHISTKINDS] = {
-		[GTR_HIST_LAT_US] = "usecs", [GTR_HIST_PAGES] = "pages",
-	};
+	unsigned int kind, r, key;
 	struct gtr_hist h;
-	unsigned int kind, r, key, i;
-	bool empty;
+	int i, last;
 
 	for (kind = 0; kind < GTR_NHISTKINDS; kind++) {
 		for (r = 0; r < GTR_NREASONS; r++) {
 			key = kind * GTR_NREASONS + r;
 			if (bpf_map_lookup_elem(s->hists_fd, &key, &h))
 				continue;
-			for (empty = true, i = 0; i < GTR_HIST_SLOTS; i++)
-				empty &= !h.slots[i];
-			if (empty)
+			for (last = -1, i = 0; i < GTR_HIST_SLOTS; i++)
+				if (h.slots[i])
+					last = i;
+			if (last < 0)
 				continue;
-			printf("\n%s, reason=%s:\n", titles[kind],
+			if (env.json) {
+				json_log2_hist(&h, last, kind, r);
+				continue;
+			}
+			printf("\n%s, reason=%s:\n", hist_titles[kind],
 			       reason_names[r]);
-			print_log2_hist(&h, units[kind]);
+			print_log2_hist(&h, last, hist_units[kind]);
 		}
 	}
+	fflush(stdout);
 }
 
 static void print_counters(const struct gtr_session *s)
@@ -485,10 +906,15 @@ static int wait_for_module(void)
 	return exiting;
 }
 
+static bool want_stream(void)
+{
+	return !env.quiet && !env.summary;
+}
+
 static int attach(struct gtr_session *s)
 {
 	struct gtr_opts o = { .mode = env.mode, .pid = env.pid,
-			      .stream = !env.quiet };
+			      .stream = want_stream() };
 	int err, t, n = 0;
 
 	for (;;) {
@@ -521,9 +947,16 @@ static int attach(struct gtr_session *s)
 	return 0;
 }
 
+/*
+ * Poll the stream and take a snapshot every interval, silently with -s.
+ * Returns 1 once COUNT intervals are done, 0 when stopped otherwise (signal,
+ * -d), -1 on error.
+ */
 static int run(struct gtr_session *s, struct ring_buffer *rb)
 {
-	double start = now_mono(), next = start + env.interval;
+	unsigned long long step = env.interval * 1000000000ULL;
+	unsigned long long next = start_mono + step;
+	unsigned int done = 0;
 	int err;
 
 	while (!exiting) {
@@ -532,17 +965,20 @@ static int run(struct gtr_session *s, struct ring_buffer *rb)
 			if (err < 0 && err != -EINTR) {
 				fprintf(stderr, "gcheap-trace: ring buffer: %s\n",
 					strerror(-err));
-				return 1;
+				return -1;
 			}
 		} else {
 			usleep(100 * 1000);
 		}
 		fflush(stdout);
-		if (env.duration && now_mono() - start >= env.duration)
+		if (env.duration &&
+		    mono_ns() - start_mono >= env.duration * 1000000000ULL)
 			break;
-		if (now_mono() >= next) {
-			print_summary(s, false);
-			next += env.interval;
+		if (mono_ns() >= next) {
+			snapshot(s, env.summary ? NULL : "summary", true);
+			next += step;
+			if (env.count && ++done >= env.count)
+				return 1;
 		}
 	}
 	return 0;
@@ -551,14 +987,16 @@ static int run(struct gtr_session *s, struct ring_buffer *rb)
 int main(int argc, char **argv)
 {
 	static const struct argp argp = { .options = opts, .parser = parse_arg,
-					  .doc = doc };
+					  .args_doc = args_doc, .doc = doc };
 	struct ring_buffer *rb = NULL;
 	struct gtr_session s;
 	int err;
 
+	/* usage errors exit 2, like the shell's builtins and most tools */
+	argp_err_exit_status = 2;
 	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
 	if (err)
-		return 1;
+		return 2;
 	libbpf_set_print(libbpf_print);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGINT, on_signal);
@@ -566,24 +1004,29 @@ int main(int argc, char **argv)
 
 	if (attach(&s))
 		return 1;
-	if (!env.quiet) {
+	has_memcg = module_has_memcg();
+	if (want_stream()) {
 		rb = ring_buffer__new(s.events_fd, on_event, NULL, NULL);
 		if (!rb) {
 			fprintf(stderr, "gcheap-trace: cannot open the ring buffer\n");
 			gtr_detach(&s);
 			return 1;
 		}
-		printf("%-15s %-16s %-7s %-13s %s\n", "TIME", "COMM", "TID",
-		       "EVENT", "DETAILS");
+		if (!env.json)
+			printf("%-15s %-16s %-7s %-13s %s\n", "TIME", "COMM",
+			       "TID", "EVENT", "DETAILS");
 	}
+	start_mono = mono_ns();
 	err = run(&s, rb);
 	if (rb)
 		ring_buffer__consume(rb);
-	print_summary(&s, true);
+	/* after COUNT intervals the last one is ~0 s long: only if not empty */
+	snapshot(&s, env.summary ? NULL : "final summary", err != 1);
+	print_totals();
 	print_histograms(&s);
 	print_counters(&s);
 	ring_buffer__free(rb);
 	gtr_detach(&s);
 	fprintf(stderr, "gcheap-trace: detached\n");
-	return err;
+	return err < 0;
 }
