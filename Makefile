@@ -74,7 +74,7 @@ VM_TESTDIRS ?=
 vm_testdirs = $(or $(VM_TESTDIRS),$$(for d in $(BUILD)/selftests $(BUILD)/vmtests-* \
 	$(BUILD)/demo; do [ -d $$d ] && echo $$d; done))
 
-.PHONY: all module module-check lib selftests bpf bench vmtest check demo demo-bin shell \
+.PHONY: all module module-check lib selftests bpf bench vmtest check demo demo-bin demo-picture shell \
 	rig-test kernel-bits btf-kdir clean stress
 
 all: module lib selftests bpf
@@ -122,12 +122,16 @@ else
 	$(MAKE) -C libgcheap all $(if $(shell grep -s '^vmtests:' libgcheap/Makefile),vmtests)
 endif
 
-# Benchmarks are run by hand (they need a quiet machine), never by check.
-bench: lib
+# Benchmarks are run by hand (they need a quiet machine), never by check:
+# bench/setup installs what is missing, bench/report runs every benchmark
+# and writes build/bench/report/report.md (QUICK=1: a glance in minutes,
+# BENCH_VM=0: without the VM part).
+bench:
 ifeq ($(HAVE_BENCH),)
 	@echo "bench: no bench/Makefile yet, nothing to run"
 else
-	$(MAKE) -C bench run gcrun
+	VM_MODULE=$(VM_MODULE) BENCH_COMMAND='make bench$(if $(QUICK), QUICK=$(QUICK))$(if $(BENCH_VM), BENCH_VM=$(BENCH_VM))' \
+		$(MAKE) -C bench report
 endif
 
 # BPF programs, gcheap-trace (build/bpf) and their VM tests (build/vmtests-bpf)
@@ -190,6 +194,11 @@ DEMO_CFLAGS := -static -O2 -Wall -Wextra -Werror -pthread -I$(ROOT)/libgcheap/in
 demo: module demo-bin
 	@set -o pipefail; VM_MODULE=$(VM_MODULE) VM_MEM=$${VM_MEM:-$(DEMO_VM_MEM)} \
 		$(ROOT)/scripts/vm $(DEMO)/show | $(DEMO_SRC)/extract $(DEMO)
+
+# The README's example picture: a fresh `make demo`, its picture committed
+# as docs/demo.svg (the README says to run this after changing the demo).
+demo-picture: demo
+	install -D -m 644 $(DEMO)/demo.svg $(ROOT)/docs/demo.svg
 
 demo-bin:
 	$(MAKE) -C libgcheap all

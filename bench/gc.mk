@@ -10,8 +10,10 @@
 #             scripts/vm, where gcheap runs on gcheap.ko (kernel backend):
 #               make -C bench gcvm && scripts/vm -T 3600 build/vmbench/gc
 #             (mimalloc is left out: Debian ships no static library)
+#   report-vm the static gcheap, bdwgc and Go builds bench/report's VM part
+#             runs (it copies them into its own test directory)
 GC_BENCHES := gcbench binarytrees churn
-GC_ALLOCS  := gcheap bdwgc bdwgc-par glibc jemalloc mimalloc
+GC_ALLOCS  := gcheap bdwgc bdwgc-par bdwgc-inc glibc jemalloc mimalloc
 GC_OUT     := $(OUT)/gc
 GO         ?= go
 
@@ -62,3 +64,9 @@ gcvm: $(GC_VMBINS)
 	printf '#!/bin/sh\nREPS=$${REPS:-1} DEPTH=$${DEPTH:-18} STEPS=$${STEPS:-2000000} exec /usr/bin/gcrun /usr/bin\n' \
 	    > $(GC_VMOUT)/gc_bench_vm
 	chmod +x $(GC_VMOUT)/gc_bench_vm
+
+# bench/report's VM part: gcheap (kernel and host backend, one binary), bdwgc
+# and Go; bench/report writes the guest's tests around them.
+REPORT_VMBINS := $(foreach b,$(GC_BENCHES),$(foreach a,gcheap bdwgc go,$(GC_VMOUT)/bin/$(b)_$(a)))
+.PHONY: report-vm
+report-vm: $(REPORT_VMBINS)
