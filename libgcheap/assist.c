@@ -3,8 +3,8 @@
  * assist.c - mark assists: a thread that allocates while a cycle marks pays
  * for its allocation in mark work, so it cannot outrun marking.
  *
- * Go's scheme.  When the cycle starts, the work ahead is estimated as the
- * last cycle's live heap (bytes to scan) and the runway as the bytes the
+ * Go's scheme.  When the cycle starts, the work ahead is estimated as what
+ * the last cycle scanned (bytes; gc.c) and the runway as the bytes the
  * program may still allocate before the goal; their ratio is the assist
  * ratio: scan work owed per byte allocated.  Mark work is counted in bytes
  * scanned.  The background worker's work is credit (gc_assist_credit);
@@ -81,6 +81,11 @@ void gc_assist_credit(uint64_t scanned)
 {
 	atomic_fetch_add_explicit(&as.scan_done, scanned,
 				  memory_order_relaxed);
+}
+
+uint64_t gc_assist_scan_done(void)
+{
+	return atomic_load_explicit(&as.scan_done, memory_order_relaxed);
 }
 
 /* Scan work the allocation so far owes beyond what has been done. */

@@ -110,10 +110,19 @@ static bool bg_started;
 /*
  * The background worker's share of the machine while a cycle marks: Go's
  * 25% of the CPUs.  Below one whole CPU (fewer than four) it is a
- * fractional worker, which sleeps between steps to stay within its share;
- * assists make up what it leaves.  Idle-time marking: while fewer threads
- * are attached than there are CPUs, a CPU is left over whatever the
- * program does, and the worker uses it without a cap.
+ * fractional worker, which rests after each step to stay within its share;
+ * assists make up what it leaves.
+ *
+ * Idle-time marking, when it is needed: while fewer threads are attached
+ * than there are CPUs, a CPU is left over whatever the program does, and
+ * the worker may take it -- but only when marking at its share would end
+ * after the program reaches the goal (bg_boost), that is, when the
+ * program would otherwise pay in assists or wait at the goal.  A program
+ * that allocates slowly beside a big heap keeps the collector within its
+ * 25%; one that allocates fast gets the idle CPU's marking instead of
+ * assists.  (Taking the idle CPU whenever one is free made the collector
+ * use 75% of a two-CPU machine while marking a big heap that needed a
+ * third of that.)
  */
 long gc_ncpu(void)
 {
@@ -129,31 +138,71 @@ long gc_ncpu(void)
 	return n;
 }
 
-/* Fewer attached threads than CPUs: the worker marks on an idle CPU. */
+/* Fewer attached threads than CPUs: a CPU is idle for the worker. */
 static bool bg_idle(void)
 {
 	return (long)gc_thread_count() < gc_ncpu();
 }
 
-static double bg_cpu_share(void)
+static double bg_share(void)
 {
 	double share = 0.25 * (double)gc_ncpu();
 
-	if (bg_idle())
-		return 1.0;	/* idle-time marking */
 	return share > 1.0 ? 1.0 : share;
 }
 
+/* Before a cycle has measured anything: a guess that boosts. */
+#define BG_SPEED_GUESS		1.0	/* scan bytes per CPU ns */
+/* Finish at the share this much before the goal, or boost. */
+#define BG_BOOST_MARGIN		0.8
+
 /*
- * Sleep so that @cpu_ns of work since @start_ns is within the share; @step_ns
- * is the CPU of the step just done.
+ * Would marking at the worker's share end after the program reaches the
+ * goal?  The work left is the cycle's expected scan work less what all
+ * markers have done; the worker scans it at its measured speed times its
+ * share; the program uses the runway left at its allocation rate since the
+ * mark began (last cycle's until a millisecond has passed).  Always when a
+ * thread waits for the cycle (gch_gc(), or no runway left).
  */
-static void bg_pace(struct gc_work *w, int64_t start_ns, int64_t cpu_ns,
-		    int64_t step_ns)
+static bool bg_boost(struct gc_heap *g, const struct gc_work *w,
+		     int64_t worker_cpu_ns)
 {
-	double share = bg_cpu_share();
-	int64_t due, now = gc_now_ns();
-	struct timespec ts = { 0, 0 };
+	uint64_t done = gc_assist_scan_done(), live = gc_heap_live(g);
+	int64_t elapsed = gc_now_ns() - g->mark_started_ns;
+	double left, speed = g->bg_speed, rate = g->bg_alloc_rate;
+
+	if (!bg_idle() || bg_share() >= 1.0)
+		return false;	/* no idle CPU, or a whole one already */
+	if (g->cycle_reason != GC_REASON_HEAP || !g->heap_goal ||
+	    live >= g->heap_goal)
+		return true;
+	if (worker_cpu_ns > 1000000 && w->bytes_scanned)
+		speed = (double)w->bytes_scanned / (double)worker_cpu_ns;
+	if (elapsed > 1000000 && live > g->last.heap_before)
+		rate = (double)(live - g->last.heap_before) / (double)elapsed;
+	g->bg_speed = speed;
+	g->bg_alloc_rate = rate;
+	if (speed <= 0.0)
+		speed = BG_SPEED_GUESS;
+	if (rate <= 0.0)
+		return false;	/* nothing allocates: no hurry */
+	left = g->cycle_scan_expected > done ?
+	       (double)(g->cycle_scan_expected - done) : 0.0;
+	return left / (speed * bg_share()) >
+	       BG_BOOST_MARGIN * (double)(g->heap_goal - live) / rate;
+}
+
+/*
+ * Rest after a step of @step_ns CPU so that the worker stays within its
+ * share (none when boosted, or with a whole CPU).  While the GC CPU
+ * limiter is on: as long as the step took.  The gray work it holds goes to
+ * the pool first, within the assists' reach.
+ */
+static void bg_pace(struct gc_work *w, int64_t step_ns, bool boosted)
+{
+	double share = bg_share();
+	int64_t rest;
+	struct timespec ts;
 
 	if (gc_limiter_on()) {
 		/*
@@ -162,24 +211,21 @@ static void bg_pace(struct gc_work *w, int64_t start_ns, int64_t cpu_ns,
 		 * off, for threads may be waiting for this cycle to end, and
 		 * then nothing would drain the bucket.
 		 */
-		gc_work_publish(w);
-		ts.tv_nsec = step_ns < GC_BG_REST_MIN_NS ? GC_BG_REST_MIN_NS :
-			     step_ns > GC_BG_REST_MAX_NS ? GC_BG_REST_MAX_NS :
-			     (long)step_ns;
-		nanosleep(&ts, NULL);
-		return;
+		rest = step_ns < GC_BG_REST_MIN_NS ? GC_BG_REST_MIN_NS :
+		       step_ns > GC_BG_REST_MAX_NS ? GC_BG_REST_MAX_NS :
+		       step_ns;
+	} else {
+		if (boosted || share >= 1.0)
+			return;
+		rest = (int64_t)((double)step_ns * (1.0 - share) / share);
+		if (rest > 10000000)	/* never more than 10 ms at a time */
+			rest = 10000000;
+		if (rest <= 0)
+			return;
 	}
-	if (share >= 1.0)
-		return;
-	due = start_ns + (int64_t)((double)cpu_ns / share);
-	if (due <= now)
-		return;
-	/* the gray work it holds must stay within the assists' reach */
 	gc_work_publish(w);
-	if (due - now > 10000000)	/* never more than 10 ms at a time */
-		due = now + 10000000;
-	ts.tv_sec = (due - now) / 1000000000;
-	ts.tv_nsec = (due - now) % 1000000000;
+	ts.tv_sec = rest / 1000000000;
+	ts.tv_nsec = rest % 1000000000;
 	nanosleep(&ts, NULL);
 }
 
@@ -492,10 +538,17 @@ static void mark_start(struct gc_heap *g)
 	gch_black_hi = h->base + ((uintptr_t)h->max_arenas << GCH_ARENA_SHIFT);
 	gc_mark_set_concurrent(true);
 	gc_barrier_enable(h);
-	/* the work ahead is about the last live heap; the runway is what is
-	 * left before the goal */
-	gc_assist_start(h, g->heap_marked ? g->heap_marked :
-					    g->last.heap_before,
+	/*
+	 * The work ahead is about what the last mark scanned (Go's heapScan:
+	 * pointer-free objects are marked but never scanned, and counting
+	 * them, as the live heap does, doubled the assists of a program
+	 * with half its heap pointer-free), before any mark the live heap;
+	 * the runway is what is left before the goal.
+	 */
+	g->cycle_scan_expected = g->last_scan_work ? g->last_scan_work :
+				 g->heap_marked ? g->heap_marked :
+				 g->last.heap_before;
+	gc_assist_start(h, g->cycle_scan_expected,
 			g->heap_goal > g->last.heap_before ?
 			g->heap_goal - g->last.heap_before : 0);
 	gc_work_dispose(&w);	/* the gray roots go to the pool */
@@ -533,6 +586,7 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 	if (gc_verify_enabled())
 		gc_verify_mark(g);	/* GCHEAP_GCVERIFY=1 (verify.c) */
 	gc_barrier_disable();
+	g->last_scan_work = gc_assist_scan_done();
 	g->last.cpu_assist_ns = (int64_t)gc_assist_stop();
 	g->last.heap_end = gc_heap_live(g);
 	if (g->cycle_reason == GC_REASON_HEAP)
@@ -550,13 +604,14 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 
 /*
  * A step of background marking done, its CPU since *@last: GC CPU for the
- * limiter and the pacer, unless the worker marked on an idle CPU.
+ * limiter and the pacer, unless the worker marked on an idle CPU (@idle:
+ * the step was boosted).
  */
-static int64_t bg_step_done(struct gc_heap *g, int64_t *last)
+static int64_t bg_step_done(struct gc_heap *g, int64_t *last, bool idle)
 {
 	int64_t now = gc_thread_cpu_ns(), step = now - *last;
 
-	if (!bg_idle()) {
+	if (!idle) {
 		gc_limiter_account((uint64_t)(now - *last));
 		g->cycle_gc_cpu_ns += (uint64_t)(now - *last);
 	} else {
@@ -577,22 +632,23 @@ static void mark_background(struct gc_heap *g)
 	int64_t cs = c0, step;
 	struct gc_work w;
 	int64_t cp;
-	bool more;
+	bool more, boost;
 
 	gc_work_init(&w, g->h);
 	for (unsigned tries = 0;; tries++) {
 		uint64_t scanned = w.bytes_scanned;
 
 		/* in steps, so that assisting threads see the credit */
+		boost = bg_boost(g, &w, 0);
 		while (gc_drain_budget(&w, GC_BG_STEP)) {
 			gc_assist_credit(w.bytes_scanned - scanned);
 			scanned = w.bytes_scanned;
-			step = bg_step_done(g, &cs);
-			bg_pace(&w, g->mark_started_ns,
-				gc_thread_cpu_ns() - c0, step);
+			step = bg_step_done(g, &cs, boost);
+			bg_pace(&w, step, boost);
+			boost = bg_boost(g, &w, gc_thread_cpu_ns() - c0);
 		}
 		gc_assist_credit(w.bytes_scanned - scanned);
-		bg_step_done(g, &cs);
+		bg_step_done(g, &cs, boost);
 		pthread_mutex_lock(&gc_lock);
 		if (gc_verify_enabled())
 			gc_roots_lock();

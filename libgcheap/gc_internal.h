@@ -203,6 +203,8 @@ void gc_assist_start(struct gch_heap *h, uint64_t scan_expected,
 uint64_t gc_assist_stop(void);
 /* Background mark work done: credit against the mutators' debt. */
 void gc_assist_credit(uint64_t scanned);
+/* Bytes scanned so far this cycle, by every marker (the credit). */
+uint64_t gc_assist_scan_done(void);
 /* A thread allocating into @h while it is marked, below the goal, pays
  * its debt (as far as there is gray work to take). */
 void gc_assist(struct gch_heap *h);
@@ -403,6 +405,16 @@ struct gc_heap {
 	enum gc_reason cycle_reason;	/* what started the marking cycle */
 	uint64_t cycle_gc_cpu_ns;	/* its worker's CPU, not idle-time */
 	uint64_t cycle_idle_cpu_ns;	/* its worker's idle-time CPU */
+	uint64_t cycle_scan_expected;	/* the assists' estimate of its work */
+	uint64_t last_scan_work;	/* bytes the last concurrent mark
+					 * scanned, all markers (0: none) */
+	/*
+	 * The worker's outlook (gc.c bg_boost): its scanning speed (bytes
+	 * per CPU ns) and the program's allocation rate while marking
+	 * (bytes per ns), as measured in the last cycle; the worker's own,
+	 * written and read by it alone while it marks.
+	 */
+	double bg_speed, bg_alloc_rate;
 };
 
 extern pthread_mutex_t gc_lock;

@@ -266,6 +266,10 @@ const char *gch_backend_name(gch_heap *h);
  * A cycle starts before the goal, at a point the pacer moves after every
  * cycle so that marking ends near the goal (Go's pacer), and a thread that
  * allocates while it marks does mark work in proportion (mark assists).
+ * The background mark worker uses 25% of the CPUs while a cycle marks (on
+ * fewer than four CPUs, by resting between steps), more only on a CPU the
+ * program leaves idle and only when, at 25%, marking would end after the
+ * goal -- where the program would otherwise do that work in assists.
  * With a memory limit set, the GC CPU limiter holds the collector to about
  * half of the process's CPU: a live heap the limit cannot hold makes the
  * heap grow past the limit (and the goal), not the program stall.
@@ -391,9 +395,12 @@ struct gch_gc_stats {
 					 * cycles start before the goal, at
 					 * a point the pacer adapts */
 	uint64_t gc_idle_cpu_ns;	/* /cpu/classes/gc/mark/idle: the
-					 * worker marking on a CPU the
-					 * program leaves idle (fewer
-					 * attached threads than CPUs) */
+					 * worker marking beyond its 25% on
+					 * a CPU the program leaves idle
+					 * (fewer attached threads than
+					 * CPUs), which it does only when
+					 * marking at 25% would end after
+					 * the program reached the goal */
 	uint64_t gc_limiter_ns;		/* time the GC CPU limiter has been
 					 * on: with a memory limit set, the
 					 * collector (assists, worker,
