@@ -154,8 +154,7 @@ void gc_barrier_flush(const uintptr_t *buf, unsigned n)
 	if (!h || !n)
 		return;
 	gc_work_init(&w, h);
-	for (unsigned i = 0; i < n; i++)
-		gc_mark_ptr(&w, buf[i]);
+	gc_mark_ptrs(&w, buf, n);
 	gc_work_dispose(&w);
 	atomic_fetch_add_explicit(&wb_marked_bytes, w.bytes_marked,
 				  memory_order_relaxed);

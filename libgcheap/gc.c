@@ -101,8 +101,15 @@ static bool bg_started;
 
 /* Pauses at mark termination that found more barrier work, at most. */
 #define GC_TERM_RETRIES		4
-/* Bytes the background worker scans between credits to the assists. */
+/*
+ * Bytes the background worker scans between credits to the assists; a
+ * quarter of that while it works a fraction of the time, for it rests as
+ * long as a step takes, and in a long rest the program's allocation would
+ * run up a debt past the assists' slack (an assist in the program's path,
+ * where the worker would have paid it a moment later).
+ */
 #define GC_BG_STEP		(1 << 20)
+#define GC_BG_STEP_FRAC		(GC_BG_STEP / 4)
 /* Its rest after each step while the GC CPU limiter is on, bounds. */
 #define GC_BG_REST_MIN_NS	1000000L
 #define GC_BG_REST_MAX_NS	50000000L
@@ -640,7 +647,8 @@ static void mark_background(struct gc_heap *g)
 
 		/* in steps, so that assisting threads see the credit */
 		boost = bg_boost(g, &w, 0);
-		while (gc_drain_budget(&w, GC_BG_STEP)) {
+		while (gc_drain_budget(&w, boost || bg_share() >= 1.0 ?
+					   GC_BG_STEP : GC_BG_STEP_FRAC)) {
 			gc_assist_credit(w.bytes_scanned - scanned);
 			scanned = w.bytes_scanned;
 			step = bg_step_done(g, &cs, boost);

@@ -176,8 +176,12 @@ unsigned gc_thread_count(void);
 /* The write barrier (barrier.c)                                       */
 /* ------------------------------------------------------------------ */
 
-/* Entries of a thread's barrier buffer (4 KiB). */
-#define GC_WB_ENTRIES	512
+/*
+ * Entries of a thread's barrier buffer (2 KiB).  A full buffer is marked in
+ * the path of the store that filled it; at 256 entries that takes a few
+ * microseconds (gc_mark_ptrs), once per 128 barriered stores.
+ */
+#define GC_WB_ENTRIES	256
 
 /* World stopped: shade from now on for a cycle marking @h; or stop. */
 void gc_barrier_enable(struct gch_heap *h);
@@ -287,6 +291,8 @@ void gc_work_dispose(struct gc_work *w);	/* buffers back to the pool */
 void gc_work_publish(struct gc_work *w);
 /* Mark the object containing @p if it is an allocated object of w->h. */
 void gc_mark_ptr(struct gc_work *w, uintptr_t p);
+/* The same for @n of them, their cache misses overlapped (barrier flush). */
+void gc_mark_ptrs(struct gc_work *w, const uintptr_t *ptrs, unsigned n);
 /* Scan [lo, hi): conservatively, or precisely by @ptrmap. */
 void gc_mark_range(struct gc_work *w, uintptr_t lo, uintptr_t hi,
 		   const uint64_t *ptrmap);
