@@ -35,18 +35,11 @@
  * started, with h_a the fraction of the runway allocated when marking
  * ended and u_a the GC CPU utilisation while it marked (background worker,
  * its idle-time marking included, and assists, over the machine),
- *     e = (h_g - f) - (u_a / u_g) * (h_a - f),    f += e / 2,
- * clamped to [0.3, 0.95] and starting at 7/8: a cycle that ended past
- * h_g = 0.95 of the runway, or used more than the goal utilisation u_g,
- * starts the next one earlier; one that ended early with CPU to spare
- * starts it later.  u_g is 0.25, the worker's share: the worker takes an
- * idle CPU beyond it only when marking at its share would miss the goal
- * (gc.c), and the trigger then moves earlier until it need not (Go's 0.30
- * and h_g = 1 left that extra marking, and the program reaching the goal
- * at the end of every mark, in the steady state).  The floor is 0.3, not
- * Go's 0.6, because the goal counts only traced bytes: the floating
- * garbage of a long mark over a big heap eats a third of the runway
- * before the trigger is even reached.
+ *     e = (1 - f) - (u_a / u_g) * (h_a - f),    f += e / 2,
+ * clamped to [0.6, 0.95] and starting at 7/8: a cycle that ended past the
+ * goal, or needed assists beyond the goal utilisation u_g (0.30: the
+ * worker's 25% and a margin for assists, as Go), starts the next one
+ * earlier; one that ended early with CPU to spare starts it later.
  * Idle-time marking counts: it is what decides when marking ends, and
  * leaving it out made a program that left a CPU idle look as if marking
  * cost nothing -- the trigger went to 0.95, and the program then waited at
@@ -76,12 +69,11 @@
 #define GC_PERCENT_DEFAULT	100
 #define GC_MIN_HEAP		(4ULL << 20)
 #define GC_PERIOD_NS		(120LL * 1000000000LL)
-/* The adaptive trigger: start, bounds, goal utilisation, where to end. */
+/* The adaptive trigger: start, bounds, and goal utilisation. */
 #define TRIGGER_INIT		0.875
-#define TRIGGER_MIN		0.3
+#define TRIGGER_MIN		0.6
 #define TRIGGER_MAX		0.95
-#define GOAL_UTILISATION	0.25
-#define GOAL_RUNWAY		0.95
+#define GOAL_UTILISATION	0.30
 
 static int parse_percent(const char *e, int *out)
 {
@@ -199,7 +191,7 @@ void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
 		return;
 	h_a = (double)gch_load(&g->h->alloc_since_cycle) / (double)runway;
 	u_a = (double)gc_cpu_ns / ((double)mark_ns * (double)ncpu);
-	e = (GOAL_RUNWAY - f) - u_a / GOAL_UTILISATION * (h_a - f);
+	e = (1.0 - f) - u_a / GOAL_UTILISATION * (h_a - f);
 	f += e / 2;
 	if (f < TRIGGER_MIN)
 		f = TRIGGER_MIN;

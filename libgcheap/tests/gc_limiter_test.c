@@ -6,7 +6,7 @@
  * Trigger: while a program churns through a heap with a steady live set,
  * each cycle the allocator starts must start before the goal, and the
  * point where it starts (gch_gc_stats.heap_trigger_bytes) moves away from
- * its initial 7/8 of the runway within the pacer's bounds (0.3 to 0.95).
+ * its initial 7/8 of the runway within the pacer's bounds (0.6 to 0.95).
  *
  * Limiter: a live heap of 3x the memory limit, and two threads (as many
  * as this machine's CPUs, so no marking is idle-time) that keep
@@ -102,7 +102,7 @@ static void check_trigger(void)
 					    st.heap_live_bytes) / runway;
 
 			CHECK_QUIET(st.heap_trigger_bytes < st.heap_goal_bytes &&
-				    f > 0.29 && f < 0.96,
+				    f > 0.59 && f < 0.96,
 				    "trigger %llu, goal %llu, live %llu",
 				    (unsigned long long)st.heap_trigger_bytes,
 				    (unsigned long long)st.heap_goal_bytes,
