@@ -340,24 +340,26 @@ static unsigned int json_lines(const char *out, unsigned int *total,
 
 /* ------------------------------------------------------------ sums */
 
-static unsigned long long text_field(const char *line, const char *key)
+/* The number after @key spelt as @fmt makes it (" %s=", "\"%s\":"). */
+static unsigned long long number_after(const char *line, const char *fmt,
+				       const char *key)
 {
 	char want[48];
 	const char *p;
 
-	snprintf(want, sizeof(want), " %s=", key);
+	snprintf(want, sizeof(want), fmt, key);
 	p = strstr(line, want);
 	return p ? strtoull(p + strlen(want), NULL, 10) : 0;
 }
 
+static unsigned long long text_field(const char *line, const char *key)
+{
+	return number_after(line, " %s=", key);
+}
+
 static unsigned long long json_field(const char *line, const char *key)
 {
-	char want[48];
-	const char *p;
-
-	snprintf(want, sizeof(want), "\"%s\":", key);
-	p = strstr(line, want);
-	return p ? strtoull(p + strlen(want), NULL, 10) : 0;
+	return number_after(line, "\"%s\":", key);
 }
 
 /* Released memory is in bytes here, whatever the output counted it in. */
