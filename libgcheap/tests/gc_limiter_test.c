@@ -23,11 +23,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gcheap.h"
 #include "gc_test.h"
@@ -136,6 +138,15 @@ static void *allocator(void *arg)
 	return NULL;
 }
 
+/* The guest scripts/vm boots names itself gcheap-vm. */
+static bool in_project_vm(void)
+{
+	char name[64] = "";
+
+	return !gethostname(name, sizeof(name) - 1) &&
+	       !strcmp(name, "gcheap-vm");
+}
+
 static void check_limiter(void)
 {
 	struct gch_options o = {
@@ -188,8 +199,14 @@ static void check_limiter(void)
 	 * Not under TSan, whose instrumentation slows the program's code
 	 * several times more than the marker's (the scan loops are not
 	 * instrumented): the shares it would measure are not the program's.
+	 * In the project's VM (qemu TCG, guest hostname gcheap-vm) a looser
+	 * bound: emulation distorts the relative cost of the two the same
+	 * way (72-80% there on 2026-12-06 with this session's library and
+	 * with the one before it alike), while a collector the limiter did
+	 * not hold back would take nearly all of it.
 	 */
-	CHECK(share <= 0.70, "GC share of CPU %.0f%%", share * 100);
+	CHECK(share <= (in_project_vm() ? 0.85 : 0.70),
+	      "GC share of CPU %.0f%%", share * 100);
 #endif
 	CHECK(atomic_load(&allocs) > a0, "the program made progress");
 	(void)live;
