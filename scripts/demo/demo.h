@@ -18,24 +18,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A /proc/meminfo field in KiB ("MemTotal"...), or -1.  Shared with the
- * memory hog, which needs nothing else from here. */
-static inline long meminfo_kb(const char *key)
+/*
+ * The number after "@key@sep" at the start of a line of @path (/proc/meminfo
+ * separates with ':', /proc/vmstat with ' '), or -1.  Shared with the
+ * memory hog, which needs nothing else from here.
+ */
+static inline long long proc_value(const char *path, const char *key,
+				   char sep)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen(path, "r");
 	char line[128];
 	size_t n = strlen(key);
-	long v = -1;
+	long long v = -1;
 
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ':') {
-			v = atol(line + n + 1);
+		if (!strncmp(line, key, n) && line[n] == sep) {
+			v = atoll(line + n + 1);
 			break;
 		}
 	fclose(f);
 	return v;
+}
+
+/* A /proc/meminfo field in KiB ("MemTotal"...), or -1. */
+static inline long meminfo_kb(const char *key)
+{
+	return (long)proc_value("/proc/meminfo", key, ':');
 }
 
 /* Who gave memory back: the order of struct gch_stats' released_* fields

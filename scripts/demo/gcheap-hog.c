@@ -138,20 +138,7 @@ static int read_zone(const char *want, struct zone *out)
 /* A /proc/vmstat counter, or -1. */
 static long long vmstat(const char *key)
 {
-	FILE *f = fopen("/proc/vmstat", "r");
-	char line[128];
-	size_t n = strlen(key);
-	long long v = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ' ') {
-			v = atoll(line + n + 1);
-			break;
-		}
-	fclose(f);
-	return v;
+	return proc_value("/proc/vmstat", key, ' ');
 }
 
 /* Map and populate @len bytes of anonymous memory; false if it failed. */
