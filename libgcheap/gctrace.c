@@ -109,18 +109,15 @@ static int64_t process_cpu_ns(void)
 
 int64_t gc_since_start_ns(void);
 
-static void trace_heap_line(struct gc_heap *g)
+static void trace_heap_line(struct gc_heap *g, const struct gch_stats *ks)
 {
 	const struct gc_cycle_times *l = &g->last;
-	struct gch_stats ks = { .size = sizeof(ks) };
 	int64_t end = gc_since_start_ns();
 	int64_t start = end - (l->stw_ns + l->mark_ns + l->term_ns);
 	/* a stop-the-world cycle is one pause, its mark included */
 	int64_t p1 = l->stopped ? end - start : l->stw_ns;
 	int64_t p2 = l->stopped ? 0 : l->term_ns;
 
-	if (g->h->pl->stats(g->h, &ks))
-		memset(&ks, 0, sizeof(ks));
 	fprintf(stderr,
 		"gcheap-heap cycle=%llu t_start_ns=%lld t_end_ns=%lld "
 		"pause1_ns=%lld pause2_ns=%lld live_start=%llu live_end=%llu "
@@ -136,19 +133,19 @@ static void trace_heap_line(struct gc_heap *g)
 		(unsigned long long)(g->heap_goal ?
 				     g->heap_marked + g->heap_trigger : 0),
 		(unsigned long long)gch_load(&g->h->span_bytes),
-		(unsigned long long)ks.resident_bytes,
-		(unsigned long long)ks.free_resident_bytes,
-		(unsigned long long)ks.released_bg_bytes,
-		(unsigned long long)ks.released_eager_bytes,
-		(unsigned long long)ks.released_shrink_bytes,
-		(unsigned long long)ks.released_memcg_bytes,
-		(unsigned long long)ks.released_ioctl_bytes);
+		(unsigned long long)ks->resident_bytes,
+		(unsigned long long)ks->free_resident_bytes,
+		(unsigned long long)ks->released_bg_bytes,
+		(unsigned long long)ks->released_eager_bytes,
+		(unsigned long long)ks->released_shrink_bytes,
+		(unsigned long long)ks->released_memcg_bytes,
+		(unsigned long long)ks->released_ioctl_bytes);
 }
 
-static void trace_gc_line(struct gc_heap *g)
+/* @ks: the page layer's counters, NULL when it could not give them. */
+static void trace_gc_line(struct gc_heap *g, const struct gch_stats *ks)
 {
 	const struct gc_cycle_times *l = &g->last;
-	struct gch_stats ks = { .size = sizeof(ks) };
 	int64_t cpu = process_cpu_ns();
 	unsigned pct = cpu ? (unsigned)(gch_load(&g->gc_cpu_ns) * 100 /
 					(uint64_t)cpu) : 0;
@@ -165,23 +162,30 @@ static void trace_gc_line(struct gc_heap *g)
 		mb(l->heap_before), mb(l->heap_end), mb(g->heap_traced),
 		mb(l->goal), mb(l->stack_bytes), mb(l->global_bytes),
 		l->threads);
-	if (g->h->pl->stats(g->h, &ks))
+	if (!ks)
 		return;
 	fprintf(stderr,
 		"scvg: inuse: %llu, idle: %llu, sys: %llu, released: %llu, "
 		"consumed: %llu (MB)\n",
-		mb(ks.span_pages << GCH_PAGE_SHIFT),
-		mb(ks.free_resident_bytes), mb(ks.resident_bytes),
-		mb(ks.released_bg_bytes + ks.released_eager_bytes +
-		   ks.released_shrink_bytes + ks.released_memcg_bytes +
-		   ks.released_ioctl_bytes),
-		mb(ks.resident_bytes));
+		mb(ks->span_pages << GCH_PAGE_SHIFT),
+		mb(ks->free_resident_bytes), mb(ks->resident_bytes),
+		mb(ks->released_bg_bytes + ks->released_eager_bytes +
+		   ks->released_shrink_bytes + ks->released_memcg_bytes +
+		   ks->released_ioctl_bytes),
+		mb(ks->resident_bytes));
 }
 
+/* The page layer's counters are read once for both lines. */
 void gc_trace_cycle(struct gc_heap *g)
 {
+	struct gch_stats ks = { .size = sizeof(ks) };
+	bool have = !g->h->pl->stats(g->h, &ks);
+
 	if (trace_on(TRACE_GC))
-		trace_gc_line(g);
-	if (trace_on(TRACE_HEAP))
-		trace_heap_line(g);
+		trace_gc_line(g, have ? &ks : NULL);
+	if (trace_on(TRACE_HEAP)) {
+		if (!have)	/* the heap line always has every key */
+			memset(&ks, 0, sizeof(ks));
+		trace_heap_line(g, &ks);
+	}
 }
