@@ -92,6 +92,8 @@ pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
  * The concurrent cycle in progress, under gc_lock: the heap marking beside
  * the program (NULL: none), the job handed to the worker, and cycle_cv,
  * broadcast when a cycle ends (gch_gc() and gch_close() wait on it).
+ * gc_marking is also read without the lock, as a hint, by an allocating
+ * thread (cycle_starting()); it is written with atomic stores for that.
  */
 static struct gc_heap *gc_marking;
 static struct gc_heap *bg_job;
@@ -334,6 +336,29 @@ static void pacer_hook(struct gch_heap *h, uint64_t since)
 }
 
 /*
+ * Has the worker been handed a cycle of @h that has not begun to mark
+ * (sweep termination and pause 1 to come), with the heap below its goal?
+ * Then the cycle this thread's allocation would ask for is on its way.
+ * Taking gc_lock only to find that out would wait, idle, until the worker
+ * had finished the last cycle's sweep, which holds the lock for
+ * milliseconds (churn: a second in four); instead the thread sweeps a
+ * batch beside the worker (Go's triggering goroutine finishes the sweep
+ * too), which ends the wait sooner and still paces its allocation.  When
+ * nothing is left to sweep it goes on to collect_locked() and waits for
+ * pause 1 as before.  Lock-free, hence a hint; a stale answer costs one
+ * batch or one trip to collect_locked().
+ */
+#define SWEEP_HELP_SPANS	64
+
+static bool cycle_starting(struct gch_heap *h)
+{
+	struct gc_heap *g = __atomic_load_n(&gc_marking, __ATOMIC_ACQUIRE);
+
+	return g && g->h == h && !gc_assist_active(h) &&
+	       (!g->heap_goal || gc_heap_live(g) < g->heap_goal);
+}
+
+/*
  * Leaving the allocator with something pending (gc_nopreempt_exit_p).  @p
  * is the new object: it lives in this frame while we collect, and the
  * collector scans this thread's stack and registers.
@@ -367,8 +392,12 @@ void *gc_pending_slow(void *p)
 			}
 			gc_assist_all(h);
 		}
-		/* the limiter holds the next cycle back too (limiter.c) */
-		if (h && !gc_limiter_on())
+		/*
+		 * The limiter holds the next cycle back too (limiter.c).  A
+		 * cycle on its way: help the worker finish the last sweep.
+		 */
+		if (h && !gc_limiter_on() &&
+		    !(cycle_starting(h) && gc_sweep_some(h, SWEEP_HELP_SPANS)))
 			gc_collect(h, GC_REASON_HEAP);
 	}
 	return keep;
@@ -698,7 +727,7 @@ static void mark_background(struct gc_heap *g)
 				(uint64_t)g->last.cpu_assist_ns +
 				w.helper_cpu_ns);
 	gc_work_dispose(&w);
-	gc_marking = NULL;
+	__atomic_store_n(&gc_marking, NULL, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&cycle_cv);
 	if (gc_trace_enabled())
 		gc_trace_cycle(g);
@@ -789,7 +818,7 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		 */
 		g->cycle_reason = why;
 		g->cycle_gc_cpu_ns = g->cycle_idle_cpu_ns = 0;
-		gc_marking = g;
+		__atomic_store_n(&gc_marking, g, __ATOMIC_RELEASE);
 		bg_job = g;
 		pthread_cond_signal(&bg_wake);
 		/* gch_gc() returns once marking is done, as it always did */

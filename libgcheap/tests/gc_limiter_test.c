@@ -139,6 +139,7 @@ static void *allocator(void *arg)
 }
 
 /* The guest scripts/vm boots names itself gcheap-vm. */
+__attribute__((unused))
 static bool in_project_vm(void)
 {
 	char name[64] = "";
