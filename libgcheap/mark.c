@@ -351,6 +351,20 @@ static inline bool typed_slot(const struct gch_span *s, uint32_t idx)
 
 #define GRAY_CLASS_SHIFT	56
 #define GRAY_ADDR_MASK		((1ULL << GRAY_CLASS_SHIFT) - 1)
+/*
+ * A large object is scanned in oblets of OBLET_BYTES (Go's maxObletBytes):
+ * its first scan covers the first oblet and queues one entry per further
+ * oblet, tagged GRAY_OBLET in the class byte (no size class has it).  Whole,
+ * an 8 MiB array of pointers was one unit of work: an assist or a worker
+ * step could not stop inside it (a pause waited for it, an operation that
+ * assisted took milliseconds), no idle marker could take half of it, and
+ * all its children were queued at once -- a million entries, 8 MiB of work
+ * buffers that stay mapped.  An oblet entry is not an object: it is never
+ * marked, only scanned, and its object is already marked (black once all
+ * its oblets are done).
+ */
+#define OBLET_BYTES		((uintptr_t)128 << 10)
+#define GRAY_OBLET		0xffu
 
 static inline uintptr_t gray_entry(const struct gch_span *s, uint32_t idx,
 				   uintptr_t base)
@@ -530,6 +544,43 @@ void gc_mark_range(struct gc_work *w, uintptr_t lo, uintptr_t hi,
 	view_flush(&v, w);
 }
 
+/* Words [lo, hi) of object @idx of @s, by its layout or conservatively. */
+GC_SCAN_INLINE void scan_part(struct gc_work *w, struct mark_view *v,
+			      const struct gch_span *s, uint32_t idx,
+			      uintptr_t sbase, uintptr_t lo, uintptr_t hi)
+{
+	if (typed_slot(s, idx))
+		scan_bitmap(w, v, lo, hi, gch_load_acq(&s->ptrbits),
+			    (lo - sbase) / GC_WORD);
+	else
+		scan_conservative(w, v, lo, hi);
+}
+
+/* Oblet entry @lo: up to OBLET_BYTES of its large object (see above). */
+static void scan_oblet(struct gc_work *w, struct mark_view *v, uintptr_t lo)
+{
+	uintptr_t sbase, end;
+	struct gch_span *s = lookup(v, lo, &sbase);
+
+	/* its object is marked: the span stays in use until the next sweep */
+	if (!s)
+		return;
+	end = sbase + s->elemsize;
+	scan_part(w, v, s, 0, sbase, lo,
+		  end - lo > OBLET_BYTES ? lo + OBLET_BYTES : end);
+}
+
+/* A large object's first oblet; the others go to the work queue. */
+static void scan_large(struct gc_work *w, struct mark_view *v,
+		       const struct gch_span *s, uintptr_t base)
+{
+	uintptr_t end = base + s->elemsize;
+
+	for (uintptr_t a = base + OBLET_BYTES; a < end; a += OBLET_BYTES)
+		work_push(w, a | (uintptr_t)GRAY_OBLET << GRAY_CLASS_SHIFT);
+	scan_part(w, v, s, 0, base, base, base + OBLET_BYTES);
+}
+
 /* An object found through its span (large, typed, or from outside). */
 static void scan_looked_up(struct gc_work *w, struct mark_view *v,
 			   uintptr_t obj)
@@ -540,6 +591,10 @@ static void scan_looked_up(struct gc_work *w, struct mark_view *v,
 
 	if (!s || (s->spanclass & 1))
 		return;
+	if (s->elemsize > OBLET_BYTES && !(s->spanclass >> 1)) {
+		scan_large(w, v, s, sbase);
+		return;
+	}
 	idx = (uint32_t)(((uint64_t)(obj - sbase) * s->divmul) >> 32);
 	base = sbase + (uintptr_t)idx * s->elemsize;
 	if (typed_slot(s, idx))
@@ -565,7 +620,9 @@ GC_INLINE void scan_gray(struct gc_work *w, struct mark_view *v, uintptr_t e)
 	unsigned cls = (unsigned)(e >> GRAY_CLASS_SHIFT);
 	uintptr_t base = e & GRAY_ADDR_MASK;
 
-	if (cls)
+	if (cls == GRAY_OBLET)
+		scan_oblet(w, v, base);
+	else if (cls)
 		scan_conservative(w, v, base, base + gch_classes[cls].size);
 	else
 		scan_looked_up(w, v, base);

@@ -331,6 +331,85 @@ static void test_typed(void)
 	gch_weak_free(w0);
 }
 
+/*
+ * Large objects are scanned in 128 KiB oblets (mark.c): a pointer in any
+ * oblet of a big array -- either side of each oblet boundary, and the last
+ * word of a partial last oblet -- keeps its target; in a typed array only
+ * the pointer words do, in every oblet.
+ */
+#define OBLET_WORDS	((128u << 10) / sizeof(void *))
+#define BIG_WORDS	(3 * OBLET_WORDS + 5)
+#define BIG_SAMPLES	8
+static gch_weak *big_live[2][BIG_SAMPLES], *big_dead[BIG_SAMPLES];
+
+static size_t big_sample(unsigned i)
+{
+	static const size_t at[BIG_SAMPLES] = {
+		0, 2, OBLET_WORDS - 1, OBLET_WORDS, 2 * OBLET_WORDS - 2,
+		2 * OBLET_WORDS, 3 * OBLET_WORDS, BIG_WORDS - 1,
+	};
+
+	return at[i];
+}
+
+static __attribute__((noinline)) void *target(gch_weak **w, uintptr_t tag)
+{
+	uintptr_t *t = gch_malloc(h, 32);
+
+	t[0] = tag;
+	*w = gch_weak_new(h, t);
+	return t;
+}
+
+static __attribute__((noinline)) void fill_big(void **conservative,
+					       uintptr_t *typed)
+{
+	for (unsigned i = 0; i < BIG_SAMPLES; i++) {
+		size_t at = big_sample(i);
+
+		/* typed: even words are data, odd words pointers */
+		conservative[at] = target(&big_live[0][i], 0xb10 + i);
+		typed[(at & ~(size_t)1) + 1] = (uintptr_t)target(
+				&big_live[1][i], 0xb20 + i);
+		typed[at & ~(size_t)1] = (uintptr_t)target(&big_dead[i], 0);
+	}
+}
+
+static void test_large_pointers(void)
+{
+	uint64_t map = 0x2;
+	void **volatile big = gch_malloc(h, BIG_WORDS * sizeof(void *));
+	uintptr_t *volatile typed = gch_malloc_typed(
+			h, (BIG_WORDS + 1) * sizeof(void *), &map, 2);
+	unsigned kept = 0, dropped = 0;
+
+	CHECK(big && typed, "large arrays: %s", strerror(errno));
+	if (!big || !typed)
+		return;
+	fill_big(big, typed);
+	collect();
+	collect();
+	for (unsigned i = 0; i < BIG_SAMPLES; i++) {
+		uintptr_t *a = gch_weak_get(big_live[0][i]);
+		uintptr_t *b = gch_weak_get(big_live[1][i]);
+
+		kept += a && a[0] == 0xb10 + i && b && b[0] == 0xb20 + i;
+		dropped += gch_weak_get(big_dead[i]) == NULL;
+	}
+	CHECK(kept == BIG_SAMPLES, "targets in every oblet kept: %u of %u",
+	      kept, BIG_SAMPLES);
+	CHECK(dropped >= BIG_SAMPLES - 1,	/* one may be a stale stack copy */
+	      "typed data words keep nothing: %u of %u freed", dropped,
+	      BIG_SAMPLES);
+	for (unsigned i = 0; i < BIG_SAMPLES; i++) {
+		gch_weak_free(big_live[0][i]);
+		gch_weak_free(big_live[1][i]);
+		gch_weak_free(big_dead[i]);
+	}
+	big = NULL;
+	typed = NULL;
+}
+
 /* Kernel backend: the phases reached the kernel (GCH_IOC_GC_PHASE). */
 /*
  * The background sweeper leaves a cycle to the program's own allocations
@@ -446,6 +525,7 @@ int main(void)
 	test_interior_and_noscan();
 	test_registers();
 	test_large();
+	test_large_pointers();
 	test_finalizers();
 	test_typed();
 	test_background_sweep();
