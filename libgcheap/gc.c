@@ -806,6 +806,7 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		return 0;
 	}
 	g->last.start_ns = gc_now_ns();
+	gc_pacer_cgroup_poll(g, g->last.start_ns);
 	if (why != GC_REASON_HEAP)
 		gch_add(&g->forced, 1);
 	gc_announce(h, GCH_GC_MARK_START, gc_heap_live(g));
@@ -1011,6 +1012,7 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st)
 				 g->heap_marked + g->heap_trigger : 0;
 	st->gc_percent = g->gc_percent;
 	st->memory_limit_bytes = g->mem_limit;
+	st->memory_limit_source = (uint32_t)g->limit_source;
 	st->gc_cpu_ns = gch_load(&g->gc_cpu_ns);
 	pthread_mutex_unlock(&gc_lock);
 	st->alloc_bytes = hs.alloc_bytes;

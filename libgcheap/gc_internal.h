@@ -385,6 +385,9 @@ struct gc_heap {
 	/* pacer (pacer.c); under gc_lock unless noted */
 	int gc_percent;			/* < 0: off */
 	uint64_t mem_limit;		/* 0: none */
+	int limit_source;		/* enum gch_memlimit_source */
+	bool limit_auto;		/* no limit given: follow the cgroup */
+	int64_t cgroup_read_ns;		/* when the cgroup was last read */
 	uint64_t heap_marked;		/* all the last mark left marked */
 	uint64_t heap_traced;		/* of which found by tracing: not
 					 * what was allocated black */
@@ -462,6 +465,12 @@ void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
 /* Concurrent cycles (the default) or stop-the-world (GCHEAP_GCMODE=stw). */
 bool gc_mode_concurrent(void);
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
+/* A collection starts: re-read the cgroup's limit (at most once a second). */
+void gc_pacer_cgroup_poll(struct gc_heap *g, int64_t now);
+
+/* cgroup.c: the limit the memory cgroup implies (0: none); GCHEAP_CGROUP */
+uint64_t gc_cgroup_limit(void);
+bool gc_cgroup_enabled(void);
 uint64_t gc_heap_live(struct gc_heap *g);
 
 /* ------------------------------------------------------------------ */

@@ -54,7 +54,10 @@
  *
  * Settings come from gch_options (gc_percent, memory_limit_bytes) and are
  * overridden by the environment: GCHEAP_GC=<percent>|off (GOGC) and
- * GCHEAP_MEMLIMIT=<bytes>[KiB|MiB|GiB|TiB|k|m|g]|off (GOMEMLIMIT).
+ * GCHEAP_MEMLIMIT=<bytes>[KiB|MiB|GiB|TiB|k|m|g]|off (GOMEMLIMIT).  With
+ * neither a limit given nor GCHEAP_MEMLIMIT=off, the limit is the memory
+ * cgroup's (cgroup.c), read again when a collection starts at most once a
+ * second and followed until gch_set_memory_limit() sets one.
  *
  * Locking: everything here runs under gc_lock.
  */
@@ -219,19 +222,40 @@ static void push_soft_limit(struct gc_heap *g)
 	g->h->pl->limits(g->h, &l);
 }
 
+/* Where the limit comes from when the heap opens (see the top). */
+static void init_limit(struct gc_heap *g, uint64_t limit)
+{
+	const char *e = getenv("GCHEAP_MEMLIMIT");
+
+	g->mem_limit = limit;
+	g->limit_source = limit ? GCH_MEMLIMIT_OPTIONS : GCH_MEMLIMIT_NONE;
+	if (e && *e) {
+		if (!parse_bytes(e, &g->mem_limit))
+			g->limit_source = GCH_MEMLIMIT_ENV;
+		else
+			fprintf(stderr,
+				"gcheap: ignoring bad GCHEAP_MEMLIMIT=%s\n", e);
+	}
+	g->limit_auto = g->limit_source == GCH_MEMLIMIT_NONE &&
+			gc_cgroup_enabled();
+	if (g->limit_auto) {
+		g->mem_limit = gc_cgroup_limit();
+		g->cgroup_read_ns = gc_now_ns();
+		if (g->mem_limit)
+			g->limit_source = GCH_MEMLIMIT_CGROUP;
+	}
+}
+
 void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit)
 {
 	const char *e;
 
 	g->gc_percent = percent ? (percent < 0 ? -1 : percent) :
 			GC_PERCENT_DEFAULT;
-	g->mem_limit = limit;
 	e = getenv("GCHEAP_GC");
 	if (e && *e && parse_percent(e, &g->gc_percent))
 		fprintf(stderr, "gcheap: ignoring bad GCHEAP_GC=%s\n", e);
-	e = getenv("GCHEAP_MEMLIMIT");
-	if (e && *e && parse_bytes(e, &g->mem_limit))
-		fprintf(stderr, "gcheap: ignoring bad GCHEAP_MEMLIMIT=%s\n", e);
+	init_limit(g, limit);
 	g->heap_marked = 0;
 	g->trigger_frac = TRIGGER_INIT;
 	set_trigger(g);
@@ -239,6 +263,28 @@ void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit)
 		push_soft_limit(g);
 		gc_limiter_arm(true);
 	}
+}
+
+/*
+ * gc_lock held, a collection about to start: a heap that follows its
+ * cgroup takes the cgroup's limit as it is now.  Once a second at most:
+ * reading it costs a few file reads per level of the hierarchy.
+ */
+void gc_pacer_cgroup_poll(struct gc_heap *g, int64_t now)
+{
+	uint64_t limit;
+
+	if (!g->limit_auto || now - g->cgroup_read_ns < 1000000000LL)
+		return;
+	g->cgroup_read_ns = now;
+	limit = gc_cgroup_limit();
+	if (limit == g->mem_limit)
+		return;
+	g->mem_limit = limit;
+	g->limit_source = limit ? GCH_MEMLIMIT_CGROUP : GCH_MEMLIMIT_NONE;
+	set_trigger(g);
+	push_soft_limit(g);
+	gc_limiter_rearm();
 }
 
 /* Mark termination: the next cycle's goal; allocation counting restarts. */
@@ -296,6 +342,8 @@ int64_t gch_set_memory_limit(gch_heap *h, uint64_t bytes)
 		return -1;
 	old = g->mem_limit;
 	g->mem_limit = bytes;
+	g->limit_source = bytes ? GCH_MEMLIMIT_API : GCH_MEMLIMIT_NONE;
+	g->limit_auto = false;
 	set_trigger(g);
 	push_soft_limit(g);
 	gc_limiter_rearm();

@@ -116,9 +116,36 @@ struct gch_options {
 					 * of the live heap; 0: 100, < 0: off.
 					 * GCHEAP_GC=<n>|off overrides */
 	uint32_t gc_reserved;		/* must be 0 */
-	uint64_t memory_limit_bytes;	/* soft memory limit; 0: none.
+	uint64_t memory_limit_bytes;	/* soft memory limit; 0: none given
+					 * (then the cgroup's, see below).
 					 * GCHEAP_MEMLIMIT=<n>[KiB|MiB|GiB]|off
 					 * overrides */
+};
+
+/*
+ * The memory cgroup's limit.  A heap given no soft memory limit (neither
+ * memory_limit_bytes nor GCHEAP_MEMLIMIT, which "off" sets to none) takes
+ * one from the memory cgroup the program runs in, so that a program whose
+ * live heap fits its cgroup is collected before its garbage gets it
+ * OOM-killed: with C the least of memory.high and memory.max over the
+ * program's cgroup and all its ancestors (cgroup v2; v1: the memory
+ * controller's memory.limit_in_bytes), the limit is
+ *     C - max(C / 8, 16 MiB)   (the margin at most C / 2),
+ * the margin being room for what the cgroup counts besides the heap (the
+ * program's malloc memory, stacks, page tables, page cache).  No cap ("max"),
+ * the root cgroup, or no cgroup file system: no limit.  The cgroup is read
+ * again, at most once a second, when a collection starts, so a limit
+ * changed while the program runs is followed; gch_set_memory_limit() ends
+ * that for its heap.  GCHEAP_CGROUP=off turns it all off.  What the heap
+ * uses, and where it came from, is in gch_gc_stats (memory_limit_bytes,
+ * memory_limit_source).
+ */
+enum gch_memlimit_source {
+	GCH_MEMLIMIT_NONE = 0,		/* no limit */
+	GCH_MEMLIMIT_OPTIONS = 1,	/* gch_options.memory_limit_bytes */
+	GCH_MEMLIMIT_ENV = 2,		/* GCHEAP_MEMLIMIT */
+	GCH_MEMLIMIT_API = 3,		/* gch_set_memory_limit() */
+	GCH_MEMLIMIT_CGROUP = 4,	/* derived from the memory cgroup */
 };
 
 /*
@@ -338,7 +365,8 @@ void gch_weak_free(gch_weak *w);
 
 /* gch_set_gc_percent - set the GC percent (< 0: off); returns the old
  * value.  gch_set_memory_limit - set the soft memory limit in bytes (0:
- * none); returns the old value. */
+ * none); returns the old value.  From then on the heap no longer follows
+ * its memory cgroup's limit (see enum gch_memlimit_source). */
 int gch_set_gc_percent(gch_heap *h, int percent);
 int64_t gch_set_memory_limit(gch_heap *h, uint64_t bytes);
 
@@ -406,6 +434,9 @@ struct gch_gc_stats {
 					 * collector (assists, worker,
 					 * pauses) is held to half the CPUs,
 					 * and the heap may pass its goal */
+	uint32_t memory_limit_source;	/* enum gch_memlimit_source of
+					 * memory_limit_bytes */
+	uint32_t reserved0;
 };
 int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
 
