@@ -517,18 +517,29 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 
 /* ---- the concurrent cycle ------------------------------------------------ */
 
+/* -1 until decided; read racily after that, and it never changes again. */
+static int gc_mode = -1;
+
 bool gc_mode_concurrent(void)
 {
-	static int mode = -1;
-
-	if (mode < 0) {
+	if (gc_mode < 0) {
 		const char *e = getenv("GCHEAP_GCMODE");
 
 		/* GCHEAP_GCMODE=stw: the stop-the-world collector, for
 		 * debugging and comparison */
-		mode = !(e && !strcmp(e, "stw"));
+		gc_mode = !(e && !strcmp(e, "stw"));
 	}
-	return mode;
+	return gc_mode;
+}
+
+/*
+ * Stop-the-world for the life of the process, whatever GCHEAP_GCMODE says:
+ * for a library whose callers store pointers without the write barrier
+ * (libgc.so.1, compat/).  Before the first heap opens.
+ */
+void gc_mode_force_stw(void)
+{
+	gc_mode = 0;
 }
 
 /* A pause ended: recorded, and it stopped every CPU's program. */

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+/*
+ * compat.h - what the files of libgc.so.1 (bdwgc's ABI over libgcheap)
+ * share.
+ *
+ * The library is compiled against Debian's own <gc.h> (libgc-dev), never a
+ * copy, so every definition here is checked against bdwgc 8.2.2's
+ * prototypes.  Objects are built with -fvisibility=hidden; <gc.h> is
+ * included inside "visibility push(default)", so a function is exported
+ * only if gc.h declares it, and libgc.map (the version script) narrows
+ * the exports to exactly the GC_ names implemented.  libgcheap is linked
+ * in statically and none of its names leave the library.
+ *
+ * One heap: every GC_ call works on a single gch_heap, opened on first use
+ * (compat_heap()), as bdwgc has one heap per process.
+ */
+#ifndef GCHEAP_COMPAT_H
+#define GCHEAP_COMPAT_H
+
+#define GC_THREADS		/* declare the thread entry points */
+#define GC_NO_THREAD_REDIRECTS	/* ...without renaming pthread_create here */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <pthread.h>
+#pragma GCC visibility push(default)
+#include <gc.h>
+#pragma GCC visibility pop
+#include "gcheap.h"
+
+/* The process's heap; opened (GC_init) on first need.  Never NULL: a heap
+ * that cannot be opened aborts, as bdwgc aborts when it cannot get its
+ * first heap section. */
+gch_heap *compat_heap(void);
+
+/* The heap, or NULL before GC_init ran: for queries that must not open it. */
+gch_heap *compat_heap_if_open(void);
+
+/* A message through the warn proc (GC_set_warn_proc), bdwgc-style: @msg is
+ * a printf format with at most one conversion of an unsigned long (@arg). */
+void compat_warn(const char *msg, GC_word arg);
+
+/* Pending finalizers run on the allocating thread, as bdwgc runs them:
+ * one relaxed load when none is pending. */
+extern atomic_int compat_fin_pending;
+void compat_fin_run_pending(void);
+static inline void compat_fin_poll(void)
+{
+	if (atomic_load_explicit(&compat_fin_pending, memory_order_relaxed))
+		compat_fin_run_pending();
+}
+
+/* Uncollectable objects: a set of pointers the collector scans as a root
+ * (uncollectable.c).  add: 0 or -1 (ENOMEM); del: true if it was there. */
+int compat_uncoll_add(void *p);
+bool compat_uncoll_del(void *p);
+bool compat_uncoll_has(const void *p);
+
+#include "compat_core.h"	/* compat_force_stw(), compat_is_noscan() */
+
+/* Initialisation steps of the other files, called once from GC_init. */
+int compat_fin_init(void);
+int compat_uncoll_init(void);
+void compat_thread_init(void);
+
+#endif

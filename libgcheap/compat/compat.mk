@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: MIT
+# libgc.so.1: bdwgc's ABI over libgcheap (compat/README.md).  Included by
+# ../Makefile, which owns OUT, CC, CFLAGS and WARN.  Compiled against
+# Debian's <gc.h> (libgc-dev, installed by scripts/deps), never a copy.
+COMPAT_OUT  := $(OUT)/compat
+COMPAT_SRCS := init.c alloc.c uncollectable.c finalize.c collect.c roots.c \
+	       threads.c core_glue.c
+COMPAT_HDRS := compat/compat.h compat/compat_core.h
+COMPAT_OBJS := $(COMPAT_SRCS:%.c=$(COMPAT_OUT)/obj/%.o)
+COMPAT_SO   := $(COMPAT_OUT)/libgc.so.1
+# The C test of every entry point, and the scripts over real programs.
+COMPAT_TESTS := $(COMPAT_OUT)/tests/compat_api_test \
+		compat/tests/compat_symbols_test compat/tests/w3m_test \
+		compat/tests/mmv_test
+
+.PHONY: compat
+compat: $(COMPAT_SO) $(COMPAT_OUT)/libgc.so
+
+$(COMPAT_OUT)/obj/%.o: compat/%.c $(COMPAT_HDRS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALLFLAGS) -c $< -o $@
+
+# libgcheap.a inside, statically; the version script keeps its names in.
+$(COMPAT_SO): $(COMPAT_OBJS) $(OUT)/libgcheap.a compat/libgc.map
+	$(CC) $(CFLAGS) -shared -pthread -Wl,-soname,libgc.so.1 \
+	    -Wl,--version-script=compat/libgc.map -Wl,-z,defs -o $@ \
+	    $(COMPAT_OBJS) $(OUT)/libgcheap.a
+
+$(COMPAT_OUT)/libgc.so: $(COMPAT_SO)
+	ln -sfn libgc.so.1 $@
+
+# Against gc.h, linked to our libgc.so.1 (found first through its runpath).
+$(COMPAT_OUT)/tests/%: compat/tests/%.c $(COMPAT_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -pthread $< -o $@ $(COMPAT_SO) \
+	    -Wl,-rpath,$(COMPAT_OUT)
+
+# Sanitizer builds leave it out: an ASan libgc.so.1 cannot be loaded into
+# the unmodified programs the tests run.
+ifeq (,$(findstring -fsanitize,$(CFLAGS)))
+all: compat
+COMPAT_TEST_RUN := $(COMPAT_TESTS)
+COMPAT_TEST_DEPS := $(COMPAT_OUT)/tests/compat_api_test $(COMPAT_OUT)/libgc.so
+endif

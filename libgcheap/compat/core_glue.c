@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+/*
+ * core_glue.c - the only file of libgc.so.1 that reads libgcheap's
+ * internals (internal.h, gc_internal.h).  It is linked into the same
+ * shared object as a static copy of libgcheap built from the same tree, so
+ * the layouts always agree.  Two things have no public API yet:
+ *
+ *  - the collector mode: bdwgc programs never call gch_store(), so the
+ *    concurrent collector (which needs the write barrier) would free
+ *    reachable objects.  gc_mode_force_stw() fixes the process's mode to
+ *    stop-the-world whatever GCHEAP_GCMODE says (the environment is left
+ *    alone: child processes see what the user set).
+ *  - an object's kind: GC_realloc must keep an atomic object atomic (and a
+ *    pointerful one pointerful), and GC_free clears pointerful objects.
+ *    The span class's low bit is "noscan".
+ *
+ * No locking: compat_force_stw() runs inside GC_init's pthread_once, before
+ * the heap exists; compat_is_noscan() reads span metadata that stays put
+ * while the object is allocated (the caller holds a pointer to it).
+ */
+#define _GNU_SOURCE
+
+#include "internal.h"
+#include "gc_internal.h"
+#include "compat_core.h"
+
+void compat_force_stw(void)
+{
+	gc_mode_force_stw();
+}
+
+bool compat_mode_is_stw(void)
+{
+	return !gc_mode_concurrent();
+}
+
+bool compat_is_noscan(gch_heap *h, const void *p)
+{
+	struct gch_span *s = gch_span_of(h, (uintptr_t)p);
+
+	return s && (s->spanclass & 1);
+}
