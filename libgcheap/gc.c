@@ -354,7 +354,8 @@ static bool cycle_starting(struct gch_heap *h)
 {
 	struct gc_heap *g = __atomic_load_n(&gc_marking, __ATOMIC_ACQUIRE);
 
-	return g && g->h == h && !gc_assist_active(h) &&
+	/* only @h's own state is read: another heap's may be freed by now */
+	return g && g == gc_of(h) && !gc_assist_active(h) &&
 	       (!g->heap_goal || gc_heap_live(g) < g->heap_goal);
 }
 
