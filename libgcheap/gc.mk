@@ -5,7 +5,7 @@ GC_SRCS := stw.c barrier.c assist.c roots.c mark.c sweep.c pacer.c finalizer.c g
 GC_HDRS := gc_internal.h
 GC_TESTS := gc_stw_test gc_basic_test gc_model_test gc_threads_test gc_pacer_test \
 	    gc_barrier_test gc_pause_test gc_verify_test gc_limiter_test \
-	    gc_concurrent_test gc_trace_test gc_cgroup_test
+	    gc_concurrent_test gc_trace_test gc_cgroup_test gc_wslot_test
 # ThreadSanitizer holds asynchronous signals back from a thread blocked in
 # pthread_mutex_lock() until the call returns; the library's own waits are
 # "blocked" waits that a stop of the world needs no signal for (stw.c), so

@@ -486,6 +486,41 @@ void gc_fin_mark_roots(struct gc_work *w);
 void gc_fin_after_mark(struct gc_work *w);
 void gc_fin_wake(void);
 void gc_fin_heap_destroy(struct gch_heap *h);
+/*
+ * gch_set_finalizer() with flags (for libgc.so.1's bdwgc variants; the
+ * top of finalizer.c has the rules).  GC_FIN_NO_ORDER: nothing is kept
+ * alive through the object, objects in cycles are finalized, no order
+ * among objects that reach each other.  GC_FIN_IGNORE_SELF: as the
+ * default, but pointers from the object into itself do not count.
+ * Re-registering replaces fn, arg and flags.  Errors as gch_set_finalizer
+ * (EINVAL for unknown flags).
+ */
+#define GC_FIN_NO_ORDER		1u
+#define GC_FIN_IGNORE_SELF	2u
+int gc_set_finalizer_flags(gch_heap *h, void *obj, gch_finalizer_fn fn,
+			   void *arg, unsigned flags);
+/*
+ * Weak slots (bdwgc's disappearing links): the collector sets the
+ * program's word *@link to NULL, with the world stopped, in the mark
+ * termination of the first cycle that finds @obj's object unreachable --
+ * before finalizers are queued -- and forgets the slot; also when the heap
+ * object holding @link is found unreachable (without writing it).  The
+ * collector never treats *link as a reference nor reads it to find the
+ * target: hiding the pointer from the scan is the program's business.
+ * @obj outside the heap: never cleared.  While a concurrent cycle marks,
+ * read the word with gc_wslot_load(), which needs it to hold the target's
+ * address undisguised (plain loads are safe under the stop-the-world
+ * collector only).
+ * register: 0 new; 1 link already registered (now with @obj); -EINVAL
+ *   (link NULL or not word-aligned); -ENOMEM.
+ * unregister: whether it was registered.
+ * move: 0 moved (or @new_link == @link and registered); 1 another slot at
+ *   @new_link; -ENOENT @link not registered; -EINVAL bad @new_link.
+ */
+int gc_wslot_register(gch_heap *h, void **link, const void *obj);
+bool gc_wslot_unregister(gch_heap *h, void **link);
+int gc_wslot_move(gch_heap *h, void **link, void **new_link);
+void *gc_wslot_load(gch_heap *h, void **link);
 
 /* limiter.c: the GC CPU limiter */
 void gc_limiter_account(uint64_t ns);	/* GC CPU spent (ns) */

@@ -3,8 +3,8 @@
 # ../Makefile, which owns OUT, CC, CFLAGS and WARN.  Compiled against
 # Debian's <gc.h> (libgc-dev, installed by scripts/deps), never a copy.
 COMPAT_OUT  := $(OUT)/compat
-COMPAT_SRCS := init.c alloc.c uncollectable.c finalize.c collect.c roots.c \
-	       threads.c core_glue.c
+COMPAT_SRCS := init.c alloc.c uncollectable.c finalize.c links.c collect.c \
+	       roots.c threads.c core_glue.c
 COMPAT_HDRS := compat/compat.h compat/compat_core.h
 COMPAT_OBJS := $(COMPAT_SRCS:%.c=$(COMPAT_OUT)/obj/%.o)
 COMPAT_SO   := $(COMPAT_OUT)/libgc.so.1
@@ -42,3 +42,29 @@ all: compat
 COMPAT_TEST_RUN := $(COMPAT_TESTS)
 COMPAT_TEST_DEPS := $(COMPAT_OUT)/tests/compat_api_test $(COMPAT_OUT)/libgc.so
 endif
+
+# The compat tests in the VM, on the kernel backend: build/compat-vm (not a
+# build/vmtests-* directory, so `make vmtest`/`make check` leave it out: it
+# takes minutes under TCG).  vm_launch.c says how the guest gets w3m, mmv,
+# bash and their libraries.  compat-vmtest boots it (the module must be
+# built: make module).
+COMPAT_VMOUT := $(TOP)/build/compat-vm
+COMPAT_VM_LIBS := libgc.so.1 libssl.so.3 libcrypto.so.3 libgpm.so.2 \
+		  libtinfo.so.6 libm.so.6 libpthread.so.0 libgcc_s.so.1
+.PHONY: compat-vmtests compat-vmtest
+compat-vmtests: $(COMPAT_SO) compat/tests/vm_launch.c
+	rm -rf $(COMPAT_VMOUT) && mkdir -p $(COMPAT_VMOUT)/bin
+	$(CC) $(CFLAGS) $(WARN) compat/tests/vm_launch.c \
+	    -o $(COMPAT_VMOUT)/compat_api_test -Wl,--no-as-needed \
+	    $(foreach l,$(COMPAT_VM_LIBS),/lib/x86_64-linux-gnu/$(l))
+	cd $(COMPAT_VMOUT) && ln compat_api_test w3m_test && \
+	    ln compat_api_test mmv_test
+	$(CC) $(CFLAGS) $(WARN) -pthread compat/tests/compat_api_test.c \
+	    -o $(COMPAT_VMOUT)/bin/compat_api_test.bin $(COMPAT_SO)
+	cp $(COMPAT_SO) compat/tests/w3m_test compat/tests/mmv_test \
+	    compat/tests/lib.sh /usr/bin/w3m /usr/bin/mmv /bin/bash \
+	    $(COMPAT_VMOUT)/bin/
+	chmod +x $(COMPAT_VMOUT)/bin/*
+
+compat-vmtest: compat-vmtests
+	VM_MODULE=$${VM_MODULE:-$(TOP)/kmod/gcheap.ko} $(TOP)/scripts/vm $(COMPAT_VMOUT)

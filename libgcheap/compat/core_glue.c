@@ -13,6 +13,9 @@
  *  - an object's kind: GC_realloc must keep an atomic object atomic (and a
  *    pointerful one pointerful), and GC_free clears pointerful objects.
  *    The span class's low bit is "noscan".
+ *  - the finalizer flags (no order, ignore self) and the weak slots under
+ *    bdwgc's disappearing links: libgcheap keeps them internal
+ *    (gc_internal.h) until a public API needs them.
  *
  * No locking: compat_force_stw() runs inside GC_init's pthread_once, before
  * the heap exists; compat_is_noscan() reads span metadata that stays put
@@ -39,4 +42,29 @@ bool compat_is_noscan(gch_heap *h, const void *p)
 	struct gch_span *s = gch_span_of(h, (uintptr_t)p);
 
 	return s && (s->spanclass & 1);
+}
+
+int compat_set_finalizer(gch_heap *h, void *obj, gch_finalizer_fn fn,
+			 void *arg, enum compat_fin_order order)
+{
+	unsigned flags = order == COMPAT_FIN_NO_ORDER ? GC_FIN_NO_ORDER :
+			 order == COMPAT_FIN_IGNORE_SELF ? GC_FIN_IGNORE_SELF :
+			 0;
+
+	return gc_set_finalizer_flags(h, obj, fn, arg, flags);
+}
+
+int compat_link_register(gch_heap *h, void **link, const void *obj)
+{
+	return gc_wslot_register(h, link, obj);
+}
+
+bool compat_link_unregister(gch_heap *h, void **link)
+{
+	return gc_wslot_unregister(h, link);
+}
+
+int compat_link_move(gch_heap *h, void **link, void **new_link)
+{
+	return gc_wslot_move(h, link, new_link);
 }

@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * finalize.c - GC_register_finalizer and the finalizer queue.
+ * finalize.c - GC_register_finalizer, its _no_order and _ignore_self
+ * variants, and the finalizer queue.
  *
- * Maps onto gch_set_finalizer(), whose order is bdwgc's default
- * ("Java-style" topological) order: whatever a finalizable object
- * references stays alive until it has been finalized, so if A points to B
- * both finalizable, A's finalizer runs first and B's in a later cycle;
- * finalizable objects in a cycle (a pointer to itself included) are never
- * finalized.  GC_register_finalizer promises exactly that.
+ * Maps onto libgcheap's finalizers (compat_set_finalizer(), core_glue.c),
+ * whose default order is bdwgc's default ("Java-style" topological) order:
+ * whatever a finalizable object references stays alive until it has been
+ * finalized, so if A points to B both finalizable, A's finalizer runs
+ * first and B's in a later cycle; finalizable objects in a cycle (a
+ * pointer to itself included) are never finalized.  GC_register_finalizer
+ * promises exactly that.  GC_register_finalizer_no_order takes libgcheap's
+ * no-order flag: nothing is kept alive through the object, so objects in
+ * cycles are finalized, in no particular order, all in the same
+ * collection (bdwgc: "ignores all cycles").  _ignore_self takes the
+ * ignore-self flag: ordered, except that pointers from the object into
+ * itself do not keep it from being finalized.  Registering again, with any
+ * of the three, replaces fn, cd and the order (bdwgc's rule).
  *
  * bdwgc runs finalizers on a program thread -- the one that allocates
  * (or GC_gcollect()s) after the collection found them, or whoever calls
@@ -156,19 +164,21 @@ static void give_old(struct entry *e, GC_finalization_proc *ofn, void **ocd)
 }
 
 /* A new registration under fin_lock; false if out of memory. */
-static bool add(gch_heap *h, void *obj, struct rec *r)
+static bool add(gch_heap *h, void *obj, struct rec *r,
+		enum compat_fin_order order)
 {
 	if (2 * (used + tombs + 1) > cap && grow())
 		return false;
-	if (gch_set_finalizer(h, obj, found, r))
+	if (compat_set_finalizer(h, obj, found, r, order))
 		return false;
 	put(byobj, cap, ~(uintptr_t)obj, r);
 	used++;
 	return true;
 }
 
-void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
-			   GC_finalization_proc *ofn, void **ocd)
+static void register_in_order(void *obj, GC_finalization_proc fn, void *cd,
+			      GC_finalization_proc *ofn, void **ocd,
+			      enum compat_fin_order order)
 {
 	gch_heap *h = compat_heap();
 	struct rec *r = NULL;
@@ -190,17 +200,39 @@ void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
 	if (e && fn) {
 		e->rec->fn = fn;
 		e->rec->cd = cd;
+		/* the order too: same record, so this cannot run out */
+		compat_set_finalizer(h, obj, found, e->rec, order);
 	} else if (e) {
 		gch_set_finalizer(h, obj, NULL, NULL);
 		drop(e);
 	} else if (fn) {
 		r->fn = fn;
 		r->cd = cd;
-		if (!add(h, obj, r))
+		if (!add(h, obj, r, order))
 			compat_warn("GC Warning: out of memory registering a"
 				    " finalizer for 0x%lx\n", (GC_word)obj);
 	}
 	pthread_mutex_unlock(&fin_lock);
+}
+
+void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd,
+			   GC_finalization_proc *ofn, void **ocd)
+{
+	register_in_order(obj, fn, cd, ofn, ocd, COMPAT_FIN_ORDERED);
+}
+
+void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn,
+				    void *cd, GC_finalization_proc *ofn,
+				    void **ocd)
+{
+	register_in_order(obj, fn, cd, ofn, ocd, COMPAT_FIN_NO_ORDER);
+}
+
+void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn,
+				       void *cd, GC_finalization_proc *ofn,
+				       void **ocd)
+{
+	register_in_order(obj, fn, cd, ofn, ocd, COMPAT_FIN_IGNORE_SELF);
 }
 
 /* ---- running them -------------------------------------------------------- */

@@ -342,6 +342,274 @@ static void test_resurrection(void)
 	resurrected = NULL;
 }
 
+/* ---- disappearing links ---------------------------------------------- */
+
+/*
+ * Run @fn on a thread of its own, so that the objects it makes leave no
+ * stale copies in this thread's registers or stack (scanned
+ * conservatively): its stack is gone once it is joined.
+ */
+static void *thread_tramp(void *arg)
+{
+	((void (*)(void))arg)();
+	return NULL;
+}
+
+static void on_thread(void (*fn)(void))
+{
+	pthread_t t;
+
+	GC_pthread_create(&t, NULL, thread_tramp, (void *)fn);
+	GC_pthread_join(t, NULL);
+}
+
+static void *keep[4];			/* data segment: a root */
+static void **links;			/* atomic object: never scanned */
+static uintptr_t hidden_link;		/* a disguised pointer, in .bss */
+static void *link_at_fin = (void *)1;
+static uintptr_t old_unreg, old_moved;
+
+static void GC_CALLBACK fin_see_link(void *obj, void *cd)
+{
+	(void)obj;
+	(void)cd;
+	link_at_fin = links[0];
+}
+
+static void make_linked(void)
+{
+	struct tagged *t = GC_malloc(sizeof(*t));
+
+	keep[0] = t;
+	links[0] = t;
+	hidden_link = HIDE(t);
+	CHECK(GC_general_register_disappearing_link(&links[0], t) ==
+	      GC_SUCCESS, "register");
+	CHECK(GC_general_register_disappearing_link(&links[0], t) ==
+	      GC_DUPLICATE, "register twice");
+	CHECK(GC_general_register_disappearing_link((void **)&hidden_link,
+						    t) == GC_SUCCESS,
+	      "register a disguised link in .bss");
+	GC_register_finalizer(t, fin_see_link, NULL, NULL, NULL);
+}
+
+static void test_link_cleared(void)
+{
+	links = GC_malloc_atomic(8 * sizeof(void *));
+	on_thread(make_linked);
+	collect(3);
+	CHECK(links[0] == keep[0] && hidden_link == HIDE(keep[0]),
+	      "link cleared while its object lives");
+	CHECK(link_at_fin == (void *)1, "finalizer of a live object ran");
+	keep[0] = NULL;
+	collect(2);
+	CHECK(links[0] == NULL, "link not cleared when its object died");
+	CHECK(hidden_link == 0, "disguised link not cleared");
+	CHECK(link_at_fin == NULL, "finalizer ran before the link was cleared"
+	      " (%p)", link_at_fin);
+	CHECK(GC_unregister_disappearing_link(&links[0]) == 0,
+	      "a cleared link stays registered");
+}
+
+static void make_moved(void)
+{
+	struct tagged *t = GC_malloc(sizeof(*t)), *u = GC_malloc(sizeof(*u));
+
+	keep[1] = t;
+	links[1] = links[2] = u;
+	old_unreg = HIDE(u);
+	GC_general_register_disappearing_link(&links[1], u);
+	CHECK(GC_unregister_disappearing_link(&links[1]) == 1, "unregister");
+	CHECK(GC_unregister_disappearing_link(&links[1]) == 0,
+	      "unregister twice");
+	links[3] = links[5] = t;
+	old_moved = HIDE(t);
+	GC_general_register_disappearing_link(&links[3], t);
+	CHECK(GC_move_disappearing_link(&links[3], &links[4]) == GC_SUCCESS,
+	      "move");
+	CHECK(GC_move_disappearing_link(&links[3], &links[4]) == GC_NOT_FOUND,
+	      "move from an unregistered link");
+	CHECK(GC_move_disappearing_link(&links[4], &links[4]) == GC_SUCCESS,
+	      "move onto itself: registered");
+	CHECK(GC_move_disappearing_link(&links[6], &links[6]) == GC_NOT_FOUND,
+	      "move onto itself: not registered");
+	GC_general_register_disappearing_link(&links[5], t);
+	CHECK(GC_move_disappearing_link(&links[4], &links[5]) == GC_DUPLICATE,
+	      "move onto another link");
+	links[4] = t;
+}
+
+static void test_link_moved(void)
+{
+	on_thread(make_moved);
+	keep[1] = NULL;
+	collect(3);
+	CHECK(HIDE(links[1]) == old_unreg && HIDE(links[2]) == old_unreg,
+	      "unregistered link written");
+	CHECK(HIDE(links[3]) == old_moved, "old place of a moved link written");
+	CHECK(links[4] == NULL && links[5] == NULL, "moved link not cleared");
+	CHECK(GC_unregister_disappearing_link(&links[4]) == 0 &&
+	      GC_unregister_disappearing_link(&links[5]) == 0,
+	      "cleared links forgotten");
+}
+
+/*
+ * GC_register_disappearing_link(&a->p): a link inside a, cleared when a
+ * is found unreachable, before finalization order is decided.  So a
+ * finalizable cycle a <-> b whose a->p is such a link is finalized: b
+ * first (it holds a), a a collection later, with a->p NULL.
+ */
+static int a_link_null = -1;
+
+static void GC_CALLBACK fin_link_null(void *obj, void *cd)
+{
+	a_link_null = ((struct tagged *)obj)->link == NULL;
+	fin_record(obj, cd);
+}
+
+static void make_link_cycle(void)
+{
+	struct tagged *a = GC_malloc(sizeof(*a)), *b = GC_malloc(sizeof(*b));
+
+	a->tag = 700;
+	b->tag = 701;
+	a->link = b;
+	b->link = a;
+	CHECK(GC_register_disappearing_link(&a->link) == GC_SUCCESS,
+	      "register inside");
+	GC_register_finalizer(a, fin_link_null, NULL, NULL, NULL);
+	GC_register_finalizer(b, fin_record, NULL, NULL, NULL);
+}
+
+static void test_link_breaks_cycle(void)
+{
+	reset_fin();
+	on_thread(make_link_cycle);
+	rounds(5);
+	CHECK(fin_round[701] && fin_round[700] > fin_round[701],
+	      "cycle with a link: b in round %d, a in round %d",
+	      fin_round[701], fin_round[700]);
+	CHECK(a_link_null == 1, "a finalized with its link not cleared (%d)",
+	      a_link_null);
+}
+
+/* A link in an object that dies is dropped: its memory, reused, is not
+ * written when the link's target dies later. */
+static void make_dying_container(void)
+{
+	void **c = GC_malloc_atomic(16);
+
+	keep[2] = GC_malloc(32);
+	c[0] = keep[2];
+	GC_general_register_disappearing_link(&c[0], keep[2]);
+}
+
+static void test_link_container_dies(void)
+{
+	uintptr_t **fill = GC_malloc_uncollectable(4000 * sizeof(*fill));
+	int bad = 0;
+
+	on_thread(make_dying_container);
+	collect(2);
+	for (int i = 0; i < 4000; i++) {
+		fill[i] = GC_malloc_atomic(16);
+		fill[i][0] = fill[i][1] = 0x5a5a5a5a;
+	}
+	keep[2] = NULL;
+	collect(2);
+	for (int i = 0; i < 4000; i++)
+		bad += fill[i][0] != 0x5a5a5a5a;
+	CHECK(bad == 0, "%d reused words cleared by a dead link", bad);
+	GC_free(fill);
+}
+
+static void test_links(void)
+{
+	test_link_cleared();
+	test_link_moved();
+	test_link_breaks_cycle();
+	test_link_container_dies();
+}
+
+/* ---- no-order and ignore-self finalizers -------------------------------- */
+
+#define RING 10
+static int ring_bad;
+
+static void GC_CALLBACK fin_ring(void *obj, void *cd)
+{
+	struct tagged *t = obj, *next = t->link;
+
+	(void)cd;
+	/* its referent, finalized too, is still intact */
+	if (!next || next->tag != 800 + (t->tag - 800 + 1) % RING)
+		ring_bad++;
+	fin_record(obj, cd);
+}
+
+static void make_ring(void)
+{
+	struct tagged *first = NULL, *prev = NULL;
+	GC_finalization_proc ofn = fin_other;
+	void *ocd = (void *)1;
+
+	for (int i = 0; i < RING; i++) {
+		struct tagged *t = GC_malloc(sizeof(*t));
+
+		t->tag = 800 + i;
+		if (prev)
+			prev->link = t;
+		else
+			first = t;
+		prev = t;
+		GC_register_finalizer_no_order(t, fin_ring, NULL, &ofn, &ocd);
+	}
+	prev->link = first;
+	CHECK(ofn == NULL && ocd == NULL, "old values, first no_order");
+	GC_register_finalizer_no_order(first, fin_ring, (void *)2, &ofn,
+				       &ocd);
+	CHECK(ofn == fin_ring && ocd == NULL, "old values, no_order again");
+	GC_register_finalizer_no_order(first, fin_ring, NULL, &ofn, &ocd);
+}
+
+/* self: a -> a (ignore_self: finalized); pair: a <-> b (never) */
+static void make_selfish(void)
+{
+	struct tagged *a = GC_malloc(sizeof(*a)), *b = GC_malloc(sizeof(*b));
+	struct tagged *c = GC_malloc(sizeof(*c));
+
+	a->tag = 900;
+	a->link = a;
+	GC_register_finalizer_ignore_self(a, fin_record, NULL, NULL, NULL);
+	b->tag = 901;
+	c->tag = 902;
+	b->link = c;
+	c->link = b;
+	GC_register_finalizer_ignore_self(b, fin_record, NULL, NULL, NULL);
+	GC_register_finalizer_ignore_self(c, fin_record, NULL, NULL, NULL);
+}
+
+static void test_no_order(void)
+{
+	int n = 0, first = 0;
+
+	reset_fin();
+	on_thread(make_ring);
+	on_thread(make_selfish);
+	rounds(3);
+	for (int i = 0; i < RING; i++) {
+		n += fin_round[800 + i] != 0;
+		first += fin_round[800 + i] == fin_round[800];
+	}
+	CHECK(n == RING, "%d of %d no-order ring members finalized", n, RING);
+	CHECK(first == RING, "no-order ring finalized over several rounds");
+	CHECK(ring_bad == 0, "%d no-order finalizers saw a lost referent",
+	      ring_bad);
+	CHECK(fin_round[900] != 0, "ignore_self: self-cycle not finalized");
+	CHECK(!fin_round[901] && !fin_round[902],
+	      "ignore_self: a two-object cycle finalized");
+}
+
 static int notified;
 static void GC_CALLBACK notify(void)
 {
@@ -803,6 +1071,8 @@ int main(void)
 	test_finalizer_order();
 	test_finalizer_unregister();
 	test_resurrection();
+	test_links();
+	test_no_order();
 	test_on_demand();
 	test_uncollectable();
 	test_free();
