@@ -78,6 +78,8 @@ static struct gch_span *span_pool_get(struct gch_heap *h, uint32_t words)
 static void span_pool_put(struct gch_heap *h, struct gch_span *s)
 {
 	gch_assert_held(&h->lock);
+	/* swept empty, or dead: the sweeper took its samples */
+	assert(!s->samples && !s->sample_stash);
 	gch_bits_free(h, s->bitmem, s->bitwords);
 	s->bitmem = s->allocbits = s->markbits = s->typedbits = NULL;
 	gch_store_rlx(&s->state, (uint8_t)GCH_SPAN_DEAD);
@@ -279,11 +281,16 @@ gch_heap *gch_open(const struct gch_options *opt)
 		if (r)
 			goto err_close_backend;
 	}
-	r = gc_heap_init(h, &o);	/* collector */
+	r = gch_profile_open(h);
 	if (r)
 		goto err_close_backend;
+	r = gc_heap_init(h, &o);	/* collector */
+	if (r)
+		goto err_profile;
 	return h;
 
+err_profile:
+	gch_profile_destroy(h);
 err_close_backend:
 	h->pl->close(h);
 err_drop_slot:
@@ -306,6 +313,7 @@ int gch_close(gch_heap *h)
 		errno = EBUSY;
 		return -1;
 	}
+	gch_profile_at_close(h);	/* GCHEAP_PROFILE, swept by the collector */
 	gc_heap_destroy(h);		/* collector */
 	gc_nopreempt_enter();
 	if (self != &gch_mcache_none)
@@ -317,11 +325,14 @@ int gch_close(gch_heap *h)
 		struct span_chunk *ch = h->span_chunks;
 
 		h->span_chunks = ch->next;
-		for (size_t i = 0; i < ch->nspans; i++)
+		for (size_t i = 0; i < ch->nspans; i++) {
 			free(ch->spans[i].ptrbits);
+			gch_profile_drop_span(h, &ch->spans[i]);
+		}
 		munmap(ch, SPAN_CHUNK_BYTES);
 	}
 	gch_bits_destroy(h);
+	gch_profile_destroy(h);
 	drop_slot(h);
 	munmap(h, sizeof(*h));
 	return 0;

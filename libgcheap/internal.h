@@ -29,6 +29,12 @@
  * that caches it, or its mcentral under the lock) is the only writer of the
  * window; others read it with relaxed atomics.
  *
+ * Heap profile sampling (profile.c) costs the fast path nothing: the sample
+ * countdown is charged when the slow path opens a window, and when the
+ * sample falls inside it, the free slots from the sampled one on wait in
+ * span->sample_stash, so the window runs dry there and the one unlikely
+ * branch above takes the slow path, which records the sample.
+ *
  * Locking
  * -------
  *  h->lock            attached mcache list, slot table, span pool, close.
@@ -178,6 +184,13 @@ struct gch_span {
 	uint8_t needzero;	/* free slots may hold garbage (Go's needzero) */
 	uint32_t sweepgen;	/* Go's: h->sweepgen - 2 needs sweeping, - 1
 				 * being swept, == swept */
+	/*
+	 * Free slots of the window held back from cache because the heap
+	 * profile's next sample falls among them (profile.c): the fast path
+	 * runs dry at the sampled slot and the slow path takes it.  Counted
+	 * as free by every reader of the window; 0 outside an mcache.
+	 */
+	uint64_t sample_stash;
 
 	uintptr_t base;		/* address of page */
 	uint32_t page;		/* first heap page */
@@ -203,6 +216,9 @@ struct gch_span {
 	 * cache at close was allocated meanwhile (black allocation, span.c).
 	 */
 	uint64_t black_from;
+	/* sampled objects of the span (profile.c), written by its owner or
+	 * by the sweeper that claimed it */
+	struct gch_prof_special *samples;
 } __attribute__((aligned(GCH_CACHELINE)));	/* fast path in one line */
 
 /*
@@ -242,13 +258,16 @@ static inline bool gch_span_slot_allocated(const struct gch_span *s,
 {
 	for (;;) {
 		uint32_t win = gch_load_acq(&s->win_index);
+		/* cache before stash: the owner stores them in the other
+		 * order (profile.c), so a slot moving between them is seen */
 		uint64_t cache = gch_load_acq(&s->cache);
+		uint64_t stash = gch_load_acq(&s->sample_stash);
 		bool alloc;
 
 		if (idx < win)
 			alloc = true;
 		else if (idx - win < 64)
-			alloc = !((cache >> (idx - win)) & 1);
+			alloc = !(((cache | stash) >> (idx - win)) & 1);
 		else
 			alloc = (gch_load(&s->allocbits[idx / 64]) >>
 				 (idx % 64)) & 1;
@@ -351,6 +370,11 @@ struct gch_mcache {
 	uint64_t large_bytes;
 	uint64_t large_objects;
 	int64_t pacer_pending;	/* bytes not yet added to the heap's pacer */
+	/* heap profile (profile.c): bytes to allocate before the next sample
+	 * (charged a window at a time), and the sampler's random state */
+	uint64_t next_sample;
+	uint64_t sample_rng;
+	uint64_t sample_debt;	/* samples due whose window was let go */
 	/* for the collector: who owns this cache and where its stack is */
 	pthread_t thread;
 	uintptr_t stack_lo, stack_hi;
@@ -377,6 +401,40 @@ void gch_mcache_account(struct gch_heap *h, struct gch_mcache *c,
 
 void *gch_large_alloc(struct gch_heap *h, size_t size, unsigned noscan)
 	GCH_HIDDEN;
+
+/* ---- heap profile (profile.c, pprof.c) ------------------------------------ */
+
+struct gch_profile;
+struct gch_prof_special;
+
+/* gch_open: read GCHEAP_PROFILE_RATE and GCHEAP_PROFILE, set h->prof and
+ * h->prof_rate (0: sampling off).  0 or -ENOMEM. */
+int gch_profile_open(struct gch_heap *h) GCH_HIDDEN;
+/* gch_close, before the collector goes: write GCHEAP_PROFILE's file if
+ * asked (pprof.c). */
+void gch_profile_at_close(struct gch_heap *h) GCH_HIDDEN;
+/* gch_close, at the end: drop a span's samples, then free the profile. */
+void gch_profile_drop_span(struct gch_heap *h, struct gch_span *s) GCH_HIDDEN;
+void gch_profile_destroy(struct gch_heap *h) GCH_HIDDEN;
+/* A cache's span window was just opened with @n free slots: charge them
+ * to the cache's sample countdown, stashing the slots from the sampled one
+ * on when it falls inside. */
+void gch_profile_charge_window(struct gch_heap *h, struct gch_mcache *c,
+			       struct gch_span *s, uint32_t n) GCH_HIDDEN;
+/* The window ran dry at a stashed (sampled) slot: take it and record it. */
+void *gch_profile_take_sampled(struct gch_heap *h, struct gch_mcache *c,
+			       struct gch_span *s) GCH_HIDDEN;
+/* Before a cache lets go of @s: stashed slots back into the window and the
+ * unallocated rest credited back to the countdown. */
+void gch_profile_unstash(struct gch_mcache *c, struct gch_span *s) GCH_HIDDEN;
+/* A large object of @s was allocated: charge it, sample it if due. */
+void gch_profile_large(struct gch_heap *h, struct gch_mcache *c,
+		       struct gch_span *s) GCH_HIDDEN;
+/* Sweeper, span claimed, before the mark bits become alloc bits: record
+ * the frees of the span's unmarked sampled objects. */
+void gch_profile_sweep(struct gch_heap *h, struct gch_span *s) GCH_HIDDEN;
+/* Sweeper: the cycle's last span is swept (Go's mProf_PostSweep). */
+void gch_profile_swept(struct gch_heap *h) GCH_HIDDEN;
 
 /* ---- the heap (heap.c) -------------------------------------------------- */
 
@@ -419,6 +477,10 @@ struct gch_heap {
 	uint64_t done_alloc_bytes, done_alloc_objects;
 	uint64_t done_large_bytes, done_large_objects;
 	uint64_t span_bytes, nspans, oom_count;
+
+	/* heap profile (profile.c): bytes per sample (0: off) and records */
+	uint64_t prof_rate;
+	struct gch_profile *prof;
 
 	struct gch_mcentral central[GCH_NUM_SPANCLASSES];
 };

@@ -42,6 +42,9 @@ void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
 	/* the one slot is taken: close the window over it */
 	gch_store_rlx(&s->cache, 0);
 	gch_span_close_window(s);
+	/* sampled before the span is on a list the sweeper walks */
+	if (h->prof_rate)
+		gch_profile_large(h, c, s);
 	gch_mcentral_push_full(h, &h->central[sc], s);
 
 	gch_store_rlx(&c->large_bytes, c->large_bytes + s->elemsize);

@@ -135,6 +135,8 @@ static void release_spans(struct gch_heap *h, struct gch_mcache *c)
 		if (s == &gch_span_empty)
 			continue;
 		c->alloc[sc] = &gch_span_empty;
+		if (h->prof_rate)	/* sampled slots back in the window */
+			gch_profile_unstash(c, s);
 		left = (uint64_t)gch_popcount64(s->cache);
 		gch_mcache_account(h, c, -(left * s->elemsize), -left);
 		gch_mcentral_uncache_span(h, &h->central[sc], s);
@@ -218,6 +220,22 @@ static void *take_slot(struct gch_span *s)
 }
 
 /*
+ * A window of @n free slots was just opened: with the heap profile on,
+ * charge it to the sample countdown (which may stash the slots from the
+ * sampled one on), then take a slot -- the sampled one if it comes first.
+ */
+static void *take_opened(struct gch_heap *h, struct gch_mcache *c,
+			 struct gch_span *s, uint32_t n)
+{
+	if (h->prof_rate) {
+		gch_profile_charge_window(h, c, s, n);
+		if (!s->cache)
+			return gch_profile_take_sampled(h, c, s);
+	}
+	return take_slot(s);
+}
+
+/*
  * The fast path found the window of span class @sc empty: open the span's
  * next window, or swap the span for one with free slots.  NULL (errno
  * ENOMEM) when no span can be had; the caller decides about the OOM handler.
@@ -233,11 +251,13 @@ void *gch_mcache_refill_try(struct gch_heap *h, unsigned sc)
 	s = c->alloc[sc];
 	if (s->cache)		/* another path refilled it (OOM retry) */
 		return take_slot(s);
+	if (s->sample_stash)	/* ran dry at the heap profile's sample */
+		return gch_profile_take_sampled(h, c, s);
 	if (s != &gch_span_empty) {
 		n = gch_span_next_window(s);
 		if (n) {
 			gch_mcache_account(h, c, n * s->elemsize, n);
-			return take_slot(s);
+			return take_opened(h, c, s, n);
 		}
 		c->alloc[sc] = &gch_span_empty;
 		gch_mcentral_uncache_span(h, &h->central[sc], s);
@@ -256,7 +276,7 @@ void *gch_mcache_refill_try(struct gch_heap *h, unsigned sc)
 	/* a span on a partial list always has a free slot */
 	assert(n);
 	gch_mcache_account(h, c, n * s->elemsize, n);
-	return take_slot(s);
+	return take_opened(h, c, s, n);
 }
 
 void *gch_mcache_refill(struct gch_heap *h, struct gch_mcache *c,

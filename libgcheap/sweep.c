@@ -100,6 +100,8 @@ static uint32_t sweep_span(struct gch_heap *h, struct gch_span *s)
 	uint64_t *mark = s->markbits, *old = s->allocbits;
 
 	assert(!s->incache && s->state == GCH_SPAN_INUSE);
+	if (unlikely(s->samples))	/* heap profile: frees of samples */
+		gch_profile_sweep(h, s);
 	for (uint32_t i = 0; i < words; i++) {
 		live += (uint32_t)__builtin_popcountll(mark[i]);
 		s->typedbits[i] &= mark[i];
@@ -225,6 +227,7 @@ void gc_sweep_finish(struct gch_heap *h)
 {
 	while (sweep_batch(h, SWEEP_BATCH) == SWEEP_BATCH)
 		;
+	gch_profile_swept(h);	/* the cycle's frees are all known */
 }
 
 /*
@@ -272,6 +275,7 @@ static void sweep_heap_step(struct gc_heap *g, void *arg)
 			p->more = true;
 		} else {
 			atomic_store(&g->sweep_pending, false);
+			gch_profile_swept(g->h);
 			gc_announce(g->h, GCH_GC_SWEEP_END, gc_heap_live(g));
 		}
 	}

@@ -550,6 +550,75 @@ slow:
 void *gch_memmove(void *dst, const void *src, size_t n);
 /* ==== end of collector section ========================================== */
 
+/*
+ * Heap profile (Go's heap profile, in pprof's format)
+ * ----------------------------------------------------
+ * Sampling is on by default: on average one sample per 512 KiB allocated
+ * (per heap, each thread counting its own allocations; the distance to the
+ * next sample is exponentially distributed, so every byte is equally likely
+ * to be sampled, as in Go).  A sampled object's call stack (up to 32 frames
+ * of the program's, unwound with glibc's backtrace()) is recorded; when the
+ * collector's sweeper frees it, the free is recorded against that stack.
+ * Objects of every kind are sampled (typed, noscan, large; objects under
+ * 16 B from gch_malloc_noscan() as the 16 B blocks they share).
+ *
+ * Environment (read by gch_open(), for that heap):
+ *   GCHEAP_PROFILE_RATE=<bytes>  mean bytes between samples: decimal digits,
+ *                    0 to 2^40; 0 turns sampling off; 1 samples every
+ *                    object (exact figures, for tests).  Default 524288.  A
+ *                    bad value (negative, not a number, too big) is
+ *                    reported on stderr and the default is used.
+ *   GCHEAP_PROFILE=<path>  write the heap's profile to <path> when the heap
+ *                    is closed (gch_close()) or, if it is still open, when
+ *                    the program exits (atexit; not on _exit() or a
+ *                    crash).  The heap in slot N > 0 (opened while N others
+ *                    were open) writes <path>.N.  The file is created when
+ *                    the heap opens, to report an unwritable path at once
+ *                    (on stderr; the heap then opens as usual and writes
+ *                    no profile).
+ *
+ * To write one on demand, e.g. from a signal-driven maintenance thread:
+ *     int fd = open("heap.pb.gz", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+ *     gch_gc(h);                 (optional: makes the profile current)
+ *     gch_heap_profile_write(h, fd);
+ *     close(fd);
+ * and read it with `go tool pprof -top prog heap.pb.gz` (or any pprof).
+ */
+
+/*
+ * gch_heap_profile_write - write @h's heap profile to @fd: a gzipped
+ * profile.proto (pprof's format) with sample types alloc_objects/count,
+ * alloc_space/bytes, inuse_objects/count, inuse_space/bytes (the default),
+ * period_type space/bytes and period the sampling rate; one sample per
+ * call stack and object size, labelled "bytes" with the object size;
+ * function names and source lines from the program's symbols and DWARF
+ * line tables (elfutils' libdw.so.1, loaded on first use; without it,
+ * names of exported functions only); a mapping per loaded object.
+ *
+ * Values are scaled for sampling as Go's runtime/pprof does: n samples of
+ * b bytes in all count as n * k objects and b * k bytes, where
+ * k = 1 / (1 - exp(-(b / n) / rate)); at rate 1 they are exact.
+ *
+ * What it shows: the allocation figures (alloc_*) cover objects allocated
+ * up to the end of the last finished collection cycle, the in-use figures
+ * (inuse_*) those of them not freed by that cycle -- as in Go, so that
+ * garbage the sweeper has not reached yet is never shown as in use, and
+ * objects allocated since the last cycle appear after the next one.  The
+ * call finishes the last cycle's sweep first (a thread attached to @h does
+ * it as its allocations would; another waits for a running collection).
+ * With sampling off (GCHEAP_PROFILE_RATE=0) the profile has no samples.
+ *
+ * Threads: any thread, concurrently with allocation, collection and other
+ * writers; not from a signal handler, an out-of-memory handler or a
+ * finalizer.  Allocates with malloc() and writes with write(2) (EINTR
+ * retried); @fd's offset moves as write(2) moves it.
+ *
+ * Errors: EINVAL (@h NULL), EBADF (@fd not an open descriptor), ENOMEM,
+ * or whatever write(2) reports (ENOSPC, EPIPE, ...: part of the profile
+ * may have been written).
+ */
+int gch_heap_profile_write(gch_heap *h, int fd);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif
