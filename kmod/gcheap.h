@@ -36,12 +36,16 @@
  *         classifies a page as free/in-span consistently with the
  *         allocator's residency bookkeeping.
  *  The fault handler takes only res_lock and then one page lock, never
- *  heap->lock, so faults cannot deadlock against ioctls.  Memory is never
- *  allocated under heap->lock (nor any user memory touched) and release only
- *  trylocks pages, so reclaim (the shrinker) may sleep on heap->lock: its
- *  holder never waits for reclaim.  Every holder keeps it briefly (release
- *  passes go in steps of at most GCH_SCAV_CHUNK system pages), so reclaim
- *  waits at most one step and never skips a busy heap.
+ *  heap->lock, so faults cannot deadlock against ioctls.  Populating
+ *  (GCH_IOC_SPAN_ALLOC on a mapping marked MADV_SEQUENTIAL, arena.c) runs
+ *  after the span is allocated and heap->lock dropped, like a fault:
+ *  mmap_lock (read), then res_lock briefly, page locks on its own fresh
+ *  pages, PTE locks.  Memory is never allocated under heap->lock (nor any
+ *  user memory touched) and release only trylocks pages, so reclaim (the
+ *  shrinker) may sleep on heap->lock: its holder never waits for reclaim.
+ *  Every holder keeps it briefly (release passes go in steps of at most
+ *  GCH_SCAV_CHUNK system pages), so reclaim waits at most one step and
+ *  never skips a busy heap.
  *
  * heap->arenas[i] is published with smp_store_release() once the arena is
  * complete and never cleared before teardown, so faults read it with
@@ -91,6 +95,11 @@ struct gch_arena {
 	struct page **pages;
 	/* res_lock: number of non-NULL pages[] */
 	unsigned int resident;
+	/*
+	 * mmap_lock: where the owner last mmap()ed this arena, for populating
+	 * (arena.c); checked against the VMA found there before each use.
+	 */
+	unsigned long uaddr;
 };
 
 /*
@@ -155,8 +164,9 @@ struct gch_heap {
 	/* res_lock: system pages backing the heap, and those of free pages */
 	u64 resident_pages;
 	u64 free_resident_pages;
-	/* res_lock */
+	/* res_lock: system pages installed by the fault handler, by populate */
 	u64 faults;
+	u64 populated;
 	/* res_lock: one part per obj_cgroup pages are charged to (memcg.c) */
 	struct list_head mcgs;
 	struct gch_mcg *mcg_last;
@@ -194,6 +204,7 @@ unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
 unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
 				u32 first, u32 n, unsigned long max_sys,
 				struct gch_mcg *only);
+unsigned long gch_span_populate(struct gch_heap *heap, u64 first, u32 npages);
 
 /* pagemap.c */
 int gch_pagemap_alloc(struct gch_arena *arena);

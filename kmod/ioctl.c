@@ -170,6 +170,12 @@ static int gch_ioc_span_alloc(struct gch_heap *heap, void __user *uarg)
 		return err;
 	}
 	a.out_flags = zeroed ? GCH_SPAN_ZEROED : 0;
+	/*
+	 * After heap->lock is dropped (it allocates memory), and best effort:
+	 * the span is the caller's whatever populating achieves.
+	 */
+	if (a.npages <= GCH_POPULATE_MAX_PAGES)
+		gch_span_populate(heap, a.page, a.npages);
 	gch_uout_write(&out, &a);
 	return 0;
 }

@@ -44,6 +44,7 @@ void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st)
 	st->resident_bytes = heap->resident_pages << PAGE_SHIFT;
 	st->free_resident_bytes = heap->free_resident_pages << PAGE_SHIFT;
 	st->faults = heap->faults;
+	st->populated = heap->populated;
 	spin_unlock(&heap->res_lock);
 	mutex_unlock(&heap->lock);
 }
@@ -80,6 +81,7 @@ static int gch_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "heap_goal %llu\n", st.heap_goal);
 	seq_printf(m, "gc_pauses %llu\n", st.gc_pauses);
 	seq_printf(m, "gc_pause_ns %llu\n", st.gc_pause_ns);
+	seq_printf(m, "populated %llu\n", st.populated);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(gch_stats);

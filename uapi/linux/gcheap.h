@@ -19,7 +19,9 @@
  *                      PROT_READ|PROT_WRITE allowed.  The first mmap() of an
  *                      arena creates it; from then on its pages may be
  *                      allocated.  Pages are populated with zeroed memory on
- *                      first touch.  Mapping the arenas at
+ *                      first touch, or when a span is allocated if the
+ *                      mapping asks for it (see "Populating" at
+ *                      GCH_IOC_SPAN_ALLOC).  Mapping the arenas at
  *                      base + i * GCH_ARENA_SIZE (MAP_FIXED inside one
  *                      PROT_NONE reservation) gives one flat heap where
  *                      page p is at base + p * GCH_PAGE_SIZE; libgcheap does so.
@@ -199,7 +201,42 @@ struct gch_version {
  * would be passed (counted in limit_hits; nothing changes).  -EFAULT when the
  * struct cannot be written back: checked before the span is allocated, so
  * the call allocates nothing and alloc_calls does not move.
+ *
+ * Populating: the first touch of each system page of the heap is a page
+ * fault, which on some machines (virtual machines with shadow or emulated
+ * paging: about 13 us each under qemu's TCG) costs far more than the page.
+ * A program that writes its small spans whole as soon as it gets them can
+ * have the kernel do that work inside this call instead: when the owner's
+ * mapping of the span's arena (the one it mmap()ed last) is writable and
+ * marked madvise(MADV_SEQUENTIAL) over its whole length ("expect references
+ * in order, read ahead"), a span of at most GCH_POPULATE_MAX_PAGES heap
+ * pages comes back populated: each of its system pages that has no memory
+ * yet is allocated zeroed, charged to the caller's memory cgroup exactly as
+ * a fault would charge it, and mapped writable there, so the program's first
+ * writes take no fault.  MADV_NORMAL or MADV_RANDOM on the mapping turns
+ * it off again; larger spans, other mappings and heaps that never ask fault
+ * on demand as before.  A module that predates this ignores the advice (the
+ * madvise() still succeeds) and refuses a struct gch_stats whose populated
+ * field is non-zero on input with -E2BIG, which tells the two apart.
+ *  - GCH_SPAN_ZEROED is decided before populating and stays exact:
+ *    populated pages are fresh zeroed memory.  Afterwards a populated page
+ *    counts as touched, like one that faulted in: once the span is freed, a
+ *    span that reuses the page is not ZEROED until it has been released.
+ *  - Only the span's own pages are populated, so the hard limit and the
+ *    module's cap (which count span pages) hold as for any allocation.
+ *  - Best effort, never an error: populating stops at the first page the
+ *    kernel cannot get without the OOM killer (the cgroup at memory.max, a
+ *    machine short of memory: one light reclaim attempt only) or on a fatal
+ *    signal.  What it populated so far stays (resident, charged, counted in
+ *    @populated of struct gch_stats); the rest is populated on first touch as
+ *    usual.  A page that a racing fault or release holds at that moment is
+ *    left to it.
+ *  - Populated memory is ordinary heap memory afterwards: it stays with the
+ *    span, is kept when the span is freed and is given back by the
+ *    scavenger, the shrinker and GCH_IOC_SCAVENGE like any other.
  */
+#define GCH_POPULATE_MAX_PAGES	16U	/* 128 KiB */
+
 struct gch_span_alloc {
 	__u32 size;
 	__u32 flags;
@@ -290,7 +327,8 @@ struct gch_limits {
  * @alloc_calls: successful span allocations
  * @free_calls: successful GCH_IOC_SPAN_FREE calls
  * @spans_freed: spans freed by them
- * @faults: system pages populated by page faults
+ * @faults: system pages populated by page faults (a user access, or
+ *          get_user_pages and MADV_POPULATE_*, which run the same handler)
  * @limit_hits: allocations refused by the hard limit or the module cap
  * @released_bg_bytes: memory released by the background scavenger, paced
  * @released_eager_bytes: ... by the scavenger working above the soft limit
@@ -314,6 +352,14 @@ struct gch_limits {
  *             @gc_pause_ns, not in the first version of the struct.
  * @gc_pause_ns: sum of the announced pauses' pause_ns, saturating at
  *               U64_MAX (pause_ns is whatever the collector says)
+ * @populated: system pages GCH_IOC_SPAN_ALLOC populated (allocated, zeroed,
+ *             charged and mapped with no fault; see "Populating" there); a
+ *             counter.  @faults + @populated is every system page that ever
+ *             came to back the heap: resident_bytes plus every released_*
+ *             counter is that many pages.  Not in the first version of the
+ *             struct, nor in the one that ended at @gc_pause_ns: a module
+ *             that predates it refuses a struct with @populated non-zero
+ *             on input with -E2BIG.
  *
  * Allowed from any process that holds the fd.
  */
@@ -345,6 +391,7 @@ struct gch_stats {
 	__aligned_u64 released_memcg_bytes;
 	__aligned_u64 gc_pauses;
 	__aligned_u64 gc_pause_ns;
+	__aligned_u64 populated;
 };
 #define GCH_IOC_STATS		_IO(GCH_IOC_MAGIC, GCH_CMD_STATS)
 
