@@ -58,6 +58,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/mm_types.h>
@@ -170,6 +171,17 @@ struct gch_heap {
 	/* res_lock: one part per obj_cgroup pages are charged to (memcg.c) */
 	struct list_head mcgs;
 	struct gch_mcg *mcg_last;
+
+	/* pressure.c: pressure_lock guards the event and its counters */
+	spinlock_t pressure_lock;
+	wait_queue_head_t pressure_wq;	/* poll() waiters */
+	u32 pressure_state;		/* enum gch_pressure_state */
+	u32 pressure_reasons;		/* GCH_PRESSURE_* of the event */
+	u64 pressure_asked;		/* bytes asked, of the event */
+	u64 pressure_raised_ns;		/* when the event was raised */
+	u64 pressure_quiet_until;	/* ktime ns: no event before */
+	u64 pressure_events;
+	u64 pressure_suppressed;
 };
 
 /*
@@ -266,8 +278,17 @@ void gch_mcg_heap_unlink(struct gch_heap *heap);
 void gch_mcg_heap_free(struct gch_heap *heap);
 unsigned long gch_memcg_events(struct mem_cgroup *memcg);
 bool gch_memcg_limited(struct mem_cgroup *memcg);
+unsigned long gch_memcg_over(struct mem_cgroup *memcg);
 int gch_mcg_init(struct shrinker *shrinker);
 void gch_mcg_exit(void);
+
+/* pressure.c */
+struct poll_table_struct;
+void gch_pressure_heap_init(struct gch_heap *heap);
+void gch_pressure_raise(struct gch_heap *heap, u32 reason, u64 bytes);
+__poll_t gch_pressure_poll(struct file *file, struct poll_table_struct *pt);
+bool gch_pressure_valid(const struct gch_pressure *p);
+int gch_pressure_ioctl(struct gch_heap *heap, struct gch_pressure *p);
 
 /* stats.c */
 void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st);

@@ -222,6 +222,62 @@ TRACE_EVENT(gcheap_gc_pause,
 		  __entry->ns)
 );
 
+/*
+ * A memory pressure event raised on a heap (pressure.c): @reason is the
+ * cause that raised it (GCH_PRESSURE_*; later causes fold into it
+ * silently), @bytes what that cause asked for beyond the free pages,
+ * @events the heap's count of events so far.
+ */
+TRACE_EVENT(gcheap_pressure,
+	TP_PROTO(const struct gch_heap *heap, u32 reason, u64 bytes,
+		 u64 events),
+	TP_ARGS(heap, reason, bytes, events),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u32, reason)
+		__field(u64, bytes)
+		__field(u64, events)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->reason = reason;
+		__entry->bytes = bytes;
+		__entry->events = events;
+	),
+	TP_printk("heap=%llu pid=%d reason=%s bytes=%llu events=%llu",
+		  __entry->heap, __entry->pid,
+		  __print_symbolic(__entry->reason,
+				   { GCH_PRESSURE_RECLAIM, "reclaim" },
+				   { GCH_PRESSURE_LIMIT, "limit" }),
+		  __entry->bytes, __entry->events)
+);
+
+/*
+ * The heap's collector answered its pressure event (GCH_PRESSURE_ANSWER):
+ * @bytes it says it gave back, @latency_ns from the event to the answer.
+ */
+TRACE_EVENT(gcheap_pressure_answer,
+	TP_PROTO(const struct gch_heap *heap, u64 bytes, u64 latency_ns),
+	TP_ARGS(heap, bytes, latency_ns),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u64, bytes)
+		__field(u64, latency_ns)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->bytes = bytes;
+		__entry->latency_ns = latency_ns;
+	),
+	TP_printk("heap=%llu pid=%d bytes=%llu latency_ns=%llu",
+		  __entry->heap, __entry->pid, __entry->bytes,
+		  __entry->latency_ns)
+);
+
 #endif /* _GCHEAP_TRACE_H */
 
 /* out-of-tree: trace.o is built with -I$(src), so "." finds this file */

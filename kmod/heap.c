@@ -91,6 +91,7 @@ static struct gch_heap *gch_heap_create(void)
 	mutex_init(&heap->lock);
 	spin_lock_init(&heap->res_lock);
 	gch_mcg_heap_init(heap);
+	gch_pressure_heap_init(heap);
 	return heap;
 }
 
@@ -142,5 +143,6 @@ const struct file_operations gch_fops = {
 	.unlocked_ioctl = gch_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = gch_mmap,
+	.poll = gch_pressure_poll,
 	.llseek = noop_llseek,
 };

@@ -39,6 +39,7 @@
 #define GCH_V1_STATS		offsetofend(struct gch_stats, heap_goal)
 #define GCH_V1_SCAVENGE		sizeof(struct gch_scavenge)
 #define GCH_V1_GC_PHASE		offsetofend(struct gch_gc_phase, heap_goal)
+#define GCH_V1_PRESSURE		sizeof(struct gch_pressure)
 
 #define GCH_LIMIT_ALL		(GCH_LIMIT_HARD | GCH_LIMIT_SOFT | GCH_LIMIT_GOAL)
 
@@ -120,7 +121,7 @@ static u64 gch_features(void)
 {
 	return GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS | GCH_FEAT_TRACEPOINTS |
 	       GCH_FEAT_GC_PHASE | GCH_FEAT_SCAVENGER | GCH_FEAT_SHRINKER |
-	       GCH_FEAT_GC_PAUSE;
+	       GCH_FEAT_GC_PAUSE | GCH_FEAT_PRESSURE;
 }
 
 static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
@@ -350,6 +351,31 @@ static int gch_ioc_gc_phase(struct gch_heap *heap, void __user *uarg)
 	return 0;
 }
 
+/* Taking an event changes the heap: the write-back is pinned first. */
+static int gch_ioc_pressure(struct gch_heap *heap, void __user *uarg)
+{
+	struct gch_pressure p;
+	struct gch_uout out;
+	u32 usize;
+	int err;
+
+	err = gch_copy_in(&p, sizeof(p), GCH_V1_PRESSURE, uarg, &usize);
+	if (err)
+		return err;
+	if (!gch_pressure_valid(&p))
+		return -EINVAL;
+	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(p), usize));
+	if (err)
+		return err;
+	err = gch_pressure_ioctl(heap, &p);
+	if (err) {
+		gch_uout_drop(&out);
+		return err;
+	}
+	gch_uout_write(&out, &p);
+	return 0;
+}
+
 long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct gch_heap *heap = file->private_data;
@@ -366,6 +392,7 @@ long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case GCH_IOC_LIMITS:
 	case GCH_IOC_SCAVENGE:
 	case GCH_IOC_GC_PHASE:
+	case GCH_IOC_PRESSURE:
 		if (!gch_is_owner(heap))
 			return -EPERM;
 		break;
@@ -382,6 +409,8 @@ long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return gch_ioc_limits(heap, uarg);
 	case GCH_IOC_SCAVENGE:
 		return gch_ioc_scavenge(heap, uarg);
+	case GCH_IOC_PRESSURE:
+		return gch_ioc_pressure(heap, uarg);
 	default:
 		return gch_ioc_gc_phase(heap, uarg);
 	}

@@ -223,6 +223,32 @@ bool gch_memcg_limited(struct mem_cgroup *memcg)
 	return false;
 }
 
+/*
+ * Pages by which @memcg or an ancestor is over its memory.high, or, at its
+ * memory.max (within two charge batches, as gch_memcg_limited()), the two
+ * batches' worth a charge would reclaim: the most of these, 0 if none is
+ * limited.  What the shrinker's free pages would have to cover.
+ */
+unsigned long gch_memcg_over(struct mem_cgroup *memcg)
+{
+	unsigned long over = 0;
+#ifdef CONFIG_MEMCG
+	unsigned long usage, high, max;
+
+	for (; memcg; memcg = parent_mem_cgroup(memcg)) {
+		usage = page_counter_read(&memcg->memory);
+		high = READ_ONCE(memcg->memory.high);
+		max = READ_ONCE(memcg->memory.max);
+		if (usage > high)
+			over = max(over, usage - high);
+		if (usage + 2 * MEMCG_CHARGE_BATCH >= max)
+			over = max(over, usage + 2 * MEMCG_CHARGE_BATCH -
+					 min(usage, max));
+	}
+#endif
+	return over;
+}
+
 int gch_mcg_init(struct shrinker *shrinker)
 {
 	int err;

@@ -82,11 +82,46 @@ static enum lru_status gch_count_part(struct list_head *item,
 	return LRU_SKIP;
 }
 
+struct gch_raise {
+	u32 reason;
+	u64 bytes;
+};
+
+/* Under the list_lru lock: the part's heap is alive (pressure.c). */
+static enum lru_status gch_raise_part(struct list_head *item,
+				      struct list_lru_one *list,
+				      spinlock_t *lock, void *arg)
+{
+	struct gch_mcg *m = container_of(item, struct gch_mcg, lru);
+	struct gch_raise *r = arg;
+
+	gch_pressure_raise(m->heap, r->reason, r->bytes);
+	return LRU_SKIP;
+}
+
+/*
+ * Raise a pressure event on every heap with pages charged to @memcg: the
+ * free pages reclaim can take fall @pages short of what it needs.
+ */
+static void gch_raise_cgroup(struct mem_cgroup *memcg, u32 reason,
+			     unsigned long pages)
+{
+	struct gch_raise r = { reason, (u64)pages << PAGE_SHIFT };
+	unsigned long walk;
+	int nid;
+
+	for (nid = 0; nid < nr_node_ids; nid++) {
+		walk = ULONG_MAX;
+		list_lru_walk_one(&gch_lru, nid, memcg, gch_raise_part, &r,
+				  &walk);
+	}
+}
+
 static unsigned long gch_shrink_count(struct shrinker *s,
 				      struct shrink_control *sc)
 {
 	struct gch_count c = { .events = gch_memcg_events(sc->memcg) };
-	unsigned long items = 0, walk;
+	unsigned long items = 0, walk, over;
 	int nid;
 
 	if (!smp_load_acquire(&gch_lru_ready))
@@ -98,6 +133,14 @@ static unsigned long gch_shrink_count(struct shrinker *s,
 				  &c, &walk);
 		items += list_lru_count_one(&gch_lru, nid, sc->memcg);
 	}
+	/*
+	 * A cgroup at its limit whose heaps' free pages cannot cover what
+	 * it is over by: only their collectors can help (pressure.c).  With
+	 * no free pages the count is 0 and no scan ever comes, so here.
+	 */
+	over = items ? gch_memcg_over(sc->memcg) : 0;
+	if (over > c.sum)
+		gch_raise_cgroup(sc->memcg, GCH_PRESSURE_LIMIT, over - c.sum);
 	if (c.sum)
 		return c.sum;
 	return items ? 0 : SHRINK_EMPTY;
@@ -204,6 +247,10 @@ static unsigned long gch_shrink_scan(struct shrinker *s,
 	want.nr_to_scan = max_t(unsigned long, sc->nr_to_scan, GCH_SHRINK_MIN);
 	for (nid = 0; nid < nr_node_ids && freed < want.nr_to_scan; nid++)
 		gch_shrink_node(&want, nid, limited, &freed);
+	/* short of what reclaim asked: the collectors' turn (pressure.c) */
+	if (freed < sc->nr_to_scan)
+		gch_raise_cgroup(sc->memcg, GCH_PRESSURE_RECLAIM,
+				 sc->nr_to_scan - freed);
 	/* what is left is pinned or being faulted: stop this round */
 	if (!freed)
 		return SHRINK_STOP;

@@ -798,11 +798,11 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		 * outrun marking); gch_gc() waits too, then runs its own.
 		 */
 		g = gc_marking;
-		if (why == GC_REASON_FORCED ||
+		if (why == GC_REASON_FORCED || why == GC_REASON_PRESSURE ||
 		    (why == GC_REASON_HEAP && g->h == h && g->heap_goal &&
 		     gc_heap_live(g) >= g->heap_goal && !gc_limiter_on()))
 			wait_marking_done();
-		if (why != GC_REASON_FORCED) {
+		if (why != GC_REASON_FORCED && why != GC_REASON_PRESSURE) {
 			pthread_mutex_unlock(&gc_lock);
 			return 0;
 		}
@@ -819,7 +819,9 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 	}
 	g->last.start_ns = gc_now_ns();
 	gc_pacer_cgroup_poll(g, g->last.start_ns);
-	if (why != GC_REASON_HEAP)
+	if (why == GC_REASON_PRESSURE)
+		gch_add(&g->pressure_cycles, 1);
+	else if (why != GC_REASON_HEAP)
 		gch_add(&g->forced, 1);
 	gc_announce(h, GCH_GC_MARK_START, gc_heap_live(g));
 
@@ -835,7 +837,7 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		bg_job = g;
 		pthread_cond_signal(&bg_wake);
 		/* gch_gc() returns once marking is done, as it always did */
-		if (why == GC_REASON_FORCED)
+		if (why == GC_REASON_FORCED || why == GC_REASON_PRESSURE)
 			wait_marking_done();
 		pthread_mutex_unlock(&gc_lock);
 		return 0;
@@ -957,13 +959,16 @@ int gc_heap_init(struct gch_heap *h, const struct gch_options *o)
 	__atomic_store_n(&gc_slots[h->slot], g, __ATOMIC_RELEASE);
 	h->pacer_hook = pacer_hook;
 	pthread_mutex_unlock(&gc_lock);
+	gc_pressure_add(h);
 	return 0;
 }
+
 
 void gc_heap_destroy(struct gch_heap *h)
 {
 	struct gc_heap *g;
 
+	gc_pressure_remove(h);		/* before gc_lock: pressure.c */
 	gc_lock_blocking(&gc_lock);
 	while (gc_marking && gc_marking->h == h)
 		gc_cond_wait_blocking(&cycle_cv, &gc_lock);
@@ -1013,6 +1018,7 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st)
 	gc_lock_blocking(&gc_lock);
 	st->cycles = g->cycle;
 	st->forced_cycles = gch_load(&g->forced);
+	st->pressure_cycles = gch_load(&g->pressure_cycles);
 	gc_pause_fill(g, st);
 	st->gc_assist_cpu_ns = gch_load(&g->assist_cpu_ns);
 	st->gc_dedicated_cpu_ns = gch_load(&g->bg_cpu_ns);

@@ -352,6 +352,7 @@ enum gc_reason {
 	GC_REASON_HEAP,		/* the pacer's trigger */
 	GC_REASON_FORCED,	/* gch_gc() */
 	GC_REASON_TIME,		/* no cycle for 2 minutes */
+	GC_REASON_PRESSURE,	/* the module's pressure event (pressure.c) */
 };
 
 struct gc_cycle_times {
@@ -400,6 +401,7 @@ struct gc_heap {
 	int64_t sweep_at_ns;		/* background sweep not before (gc_lock) */
 	uint64_t cycle;			/* cycles completed */
 	/* statistics, atomics */
+	uint64_t pressure_cycles;	/* cycles run for a pressure event */
 	uint64_t forced;
 	struct gc_pauses pause;		/* under gc_lock */
 	uint64_t free_bytes, free_objects;
@@ -468,6 +470,10 @@ void gc_mode_force_stw(void);	/* before any heap opens (compat/) */
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
 /* A collection starts: re-read the cgroup's limit (at most once a second). */
 void gc_pacer_cgroup_poll(struct gc_heap *g, int64_t now);
+
+/* pressure.c: answering the module's pressure events; not under gc_lock */
+void gc_pressure_add(struct gch_heap *h);
+void gc_pressure_remove(struct gch_heap *h);
 
 /* cgroup.c: the limit the memory cgroup implies (0: none); GCHEAP_CGROUP */
 uint64_t gc_cgroup_limit(void);

@@ -167,7 +167,7 @@ TEST_F(ioc, handshake)
 	/* The page map and span slots are what this ABI is built on. */
 	EXPECT_EQ(GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS,
 		  v.features & (GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS));
-	EXPECT_EQ(0, v.features & ~((GCH_FEAT_GC_PAUSE << 1) - 1))
+	EXPECT_EQ(0, v.features & ~((GCH_FEAT_PRESSURE << 1) - 1))
 		TH_LOG("unknown feature bits %#llx", (unsigned long long)v.features);
 	ASSERT_EQ(0, gch_stats(self->fd, &st));
 	EXPECT_EQ(v.heap_id, st.heap_id);

@@ -136,9 +136,21 @@ struct gch_options {
  * the root cgroup, or no cgroup file system: no limit.  The cgroup is read
  * again, at most once a second, when a collection starts, so a limit
  * changed while the program runs is followed; gch_set_memory_limit() ends
- * that for its heap.  GCHEAP_CGROUP=off turns it all off.  What the heap
+ * that for its heap.  GCHEAP_CGROUP=off turns it off (and the answer to
+ * memory pressure, below).  What the heap
  * uses, and where it came from, is in gch_gc_stats (memory_limit_bytes,
  * memory_limit_source).
+ */
+/*
+ * Memory pressure.  On the kernel backend, when reclaim (the machine's, or
+ * the memory cgroup's at memory.max or above memory.high) asks the heap for
+ * memory its free pages cannot give, the module tells the library, and a
+ * thread of the library answers at once: a full collection of the heap, its
+ * sweep finished, and every free page given back to the system (the
+ * retained budget ignored), so a program whose live heap fits is not
+ * OOM-killed for its garbage.  The module rate-limits the events (at most
+ * one per answer plus 100 ms).  Counted in gch_gc_stats.pressure_cycles;
+ * GCHEAP_CGROUP=off turns the answer off with the cgroup's limit.
  */
 enum gch_memlimit_source {
 	GCH_MEMLIMIT_NONE = 0,		/* no limit */
@@ -306,7 +318,9 @@ const char *gch_backend_name(gch_heap *h);
  * extra CPU; GCHEAP_MARKERS=<n> sets the total number of markers, 1 to 8)
  * that join it on big heaps; a background sweeper that returns, 20 ms after a cycle, the
  * spans the program's own allocations did not sweep meanwhile, and runs
- * the 2-minute collection; and the finalizer thread, the only one of them
+ * the 2-minute collection; on the kernel backend, the pressure thread that
+ * answers the module's memory pressure events (see "Memory pressure");
+ * and the finalizer thread, the only one of them
  * that is attached (it runs program code), and so takes the collector's
  * two signals.  GCHEAP_TRACE=gc prints a line per cycle to stderr, as
  * Go's gctrace does; GCHEAP_TRACE=heap prints, per cycle, one line of
@@ -437,6 +451,9 @@ struct gch_gc_stats {
 	uint32_t memory_limit_source;	/* enum gch_memlimit_source of
 					 * memory_limit_bytes */
 	uint32_t reserved0;
+	uint64_t pressure_cycles;	/* cycles run to answer the module's
+					 * memory pressure events (kernel
+					 * backend; see "Memory pressure") */
 };
 int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
 

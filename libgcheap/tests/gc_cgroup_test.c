@@ -16,7 +16,10 @@
  *    v2): a program whose live heap is a quarter of memory.max, allocating
  *    garbage at GC percent 400 with no limit set, is OOM-killed with
  *    GCHEAP_CGROUP=off and completes by default, its memory.peak under
- *    memory.max.
+ *    memory.max.  And the module's pressure event alone (no limit, no
+ *    pacing): a heap full of garbage sits idle in one cgroup while a hog
+ *    in a sibling fills their parent; reclaim's event makes the library
+ *    collect and give the garbage back, and the hog gets its memory.
  * Every case runs in a forked child (a heap per process, the cgroup is
  * joined by the child only); the child's exit status is its failed checks.
  */
@@ -464,6 +467,168 @@ static void check_garbage(void)
 	       (unsigned long long)(OOM_CAP / MiB), peak < 0 ? -1 : peak >> 20);
 }
 
+/* ---- a sibling's hog, answered by the pressure event: VM only ---------- */
+
+#define PRS_HIGH	(128 * MiB)	/* the parent's memory.high ... */
+#define PRS_MAX		(176 * MiB)	/* ... and memory.max */
+#define PRS_LIVE	(16 * MiB)
+#define PRS_GARBAGE	(96 * MiB)
+#define PRS_HOG		(96 * MiB)
+
+struct prs_ctx {
+	char a[2300], b[2300];
+	int ready[2], done[2];
+	bool off;		/* GCHEAP_CGROUP=off: no answer */
+};
+
+static int join_dir(const char *dir)
+{
+	struct cg c;
+
+	snprintf(c.dir, sizeof(c.dir), "%s", dir);
+	c.v2 = true;
+	return cg_join(&c);
+}
+
+/*
+ * The heap: a little live data and much garbage, then idle.  No limit
+ * (GCHEAP_MEMLIMIT=off) and no pacing (GCHEAP_GC=off): only the answer to
+ * a pressure event can collect it.
+ */
+static int heap_side(void *arg)
+{
+	struct prs_ctx *x = arg;
+	struct gch_gc_stats st;
+	size_t n = PRS_LIVE / OOM_OBJ;
+	void **live;
+	gch_heap *h;
+	char c;
+
+	if (join_dir(x->a))
+		return 1;
+	setenv("GCHEAP_MEMLIMIT", "off", 1);
+	setenv("GCHEAP_GC", "off", 1);
+	if (x->off)
+		setenv("GCHEAP_CGROUP", "off", 1);
+	h = gch_open(NULL);
+	if (!h)
+		return 2;
+	live = gch_malloc(h, n * sizeof(void *));
+	gch_add_roots(&live, sizeof(live), NULL);
+	for (size_t i = 0; live && i < n; i++)
+		live[i] = gch_malloc(h, OOM_OBJ);
+	for (uint64_t done = 0; done < PRS_GARBAGE; done += OOM_OBJ) {
+		char *g = gch_malloc(h, OOM_OBJ);
+
+		if (!g)
+			return 3;
+		g[0] = 1;
+	}
+	sync_post(x->ready[1]);
+	sync_wait(x->done[0]);		/* the hog has run */
+	stats(h, &st);
+	for (size_t i = 0; live && i < n; i++)
+		if (!live[i] || ((char *)live[i])[0] != 0)
+			return 4;
+	(void)c;
+	if (x->off)
+		return st.pressure_cycles ? 11 : 0;
+	return st.pressure_cycles >= 1 ? 0 : 10;
+}
+
+static int hog_side(void *arg)
+{
+	struct prs_ctx *x = arg;
+	volatile char *m;	/* the stores must happen: they are the point */
+
+	if (join_dir(x->b))
+		return 1;
+	m = malloc(PRS_HOG);
+	if (!m)
+		return 2;
+	for (size_t off = 0; off < PRS_HOG; off += 4096)
+		m[off] = 1;
+	return 0;
+}
+
+static pid_t spawn(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+/*
+ * One run: the heap idle and full of garbage in one child cgroup, the hog
+ * in its sibling.  Returns the hog's wait status (-1: no cgroup v2).
+ */
+static int pressure_run(bool off, int *st_heap, long long *peak)
+{
+	struct prs_ctx x = { .off = off };
+	const char *why = NULL;
+	int st_hog = -1;
+	pid_t heap, hog;
+	struct cg p;
+
+	if (!cg_make(&p, off ? "prs-off" : "prs", &why) || !p.v2) {
+		rmdir(p.dir);
+		return -1;
+	}
+	snprintf(x.a, sizeof(x.a), "%s/heap", p.dir);
+	snprintf(x.b, sizeof(x.b), "%s/hog", p.dir);
+	CHECK(!mkdir(x.a, 0755) && !mkdir(x.b, 0755) &&
+	      !write_str(p.dir, "cgroup.subtree_control", "+memory") &&
+	      !cg_cap(&p, PRS_MAX, PRS_HIGH) && !pipe(x.ready) &&
+	      !pipe(x.done), "cgroups: %s", strerror(errno));
+	write_str(p.dir, "memory.swap.max", "0");
+	heap = spawn(heap_side, &x);
+	sync_wait(x.ready[0]);
+	hog = spawn(hog_side, &x);
+	waitpid(hog, &st_hog, 0);
+	*peak = read_num(p.dir, "memory.peak");
+	sync_post(x.done[1]);
+	waitpid(heap, st_heap, 0);
+	for (int i = 0; i < 2; i++) {
+		close(x.ready[i]);
+		close(x.done[i]);
+	}
+	rmdir(x.a);
+	rmdir(x.b);
+	rmdir(p.dir);
+	return st_hog;
+}
+
+static void check_pressure(void)
+{
+	int hog, heap = -1;
+	long long peak;
+
+	hog = pressure_run(true, &heap, &peak);
+	if (hog == -1) {
+		printf("# pressure event: skipped: no cgroup v2\n");
+		return;
+	}
+	/* the OOM killer takes the bigger of the two: the heap, usually */
+	CHECK((WIFSIGNALED(hog) && WTERMSIG(hog) == SIGKILL) ||
+	      (WIFSIGNALED(heap) && WTERMSIG(heap) == SIGKILL),
+	      "GCHEAP_CGROUP=off: one side is OOM-killed (hog %#x, heap %#x)",
+	      hog, heap);
+	CHECK(!WIFEXITED(heap) || WEXITSTATUS(heap) == 0,
+	      "GCHEAP_CGROUP=off: no cycle answered (status %#x)", heap);
+	hog = pressure_run(false, &heap, &peak);
+	CHECK(WIFEXITED(hog) && WEXITSTATUS(hog) == 0,
+	      "the sibling's hog got its memory (status %#x)", hog);
+	CHECK(WIFEXITED(heap) && WEXITSTATUS(heap) == 0,
+	      "the heap answered a pressure event (status %#x)", heap);
+	CHECK(peak < (long long)PRS_MAX, "parent's peak %lld under its max",
+	      peak);
+	printf("# pressure: the parent peaked at %lld MiB (high %llu, max "
+	       "%llu)\n", peak >> 20, (unsigned long long)(PRS_HIGH / MiB),
+	       (unsigned long long)(PRS_MAX / MiB));
+}
+
 /* The guest scripts/vm boots names itself gcheap-vm. */
 static bool in_project_vm(void)
 {
@@ -479,9 +644,12 @@ int main(void)
 	unsetenv("GCHEAP_CGROUP");
 	check_sources();
 	check_follow();
-	if (in_project_vm())
+	if (in_project_vm()) {
 		check_garbage();
-	else
-		printf("# garbage in a cgroup: only in the project's VM\n");
+		check_pressure();
+	} else {
+		printf("# garbage in a cgroup, pressure: only in the project's "
+		       "VM\n");
+	}
 	return gct_summary();
 }

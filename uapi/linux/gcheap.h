@@ -136,6 +136,7 @@
 #define GCH_FEAT_TRACEPOINTS	(1ULL << 4)	/* gcheap:* tracepoints */
 #define GCH_FEAT_GC_PHASE	(1ULL << 5)	/* GCH_IOC_GC_PHASE */
 #define GCH_FEAT_GC_PAUSE	(1ULL << 6)	/* GCH_GC_PAUSE, gcheap_gc_pause */
+#define GCH_FEAT_PRESSURE	(1ULL << 7)	/* GCH_IOC_PRESSURE, poll() */
 
 #define GCH_IOC_MAGIC		0xB6
 
@@ -147,6 +148,7 @@ enum {
 	GCH_CMD_STATS,
 	GCH_CMD_SCAVENGE,
 	GCH_CMD_GC_PHASE,
+	GCH_CMD_PRESSURE,
 };
 
 /**
@@ -480,5 +482,68 @@ struct gch_gc_phase {
 #define GCH_PAUSE_MARK_TERM	2U	/* concurrent cycle: mark termination */
 #define GCH_PAUSE_STW		3U	/* a whole stop-the-world cycle */
 #define GCH_IOC_GC_PHASE	_IO(GCH_IOC_MAGIC, GCH_CMD_GC_PHASE)
+
+/**
+ * struct gch_pressure - GCH_IOC_PRESSURE: take the heap's pending memory
+ * pressure event, or report the answer to one
+ * @size: sizeof(struct gch_pressure)
+ * @flags: 0 to take the pending event; GCH_PRESSURE_ANSWER to report that
+ *         the collector answered the last one taken (anything else: -EINVAL)
+ * @reasons: out, the pending event's causes, GCH_PRESSURE_*; 0 if none was
+ *           pending (the call then still succeeds).  Ignored on input.
+ * @reserved: must be 0
+ * @asked_bytes: out, the most memory that one of the event's causes asked
+ *               for beyond what the free pages of the cgroup's heaps held
+ *               (reclaim repeats its passes while an event waits: the
+ *               largest shortfall, not their sum)
+ * @events: out, events raised on this heap since it was opened
+ * @suppressed: out, causes that came while the heap was answering or
+ *              within GCH_PRESSURE_QUIET_MS of its last answer, and raised
+ *              no event (rate limiting)
+ * @answered_bytes: in with GCH_PRESSURE_ANSWER (must be 0 otherwise): the
+ *                  memory the answer gave back (for the tracepoint; any
+ *                  __u64)
+ *
+ * The module raises a pressure event on a heap when it sees memory that
+ * the heap cannot give without a collection:
+ *  - GCH_PRESSURE_RECLAIM: a reclaim pass (global, or a memory cgroup's)
+ *    asked the module's shrinker for more pages than the free pages it
+ *    found held, and this heap holds pages charged to the cgroup being
+ *    reclaimed;
+ *  - GCH_PRESSURE_LIMIT: reclaim ran for a memory cgroup that is at its
+ *    memory.max or above its memory.high (or has an ancestor that is), and
+ *    this heap holds pages charged to it.
+ * The heap's file descriptor then polls readable with priority: poll()
+ * and epoll report POLLPRI | POLLIN until the event is taken with this
+ * ioctl (flags 0), which returns its causes and clears it.
+ *
+ * Rate limiting: causes that come while an event is pending fold into it.
+ * Once an event has been taken, no new one is raised until the heap
+ * reports its answer (GCH_PRESSURE_ANSWER, which fires the
+ * gcheap_pressure_answer tracepoint) and GCH_PRESSURE_QUIET_MS more have
+ * passed, so a heap under steady pressure is not collected back to back;
+ * causes in between only count in @suppressed.  A heap that takes events
+ * and never answers gets no more.  GCH_PRESSURE_ANSWER with no event taken
+ * is -EINVAL.  Every event raised fires the gcheap_pressure tracepoint.
+ *
+ * Taking and answering are the heap owner's (others: -EPERM).  Pressure
+ * raised on a heap with no reader costs nothing but the flag; closing a
+ * heap with an event pending leaks nothing.
+ */
+struct gch_pressure {
+	__u32 size;
+	__u32 flags;
+	__u32 reasons;
+	__u32 reserved;
+	__aligned_u64 asked_bytes;
+	__aligned_u64 events;
+	__aligned_u64 suppressed;
+	__aligned_u64 answered_bytes;
+};
+#define GCH_PRESSURE_ANSWER	(1U << 0)	/* flags */
+#define GCH_PRESSURE_RECLAIM	(1U << 0)	/* reasons */
+#define GCH_PRESSURE_LIMIT	(1U << 1)	/* reasons */
+#define GCH_PRESSURE_QUIET_MS	100
+#define GCH_IOC_PRESSURE	_IO(GCH_IOC_MAGIC, GCH_CMD_PRESSURE)
 
 #endif /* _UAPI_LINUX_GCHEAP_H */
