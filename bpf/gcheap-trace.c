@@ -9,7 +9,9 @@
  *    allocated and freed, memory released by the background scavenger, the
  *    eager scavenger, the shrinker, memcg reclaim and GCH_IOC_SCAVENGE,
  *    shrinker scans, GC cycles announced, the collector's stop-the-world
- *    pauses (count, total and the longest so far), limit hits (-s: nothing),
+ *    pauses (count, total and the longest so far), limit hits, memory
+ *    pressure events and the collector's answers to them (bytes asked and
+ *    given back, the longest answer so far) (-s: nothing),
  *  - at the end, per heap, the totals since the tool started (destroyed
  *    heaps included), then log2 histograms of release latency and of pages
  *    per release, one per release reason.
@@ -68,7 +70,7 @@ static struct env {
 
 static volatile sig_atomic_t exiting;
 
-const char *argp_program_version = "gcheap-trace 1.1";
+const char *argp_program_version = "gcheap-trace 1.2";
 static const char args_doc[] = "[INTERVAL [COUNT]]";
 static const char doc[] =
 "Trace gcheap heaps: live events, per-interval summaries per heap, the totals\n"
@@ -101,18 +103,31 @@ static const char doc[] =
 "            heap pid, then the event's fields: span_alloc page npages zeroed;\n"
 "            spans_free count npages; limit_hit npages span_pages limit total\n"
 "            which; pages_release reason bytes pages ns; shrink_scan asked\n"
-"            freed; gc_phase cycle phase live goal; gc_pause cycle kind ns\n"
+"            freed; gc_phase cycle phase live goal; gc_pause cycle kind ns;\n"
+"            pressure reason (reclaim|limit) bytes events; pressure_answer\n"
+"            bytes latency_ns\n"
 "  interval  one per heap with activity per interval (not with -s): time ts\n"
 "            heap pid spans_alloc pages_alloc spans_freed pages_freed\n"
 "            free_calls released_{bg,eager,shrink,memcg,ioctl}_bytes releases\n"
 "            shrink_scans shrink_asked shrink_freed gc_cycles gc_last\n"
-"            gc_pauses pause_ns pause_max_ns limit_hits created destroyed\n"
+"            gc_pauses pause_ns pause_max_ns limit_hits pressure_events\n"
+"            pressure_asked_bytes pressure_answers pressure_answered_bytes\n"
+"            answer_max_ns created destroyed\n"
 "  summary   one per heap at the end, totals since the start: time ts since\n"
 "            secs pid heap, the interval's counters, released_total_bytes\n"
 "  hist      one per non-empty histogram at the end: hist (latency|pages)\n"
 "            unit (usecs|pages) reason buckets [{lo,hi,count}...]\n"
 "released_memcg_bytes only when the module has the memcg reason,\n"
-"released_other_bytes only when not 0; created/destroyed are true/false.\n";
+"released_other_bytes only when not 0, pressure_* and answer_max_ns only\n"
+"when the module has the pressure tracepoints (the same in text lines);\n"
+"created/destroyed are true/false.\n"
+"\n"
+"Pressure: the module raises an event on a heap when reclaim asks for more\n"
+"than its free pages hold (reason=reclaim) or its cgroup is at its limit\n"
+"(reason=limit); the heap's collector answers by collecting.  pressure\n"
+"lines show the cause and the bytes it asked for, pressure_answer lines\n"
+"the bytes given back and the latency from the event to the answer, in ns.\n"
+"answer_max_ns, like pause_max_ns and gc_last, is since the start.\n";
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Only heaps owned by this process", 0 },
@@ -296,6 +311,25 @@ static const char *pause_name(unsigned long long k)
 }
 
 /*
+ * The cause of a pressure event.  The tracepoint gets the one cause that
+ * raised it, but the uAPI makes them bits, so a combination is spelt out
+ * rather than shown as unknown.
+ */
+static const char *pressure_reason(unsigned long long r)
+{
+	switch (r) {
+	case GTR_PRESSURE_RECLAIM:
+		return "reclaim";
+	case GTR_PRESSURE_LIMIT:
+		return "limit";
+	case GTR_PRESSURE_RECLAIM | GTR_PRESSURE_LIMIT:
+		return "reclaim|limit";
+	default:
+		return "?";
+	}
+}
+
+/*
  * Does the module release memory for memcg reclaim?  Its reasons are in the
  * print format of gcheap_pages_release; without tracefs, assume today's
  * module, which has it.
@@ -320,6 +354,12 @@ static bool module_has_memcg(void)
 }
 
 static bool has_memcg;
+/*
+ * Does the module raise pressure events?  Without them (older modules) the
+ * pressure counters are left out rather than shown as zeros that would
+ * claim no pressure was seen.
+ */
+static bool has_pressure;
 
 /* ------------------------------------------------------------ records */
 
@@ -456,6 +496,16 @@ static void print_details(const struct gtr_event *e)
 		rec_str("kind", pause_name(e->a), 16);
 		rec_u64("ns", e->c);
 		break;
+	case GTR_PRESSURE:
+		rec_str("reason", pressure_reason(e->a), 16);
+		rec_u64("bytes", e->b);
+		rec_u64("events", e->c);
+		break;
+	case GTR_PRESSURE_ANSWER:
+		rec_u64("bytes", e->a);
+		/* the tracepoint's own name and unit, in text and JSON alike */
+		rec_u64("latency_ns", e->b);
+		break;
 	}
 }
 
@@ -471,6 +521,8 @@ static int on_event(void *ctx, void *data, size_t len)
 		[GTR_SHRINK_SCAN] = "shrink_scan",
 		[GTR_GC_PHASE] = "gc_phase",
 		[GTR_GC_PAUSE] = "gc_pause",
+		[GTR_PRESSURE] = "pressure",
+		[GTR_PRESSURE_ANSWER] = "pressure_answer",
 	};
 	const struct gtr_event *e = data;
 	char ts[32];
@@ -488,7 +540,8 @@ static int on_event(void *ctx, void *data, size_t len)
 		rec_u64("pid", e->pid);
 	} else {
 		fmt_time(ts, sizeof(ts), e->ts, true);
-		printf("%s %-16.16s %-7u %-13s heap=%llu pid=%u", ts, e->comm,
+		/* EVENT as wide as the longest name, pressure_answer */
+		printf("%s %-16.16s %-7u %-15s heap=%llu pid=%u", ts, e->comm,
 		       e->tid, names[e->type], (unsigned long long)e->heap,
 		       e->pid);
 	}
@@ -537,7 +590,7 @@ static struct heap_seen *heap_seen(unsigned long long id)
 
 /*
  * @sum += @add, field by field: every field is a counter but the last cycle
- * (a gauge) and the longest pause (a maximum).
+ * (a gauge) and the longest pause and answer (maxima).
  */
 static void stats_fold(struct gtr_heap_stats *sum,
 		       const struct gtr_heap_stats *add)
@@ -554,8 +607,9 @@ static void stats_fold(struct gtr_heap_stats *sum,
 	}
 	ADD(release_ns); ADD(shrink_scans); ADD(shrink_asked);
 	ADD(shrink_freed); ADD(gc_phases); ADD(gc_cycles); ADD(gc_pauses);
-	ADD(gc_pause_ns);
-	MAX(gc_last_cycle); MAX(gc_pause_max_ns);
+	ADD(gc_pause_ns); ADD(pressure_events); ADD(pressure_asked_bytes);
+	ADD(pressure_answers); ADD(pressure_answered_bytes);
+	MAX(gc_last_cycle); MAX(gc_pause_max_ns); MAX(answer_max_ns);
 #undef ADD
 #undef MAX
 	if (add->pid)
@@ -634,6 +688,15 @@ static void rec_rest(const struct gtr_heap_stats *cur,
 	/* since the start, not a delta: BPF keeps one maximum per heap */
 	rec_u64("pause_max_ns", cur->gc_pause_max_ns);
 	rec_u64("limit_hits", D(limit_hits));
+	if (has_pressure) {
+		rec_u64("pressure_events", D(pressure_events));
+		rec_u64("pressure_asked_bytes", D(pressure_asked_bytes));
+		rec_u64("pressure_answers", D(pressure_answers));
+		rec_u64("pressure_answered_bytes",
+			D(pressure_answered_bytes));
+		/* since the start, as pause_max_ns */
+		rec_u64("answer_max_ns", cur->answer_max_ns);
+	}
 	rec_flag("created", D(created));
 	rec_flag("destroyed", D(destroyed));
 }
@@ -1005,6 +1068,7 @@ int main(int argc, char **argv)
 	if (attach(&s))
 		return 1;
 	has_memcg = module_has_memcg();
+	has_pressure = s.attached[GTR_PRESSURE] || s.attached[GTR_PRESSURE_ANSWER];
 	if (want_stream()) {
 		rb = ring_buffer__new(s.events_fd, on_event, NULL, NULL);
 		if (!rb) {
@@ -1013,7 +1077,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (!env.json)
-			printf("%-15s %-16s %-7s %-13s %s\n", "TIME", "COMM",
+			printf("%-15s %-16s %-7s %-15s %s\n", "TIME", "COMM",
 			       "TID", "EVENT", "DETAILS");
 	}
 	start_mono = mono_ns();

@@ -27,6 +27,8 @@ enum gtr_type {
 	GTR_SHRINK_SCAN,
 	GTR_GC_PHASE,
 	GTR_GC_PAUSE,
+	GTR_PRESSURE,
+	GTR_PRESSURE_ANSWER,
 	GTR_NTYPES,
 };
 
@@ -55,6 +57,12 @@ enum gtr_reason {
 #define GTR_PAUSE_MARK_START	1
 #define GTR_PAUSE_MARK_TERM	2
 #define GTR_PAUSE_STW		3
+/*
+ * uAPI values of the causes of a pressure event (GCH_PRESSURE_*): bits, and
+ * part of the ABI, so unlike the release reasons they need no mapping.
+ */
+#define GTR_PRESSURE_RECLAIM	(1U << 0)
+#define GTR_PRESSURE_LIMIT	(1U << 1)
 
 #define GTR_COMM_LEN		16
 
@@ -67,6 +75,9 @@ enum gtr_reason {
  *  SHRINK_SCAN    a=asked b=freed
  *  GC_PHASE       a=phase b=cycle c=live d=goal
  *  GC_PAUSE       a=kind b=cycle c=ns
+ *  PRESSURE       a=reason (GCH_PRESSURE_*) b=bytes c=events (the heap's
+ *                 count of events so far)
+ *  PRESSURE_ANSWER a=bytes (given back) b=latency_ns (event to answer)
  */
 struct gtr_event {
 	__u64 ts;		/* bpf_ktime_get_ns() */
@@ -103,6 +114,11 @@ struct gtr_heap_stats {
 	__u64 gc_pauses;			/* gcheap_gc_pause events */
 	__u64 gc_pause_ns;			/* their ns, summed */
 	__u64 gc_pause_max_ns;			/* the longest; only grows */
+	__u64 pressure_events;			/* gcheap_pressure events */
+	__u64 pressure_asked_bytes;		/* their bytes, summed */
+	__u64 pressure_answers;			/* gcheap_pressure_answer */
+	__u64 pressure_answered_bytes;		/* their bytes, summed */
+	__u64 answer_max_ns;			/* longest latency; only grows */
 };
 
 /*

@@ -83,3 +83,19 @@ int BPF_PROG(gc_pause, const struct gch_heap *heap, u64 cycle, u32 kind,
 {
 	return on_gc_pause(HEAP_ID(heap), HEAP_PID(heap), cycle, kind, ns);
 }
+
+SEC("tp_btf/gcheap_pressure")
+int BPF_PROG(pressure, const struct gch_heap *heap, u32 reason, u64 bytes,
+	     u64 events)
+{
+	return on_pressure(HEAP_ID(heap), HEAP_PID(heap), reason, bytes,
+			   events);
+}
+
+SEC("tp_btf/gcheap_pressure_answer")
+int BPF_PROG(pressure_answer, const struct gch_heap *heap, u64 bytes,
+	     u64 latency_ns)
+{
+	return on_pressure_answer(HEAP_ID(heap), HEAP_PID(heap), bytes,
+				  latency_ns);
+}

@@ -301,4 +301,49 @@ static __always_inline int on_gc_pause(__u64 id, __u32 pid, __u64 cycle,
 	return 0;
 }
 
+/*
+ * A pressure event raised on the heap.  @bytes is what the cause that raised
+ * it asked for; causes that fold into a pending event fire nothing, so the
+ * sum is a lower bound of the asked_bytes GCH_IOC_PRESSURE hands out.
+ */
+static __always_inline int on_pressure(__u64 id, __u32 pid, __u32 reason,
+				       __u64 bytes, __u64 events)
+{
+	struct gtr_heap_stats *st;
+
+	if (gtr_filtered(pid))
+		return 0;
+	st = gtr_heap(id, pid);
+	if (st) {
+		__sync_fetch_and_add(&st->pressure_events, 1);
+		__sync_fetch_and_add(&st->pressure_asked_bytes, bytes);
+	}
+	gtr_emit(GTR_PRESSURE, id, pid, reason, bytes, events, 0);
+	return 0;
+}
+
+static __always_inline int on_pressure_answer(__u64 id, __u32 pid,
+					      __u64 bytes, __u64 latency_ns)
+{
+	struct gtr_heap_stats *st;
+
+	if (gtr_filtered(pid))
+		return 0;
+	st = gtr_heap(id, pid);
+	if (st) {
+		__sync_fetch_and_add(&st->pressure_answers, 1);
+		__sync_fetch_and_add(&st->pressure_answered_bytes, bytes);
+		/*
+		 * A plain max, as for pauses: a heap has at most one event
+		 * taken at a time, and the next cannot be raised before
+		 * GCH_PRESSURE_QUIET_MS after this answer, so one heap's
+		 * answers never race here.
+		 */
+		if (latency_ns > st->answer_max_ns)
+			st->answer_max_ns = latency_ns;
+	}
+	gtr_emit(GTR_PRESSURE_ANSWER, id, pid, bytes, latency_ns, 0, 0);
+	return 0;
+}
+
 #endif /* GCHEAP_EVENTS_BPF_H */

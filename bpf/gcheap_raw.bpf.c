@@ -91,3 +91,17 @@ int BPF_PROG(gc_pause, const void *heap, u64 cycle, u32 kind, u64 ns)
 {
 	return on_gc_pause(heap_id(heap), heap_pid(heap), cycle, kind, ns);
 }
+
+SEC("raw_tp/gcheap_pressure")
+int BPF_PROG(pressure, const void *heap, u32 reason, u64 bytes, u64 events)
+{
+	return on_pressure(heap_id(heap), heap_pid(heap), reason, bytes,
+			   events);
+}
+
+SEC("raw_tp/gcheap_pressure_answer")
+int BPF_PROG(pressure_answer, const void *heap, u64 bytes, u64 latency_ns)
+{
+	return on_pressure_answer(heap_id(heap), heap_pid(heap), bytes,
+				  latency_ns);
+}

@@ -42,6 +42,8 @@ const char *const gtr_tp_names[GTR_NTYPES] = {
 	[GTR_SHRINK_SCAN]	= "gcheap_shrink_scan",
 	[GTR_GC_PHASE]		= "gcheap_gc_phase",
 	[GTR_GC_PAUSE]		= "gcheap_gc_pause",
+	[GTR_PRESSURE]		= "gcheap_pressure",
+	[GTR_PRESSURE_ANSWER]	= "gcheap_pressure_answer",
 };
 
 static const char *const reason_names[GTR_NREASONS] = {

@@ -9,6 +9,11 @@
  * resident memory).  The asynchronous paths are waited for by polling the
  * stats until they stop moving; the tests compare whatever happened, so the
  * waits only make the histograms richer, never the comparison flaky.
+ *
+ * wl_pressure() makes the module raise a memory pressure event, which only
+ * reclaim does: a child charges a cgroup past its memory.high with pages
+ * all in use, so the shrinker has nothing to take and turns to the heap's
+ * collector.  A child, because joining the cgroup is for good.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,9 +25,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include "workload.h"
 
 #define SPAN_PAGES	30	/* heap pages per span of the big phase */
@@ -272,6 +281,225 @@ int wl_run(struct wl_heap *h, struct wl_done *d)
 	TRY(scavenge(h, GCH_SCAVENGE_ALL, 0, d));
 	TRY(set_limits(h, GCH_LIMIT_SOFT, 0, 0));
 	return 0;
+}
+
+/* ------------------------------------------------------------ pressure */
+
+/*
+ * As selftests/pressure_test.c: just over memory.high the kernel reclaims
+ * the cgroup on every return to user, and its over-high throttling stays
+ * under its 10 ms threshold, so the child is never put to sleep, and never
+ * reaches memory.max, where it could be OOM-killed.
+ */
+#define PRS_HIGH_BYTES	(16L << 20)
+#define PRS_FILL_PAGES	((unsigned int)((PRS_HIGH_BYTES + (1L << 20)) / \
+					GCH_PAGE_SIZE))
+#define PRS_MORE_PAGES	64	/* 512 KiB: more than a charge batch */
+#define CG_ROOT		"/sys/fs/cgroup"
+
+static unsigned long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* cgroup v2 at CG_ROOT, with the memory controller for its children. */
+static bool cgroup2_ready(void)
+{
+	struct stat sb;
+
+	if (stat(CG_ROOT "/cgroup.controllers", &sb)) {
+		mkdir(CG_ROOT, 0755);
+		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL))
+			return false;
+	}
+	write_file(CG_ROOT "/cgroup.subtree_control", "+memory");
+	return true;
+}
+
+/* A span of @npages, every system page touched: in use and resident. */
+static int prs_alloc(struct wl_heap *h, unsigned int npages,
+		     struct gch_span_ref *ref)
+{
+	struct gch_span_alloc a = { .size = sizeof(a), .npages = npages };
+	long spg = sysconf(_SC_PAGESIZE);
+
+	if (ioctl(h->fd, GCH_IOC_SPAN_ALLOC, &a))
+		return -errno;
+	ref->page = a.page;
+	ref->npages = npages;
+	for (size_t off = 0; off < (size_t)npages * GCH_PAGE_SIZE; off += spg)
+		((volatile char *)h->arena0)[a.page * GCH_PAGE_SIZE + off] = 1;
+	return 0;
+}
+
+/* Free @ref (if any) and give its memory back; adds the bytes to *@rel. */
+static int prs_release(struct wl_heap *h, struct gch_span_ref *ref,
+		       unsigned long long *rel)
+{
+	struct gch_span_free f = { .size = sizeof(f), .count = 1,
+				   .spans = (unsigned long)ref };
+	struct gch_scavenge sc = { .size = sizeof(sc),
+				   .flags = GCH_SCAVENGE_ALL };
+
+	if (!ref->npages)
+		return 0;
+	if (ioctl(h->fd, GCH_IOC_SPAN_FREE, &f) ||
+	    ioctl(h->fd, GCH_IOC_SCAVENGE, &sc))
+		return -errno;
+	ref->npages = 0;
+	if (rel)
+		*rel += sc.released_bytes;
+	return 0;
+}
+
+static bool poll_pri(int fd, int ms)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLPRI | POLLIN };
+
+	return poll(&pf, 1, ms) == 1 && (pf.revents & POLLPRI);
+}
+
+static int prs_ioctl(struct wl_heap *h, unsigned int flags,
+		     unsigned long long answered, struct gch_pressure *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->size = sizeof(*ev);
+	ev->flags = flags;
+	ev->answered_bytes = answered;
+	return ioctl(h->fd, GCH_IOC_PRESSURE, ev) ? -errno : 0;
+}
+
+#define PRS_FAIL(p, err, ...) \
+	(snprintf((p)->why, sizeof((p)->why), __VA_ARGS__), -(err))
+
+/* The child, in cgroup @dir; returns 0 or a positive errno. */
+static int pressure_child(const char *dir, struct wl_pressure *p)
+{
+	struct gch_span_ref fill = { 0 }, more = { 0 };
+	unsigned long long t0, rel = 0;
+	struct gch_pressure ev;
+	struct wl_heap h;
+	char procs[160];
+	int err, i;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	err = write_file(procs, "0");
+	if (err)
+		return -PRS_FAIL(p, -err, "cannot join %s: %s", dir,
+				 strerror(-err));
+	err = wl_open(&h);
+	if (err)
+		return -PRS_FAIL(p, -err, "open /dev/gcheap: %s", strerror(-err));
+	p->id = h.id;
+	p->pid = getpid();
+	if (!(h.features & GCH_FEAT_PRESSURE)) {
+		wl_close(&h);
+		return -PRS_FAIL(p, EOPNOTSUPP,
+				 "module has no pressure events (GCH_FEAT_PRESSURE)");
+	}
+	t0 = mono_ns();
+	err = prs_alloc(&h, PRS_FILL_PAGES, &fill);
+	/*
+	 * Filling over memory.high normally raises the event at once; if not,
+	 * more charges (the previous ones given back, so the overage stays
+	 * put) make the kernel reclaim again.
+	 */
+	for (i = 0; !err && i < 5 && !poll_pri(h.fd, 2000); i++) {
+		err = prs_release(&h, &more, NULL);
+		if (!err)
+			err = prs_alloc(&h, PRS_MORE_PAGES, &more);
+	}
+	if (err || i == 5) {
+		wl_close(&h);
+		return err ? -PRS_FAIL(p, -err, "filling the heap: %s",
+				       strerror(-err)) :
+			     -PRS_FAIL(p, ETIMEDOUT,
+				       "no pressure event over memory.high");
+	}
+	err = prs_ioctl(&h, 0, 0, &ev);
+	if (!err) {
+		p->reasons = ev.reasons;
+		p->asked = ev.asked_bytes;
+		/* the collector's answer: the garbage freed and given back */
+		err = prs_release(&h, &fill, &rel);
+	}
+	if (!err)
+		err = prs_release(&h, &more, &rel);
+	if (!err)
+		err = prs_ioctl(&h, GCH_PRESSURE_ANSWER, rel, &ev);
+	p->elapsed_ns = mono_ns() - t0;
+	if (!err) {
+		p->answers = 1;
+		p->answered = rel;
+		/* below memory.high now: no event can come after this count */
+		err = prs_ioctl(&h, 0, 0, &ev);
+		p->events = ev.events;
+	}
+	wl_close(&h);
+	return err ? -PRS_FAIL(p, -err, "GCH_IOC_PRESSURE: %s", strerror(-err))
+		   : 0;
+}
+
+int wl_pressure(struct wl_pressure *p)
+{
+	struct wl_pressure *shared;
+	char dir[64], v[32], high[96];
+	int status = -1, err, i;
+	pid_t pid;
+
+	memset(p, 0, sizeof(*p));
+	if (!cgroup2_ready())
+		return PRS_FAIL(p, EOPNOTSUPP, "no cgroup v2");
+	snprintf(dir, sizeof(dir), CG_ROOT "/gcheap-bpf-%d", getpid());
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		err = errno;
+		return PRS_FAIL(p, err, "mkdir %s: %s", dir, strerror(err));
+	}
+	snprintf(v, sizeof(v), "%ld", PRS_HIGH_BYTES);
+	snprintf(high, sizeof(high), "%s/memory.high", dir);
+	if (write_file(high, v)) {
+		rmdir(dir);
+		return PRS_FAIL(p, EOPNOTSUPP, "no memory controller");
+	}
+	/* the child's findings, where the parent can read them */
+	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED) {
+		err = errno;
+		rmdir(dir);
+		return PRS_FAIL(p, err, "mmap: %s", strerror(err));
+	}
+	memset(shared, 0, sizeof(*shared));
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(pressure_child(dir, shared));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		status = -1;
+	*p = *shared;
+	munmap(shared, sizeof(*shared));
+	/* the cgroup empties once the child is reaped; allow it a moment */
+	for (i = 0; i < 50 && rmdir(dir) && errno == EBUSY; i++)
+		sleep_ms(20);
+	if (status == -1 || !WIFEXITED(status))
+		return PRS_FAIL(p, ECHILD, "the child died (status %#x)", status);
+	err = WEXITSTATUS(status);
+	return -err;
 }
 
 /* ------------------------------------------------------------ module */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * A gcheap workload for the bpf tests: drives one heap through every action
- * that fires a gcheap tracepoint, and the module control the tests need
- * (insmod/rmmod of the guest's /gcheap.ko).  Plus a tiny TAP reporter.
+ * that fires a gcheap tracepoint (wl_run(); the pressure events, which need
+ * a cgroup and a child, wl_pressure()), and the module control the tests
+ * need (insmod/rmmod of the guest's /gcheap.ko).  Plus a tiny TAP reporter.
  */
 #ifndef GCHEAP_BPF_WORKLOAD_H
 #define GCHEAP_BPF_WORKLOAD_H
@@ -46,6 +47,34 @@ int wl_stats(struct wl_heap *h, struct gch_stats *st);
  * Returns 0 or -errno.
  */
 int wl_run(struct wl_heap *h, struct wl_done *d);
+
+/*
+ * What wl_pressure() did, from the heap owner's side: the figures the BPF
+ * counts of its heap must match.
+ */
+struct wl_pressure {
+	unsigned long long id;		/* the heap's id */
+	int pid;			/* its owner: a child, gone by now */
+	unsigned int reasons;		/* GCH_PRESSURE_* of the event taken */
+	unsigned long long asked;	/* its asked_bytes */
+	unsigned long long events;	/* events on the heap, at the end */
+	unsigned long long answers;	/* GCH_PRESSURE_ANSWER calls */
+	unsigned long long answered;	/* bytes they reported */
+	/* from the first charge to the answer's return: bounds its latency */
+	unsigned long long elapsed_ns;
+	char why[96];			/* why it did not run, if it did not */
+};
+
+/*
+ * A child in a new cgroup v2 just over its memory.high, holding a heap with
+ * no free pages, so that reclaim raises a pressure event on the heap; the
+ * child takes it, frees and scavenges its spans, answers with the bytes
+ * that gave back, reads the heap's event count and closes the heap.
+ * Returns 0; -EOPNOTSUPP (with @p->why) when the module or the kernel
+ * cannot (no GCH_FEAT_PRESSURE, no cgroup v2 memory controller); another
+ * -errno (and @p->why) when a step failed.
+ */
+int wl_pressure(struct wl_pressure *p);
 
 /* Module control; the module file is the only *.ko in / (scripts/vm). */
 bool wl_module_loaded(void);
