@@ -208,7 +208,7 @@ TEST_F(ioc, unknown_ioctl_enotty)
 	static const unsigned long bad[] = {
 		_IO(GCH_IOC_MAGIC, 0),
 		_IO(GCH_IOC_MAGIC, GCH_CMD_VERSION - 1),
-		_IO(GCH_IOC_MAGIC, GCH_CMD_GC_PHASE + 1),
+		_IO(GCH_IOC_MAGIC, GCH_CMD_PRESSURE + 1),
 		_IO(GCH_IOC_MAGIC, 0xff),
 		_IO(GCH_IOC_MAGIC + 1, GCH_CMD_VERSION),
 		_IO('T', GCH_CMD_VERSION),

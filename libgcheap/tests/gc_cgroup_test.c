@@ -382,6 +382,27 @@ static void check_follow(void)
 #define OOM_OBJ		1024
 #define OOM_GARBAGE	(384 * MiB)
 
+/*
+ * @n live objects of OOM_OBJ bytes in a rooted array (*@live, itself a
+ * root), then @garbage bytes of garbage, each object touched so that its
+ * page is charged; -1 if an allocation failed.
+ */
+static int fill(gch_heap *h, size_t n, uint64_t garbage, void ***live)
+{
+	*live = gch_malloc(h, n * sizeof(void *));
+	gch_add_roots(live, sizeof(*live), NULL);
+	for (size_t i = 0; *live && i < n; i++)
+		(*live)[i] = gch_malloc(h, OOM_OBJ);
+	for (uint64_t done = 0; done < garbage; done += OOM_OBJ) {
+		char *g = gch_malloc(h, OOM_OBJ);
+
+		if (!g)
+			return -1;
+		g[0] = g[OOM_OBJ - 1] = 1;
+	}
+	return 0;
+}
+
 static int garbage_child(void *arg)
 {
 	const struct cg *c = arg;
@@ -395,17 +416,8 @@ static int garbage_child(void *arg)
 	h = gch_open(&o);
 	if (!h)
 		return 2;
-	live = gch_malloc(h, n * sizeof(void *));
-	gch_add_roots(&live, sizeof(live), NULL);
-	for (size_t i = 0; live && i < n; i++)
-		live[i] = gch_malloc(h, OOM_OBJ);
-	for (uint64_t done = 0; done < OOM_GARBAGE; done += OOM_OBJ) {
-		char *g = gch_malloc(h, OOM_OBJ);
-
-		if (!g)
-			return 3;
-		g[0] = g[OOM_OBJ - 1] = 1;	/* it is touched, charged */
-	}
+	if (fill(h, n, OOM_GARBAGE, &live))
+		return 3;
 	for (size_t i = 0; live && i < n; i++)
 		if (!live[i])
 			return 4;
@@ -513,17 +525,8 @@ static int heap_side(void *arg)
 	h = gch_open(NULL);
 	if (!h)
 		return 2;
-	live = gch_malloc(h, n * sizeof(void *));
-	gch_add_roots(&live, sizeof(live), NULL);
-	for (size_t i = 0; live && i < n; i++)
-		live[i] = gch_malloc(h, OOM_OBJ);
-	for (uint64_t done = 0; done < PRS_GARBAGE; done += OOM_OBJ) {
-		char *g = gch_malloc(h, OOM_OBJ);
-
-		if (!g)
-			return 3;
-		g[0] = 1;
-	}
+	if (fill(h, n, PRS_GARBAGE, &live))
+		return 3;
 	sync_post(x->ready[1]);
 	sync_wait(x->done[0]);		/* the hog has run */
 	stats(h, &st);

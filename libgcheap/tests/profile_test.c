@@ -156,8 +156,23 @@ static const char *leaf_name(const struct prof *pr, uint64_t loc)
 	return "?";
 }
 
-/* Gunzip @path with gzip(1) (-f: or take it as it is, uncompressed, as a
- * statically linked program writes it) and parse it; 0 on success. */
+/* Does @path start with gzip's magic (a statically linked program writes
+ * its profile uncompressed, and busybox's gzip -f will not pass it on)? */
+static int gzipped(const char *path)
+{
+	unsigned char m[2] = { 0, 0 };
+	FILE *f = fopen(path, "rb");
+
+	if (f) {
+		if (fread(m, 1, 2, f) != 2)
+			m[0] = 0;
+		fclose(f);
+	}
+	return m[0] == 0x1f && m[1] == 0x8b;
+}
+
+/* Gunzip @path with gzip(1) (or take it as it is, uncompressed) and parse
+ * it; 0 on success. */
 static int read_profile(const char *path, struct prof *pr)
 {
 	char cmd[8192], raw[4200];
@@ -167,7 +182,10 @@ static int read_profile(const char *path, struct prof *pr)
 
 	memset(pr, 0, sizeof(*pr));
 	snprintf(raw, sizeof(raw), "%s.raw", path);
-	snprintf(cmd, sizeof(cmd), "gzip -dcf < '%s' > '%s'", path, raw);
+	if (gzipped(path))
+		snprintf(cmd, sizeof(cmd), "gzip -dc < '%s' > '%s'", path, raw);
+	else
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", path, raw);
 	if (system(cmd) || stat(raw, &st))
 		return -1;
 	buf = malloc((size_t)st.st_size + 1);
