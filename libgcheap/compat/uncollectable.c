@@ -102,40 +102,43 @@ int compat_uncoll_add(void *p)
 	return r;
 }
 
+/* set_lock held: @p's index in the table, or SIZE_MAX if it is not in. */
+static size_t find_locked(const void *p)
+{
+	size_t i;
+
+	if (!cap)
+		return SIZE_MAX;
+	i = probe(table, cap, p, false);
+	return i != SIZE_MAX && table[i] == p ? i : SIZE_MAX;
+}
+
 bool compat_uncoll_del(void *p)
 {
-	bool found = false;
 	size_t i;
 
 	if (!atomic_load_explicit(&count, memory_order_relaxed))
 		return false;
 	pthread_mutex_lock(&set_lock);
-	if (cap) {
-		i = probe(table, cap, p, false);
-		found = i != SIZE_MAX && table[i] == p;
-		if (found) {
-			table[i] = TOMB;
-			used--;
-			tombs++;
-			atomic_fetch_sub(&count, 1);
-		}
+	i = find_locked(p);
+	if (i != SIZE_MAX) {
+		table[i] = TOMB;
+		used--;
+		tombs++;
+		atomic_fetch_sub(&count, 1);
 	}
 	pthread_mutex_unlock(&set_lock);
-	return found;
+	return i != SIZE_MAX;
 }
 
 bool compat_uncoll_has(const void *p)
 {
-	bool found = false;
 	size_t i;
 
 	if (!atomic_load_explicit(&count, memory_order_relaxed))
 		return false;
 	pthread_mutex_lock(&set_lock);
-	if (cap) {
-		i = probe(table, cap, p, false);
-		found = i != SIZE_MAX && table[i] == p;
-	}
+	i = find_locked(p);
 	pthread_mutex_unlock(&set_lock);
-	return found;
+	return i != SIZE_MAX;
 }
