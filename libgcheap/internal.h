@@ -316,6 +316,8 @@ int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
 	GCH_HIDDEN;
 /* The /dev/gcheap descriptor of @h, or -1 for the host backend. */
 int gch_heap_kernel_fd(struct gch_heap *h) GCH_HIDDEN;
+/* The module's GCH_FEAT_* from the open's handshake; 0 for the host. */
+uint64_t gch_heap_kernel_features(struct gch_heap *h) GCH_HIDDEN;
 /* One PROT_NONE reservation of @n arenas, 64 MiB aligned; 0 on failure. */
 uintptr_t gch_reserve_arenas(uint32_t n) GCH_HIDDEN;
 int gch_pl_host_open(struct gch_heap *h, const struct gch_options *o)

@@ -201,6 +201,11 @@ int gch_heap_kernel_fd(struct gch_heap *h)
 	return h->pl == &kernel_ops ? kpl(h)->fd : -1;
 }
 
+uint64_t gch_heap_kernel_features(struct gch_heap *h)
+{
+	return h->pl == &kernel_ops ? kpl(h)->ver.features : 0;
+}
+
 static int handshake(struct kernel_pl *k)
 {
 	const uint64_t need = GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS;

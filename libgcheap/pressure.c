@@ -146,11 +146,11 @@ static void wake_thread(void)
 /* A kernel-backed heap opened: answer its events (unless turned off). */
 void gc_pressure_add(struct gch_heap *h)
 {
-	struct gch_version v = { .size = sizeof(v) };
 	int fd = gch_heap_kernel_fd(h);
 
+	/* the handshake at open has the module's features already */
 	if (fd < 0 || !gc_cgroup_enabled() ||
-	    ioctl(fd, GCH_IOC_VERSION, &v) || !(v.features & GCH_FEAT_PRESSURE))
+	    !(gch_heap_kernel_features(h) & GCH_FEAT_PRESSURE))
 		return;
 	pthread_mutex_lock(&prs.lock);
 	if (prs.n < GCH_MAX_HEAPS && start_locked()) {
