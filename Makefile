@@ -18,7 +18,7 @@
 #   make clean
 #   make install      library, headers, gcheap.pc, gcheap-trace, DKMS sources
 #                     (PREFIX=/usr/local, DESTDIR; packaging/install.mk)
-#   make install-test the install path's test (tests/install/run)
+#   make install-test the install path's test (tests/install/install-run)
 #
 # Variables:
 #   VM_KERNEL=debian  (default) Debian's packaged kernel, KDIR = its headers
@@ -232,7 +232,7 @@ $(DEMO)/show/gcheap-demo: $(DEMO_SRC)/show
 	install -D -m 755 $< $@
 
 rig-test:
-	$(ROOT)/tests/rig/run
+	$(ROOT)/tests/rig/rig-run
 
 # The long run of selftests/stress_test, alone in the VM; GCH_SEED=<seed>
 # replays a seed, STRESS_OPS=<n> runs n operations per worker instead.  The

@@ -8,7 +8,7 @@
  * bdwgc run with them on, so the garbage the loop leaves is collected and
  * its memory reused -- the comparison between the two collectors.  Each
  * allocator gets its own executable because jemalloc and mimalloc replace
- * malloc for the whole process; bench/run runs them all in one go.
+ * malloc for the whole process; bench/alloc-run runs them all in one go.
  *
  * Usage: alloc_bench THREADS WORKLOAD COUNT
  *   WORKLOAD  16      16 B objects

@@ -38,9 +38,9 @@ $(OUT)/bin/cgroup-garbage-gcheap: cgroup-garbage.c gcbench_alloc.h $(LIB) | $(OU
 $(OUT)/bin/cgroup-garbage-bdwgc: cgroup-garbage.c gcbench_alloc.h | $(OUT)/bin
 	$(CC) $(CFLAGS) -DUSE_BDWGC -pthread -o $@ $< -lgc -lpthread
 
-$(OUT)/bin/cgroup-garbage-go: cgroup-garbage-go/main.go | $(OUT)/bin
+$(OUT)/bin/cgroup-garbage-go: cgroup-garbage-go/cgroup_garbage.go | $(OUT)/bin
 	cd cgroup-garbage-go && CGO_ENABLED=0 GO111MODULE=off \
-		GOCACHE=$(TOP)/build/.gocache $(GO) build -o $@ main.go
+		GOCACHE=$(TOP)/build/.gocache $(GO) build -o $@ cgroup_garbage.go
 
 run: all
 	VM_TEST_TIMEOUT=900 $(TOP)/scripts/vm $(OUT)

@@ -26,9 +26,9 @@ $(OUT):
 $(OUT)/1-kmod-scavenge: kmod-scavenge.c $(TOP)/uapi/linux/gcheap.h | $(OUT)
 	$(CC) $(CFLAGS) -I$(TOP)/uapi -o $@ $<
 
-$(OUT)/2-kmod-scavenge-go: kmod-scavenge-go/main.go | $(OUT)
+$(OUT)/2-kmod-scavenge-go: kmod-scavenge-go/kmod_scavenge.go | $(OUT)
 	cd kmod-scavenge-go && CGO_ENABLED=0 GO111MODULE=off \
-		GOCACHE=$(TOP)/build/.gocache $(GO) build -o $@ main.go
+		GOCACHE=$(TOP)/build/.gocache $(GO) build -o $@ kmod_scavenge.go
 
 $(OUT)/3-kmod-scavenge-bdwgc: kmod-scavenge-bdwgc.c | $(OUT)
 	$(CC) $(CFLAGS) -o $@ $< -lgc -lpthread

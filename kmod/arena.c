@@ -90,7 +90,7 @@
 #include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 
 /* Pages released per unmap_mapping_range() call. */
 #define GCH_RELEASE_BATCH	64

@@ -13,7 +13,7 @@
 #define _GCHEAP_TRACE_H
 
 #include <linux/tracepoint.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 
 TRACE_DEFINE_ENUM(GCH_RELEASE_IOCTL);
 TRACE_DEFINE_ENUM(GCH_RELEASE_BG);

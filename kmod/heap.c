@@ -34,7 +34,7 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/mm.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 #include "gcheap_trace.h"
 
 #define GCHEAP_FS_MAGIC	0x67636870	/* "gchp" */

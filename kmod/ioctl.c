@@ -21,14 +21,14 @@
  * STATS) use copy_to_user(): their failure changes nothing.
  *
  * No heap lock is ever held across copy_{to,from}_user() or a pin: see
- * gcheap.h.
+ * gcheap_priv.h.
  */
 #include <linux/uaccess.h>
 #include <linux/slab.h>
 #include <linux/mm.h>
 #include <linux/highmem.h>
 #include <linux/overflow.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 #include "gcheap_trace.h"
 
 /* The size of each struct's first published version. */

@@ -14,7 +14,7 @@
 #include <linux/miscdevice.h>
 #include <linux/debugfs.h>
 #include <linux/mm.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 
 /*
  * Cap on heap pages held in spans by all heaps together.  A span is address

@@ -40,7 +40,7 @@
 #include <linux/memcontrol.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 
 struct list_lru gch_lru;
 static struct kmem_cache *gch_mcg_cache;

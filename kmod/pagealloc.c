@@ -33,7 +33,7 @@
 #include <linux/bitmap.h>
 #include <linux/sort.h>
 #include <linux/minmax.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 #include "gcheap_trace.h"
 
 #define GCH_LEAF0	GCH_WORDS_PER_ARENA

@@ -20,7 +20,7 @@
  */
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 
 static_assert(sizeof(unsigned long) == sizeof(u64),
 	      "page-map entries rely on single 64-bit stores");

@@ -33,7 +33,7 @@
 #include <linux/uaccess.h>
 #include <linux/ktime.h>
 #include <linux/minmax.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 #include "gcheap_trace.h"
 
 enum gch_pressure_state {

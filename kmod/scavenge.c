@@ -19,7 +19,7 @@
  */
 #include <linux/overflow.h>
 #include <linux/sched.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 #include "gcheap_trace.h"
 
 /* The goal when userspace gave none: Go's minimum heap goal. */

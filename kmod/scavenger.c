@@ -52,11 +52,11 @@
 #include <linux/ktime.h>
 #include <linux/bitmap.h>
 #include <linux/list.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 #include "gcheap_trace.h"
 
 /*
- * GCH_SCAV_CHUNK (gcheap.h): system pages one step may release (1 MiB), i.e.
+ * GCH_SCAV_CHUNK (gcheap_priv.h): system pages one step may release (1 MiB), i.e.
  * the longest heap->lock hold (0.7 ms in the TCG test VM at full speed).
  * Larger steps spread the fixed cost of a wake-up (cold caches, lock, walk)
  * over more memory; smaller ones would keep reclaim waiting less.

@@ -34,7 +34,7 @@
  * list_lru lock still guarantees it is alive (teardown unlinks the parts
  * before it waits out the pins), then releases outside that lock, sleeping
  * on heap->lock: every holder of heap->lock keeps it for one short step and
- * never allocates memory or waits for reclaim (gcheap.h), so reclaim never
+ * never allocates memory or waits for reclaim (gcheap_priv.h), so reclaim never
  * deadlocks and never skips a busy heap: while free pages are resident and
  * not being faulted at that very moment, a scan frees some.
  *
@@ -51,7 +51,7 @@
 #include <linux/shrinker.h>
 #include <linux/swap.h>
 #include <linux/sched.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 #include "gcheap_trace.h"
 
 /* Parts pinned per walk of the list. */

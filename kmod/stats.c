@@ -11,7 +11,7 @@
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
-#include "gcheap.h"
+#include "gcheap_priv.h"
 
 void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st)
 {

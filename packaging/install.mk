@@ -81,4 +81,4 @@ endif
 
 # Staging install, pkg-config build, dkms build, the DKMS module in the VM.
 install-test:
-	$(ROOT)/tests/install/run
+	$(ROOT)/tests/install/install-run

@@ -2,7 +2,7 @@
 //
 // report - the one result line every Go benchmark prints, in the same
 // key=value shape as the C benchmarks' so gcrun parses them alike.  Built
-// into each benchmark beside its own file (see ../gc.mk).
+// into each benchmark beside its own file (see ../gcbench.mk).
 package main
 
 import (

@@ -3,8 +3,8 @@
 # ../Makefile, which owns OUT, CC, CFLAGS and WARN.  Compiled against
 # Debian's <gc.h> (libgc-dev, installed by scripts/deps), never a copy.
 COMPAT_OUT  := $(OUT)/compat
-COMPAT_SRCS := init.c alloc.c uncollectable.c finalize.c links.c collect.c \
-	       roots.c threads.c core_glue.c
+COMPAT_SRCS := init.c malloc.c uncollectable.c finalize.c links.c collect.c \
+	       static_roots.c threads.c core_glue.c
 COMPAT_HDRS := compat/compat.h compat/compat_core.h
 COMPAT_OBJS := $(COMPAT_SRCS:%.c=$(COMPAT_OUT)/obj/%.o)
 COMPAT_SO   := $(COMPAT_OUT)/libgc.so.1

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../gc_internal.h"
+#include "gc_internal.h"
 #include "gc_test.h"
 
 #define NSECRETS	5

@@ -3,7 +3,7 @@
  * hello - a program written the way a user of the installed library writes
  * one: <gcheap.h> and <linux/gcheap.h> from the include directory and the
  * flags from `pkg-config --cflags --libs gcheap`, nothing from the source
- * tree.  tests/install/run builds it against a staged `make install`, links
+ * tree.  tests/install/install-run builds it against a staged `make install`, links
  * it dynamically and statically, runs both on the host (in-process backend)
  * and in the VM on the DKMS-built module (kernel backend).
  *

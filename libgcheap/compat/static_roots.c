@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * roots.c - GC_add_roots and GC_remove_roots.
+ * static_roots.c - GC_add_roots and GC_remove_roots.
  *
  * Maps onto gch_add_roots (conservative: every aligned word of the range)
  * and gch_remove_roots (every range lying wholly inside the given one is

@@ -352,7 +352,7 @@ enum gc_reason {
 	GC_REASON_HEAP,		/* the pacer's trigger */
 	GC_REASON_FORCED,	/* gch_gc() */
 	GC_REASON_TIME,		/* no cycle for 2 minutes */
-	GC_REASON_PRESSURE,	/* the module's pressure event (pressure.c) */
+	GC_REASON_PRESSURE,	/* the module's pressure event (pressure_answer.c) */
 };
 
 struct gc_cycle_times {
@@ -471,7 +471,7 @@ bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
 /* A collection starts: re-read the cgroup's limit (at most once a second). */
 void gc_pacer_cgroup_poll(struct gc_heap *g, int64_t now);
 
-/* pressure.c: answering the module's pressure events; not under gc_lock */
+/* pressure_answer.c: answering the module's pressure events; not under gc_lock */
 void gc_pressure_add(struct gch_heap *h);
 void gc_pressure_remove(struct gch_heap *h);
 

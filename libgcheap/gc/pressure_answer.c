@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * pressure.c - the collector's answer to the module's memory pressure
+ * pressure_answer.c - the collector's answer to the module's memory pressure
  * events (GCH_IOC_PRESSURE in the uAPI).
  *
  * When reclaim asks a kernel-backed heap for memory its free pages cannot

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
-# The collector's part of the libgcheap build (included by Makefile).
-GC_SRCS := stw.c barrier.c assist.c roots.c mark.c sweep.c pacer.c finalizer.c gctrace.c \
-	   pauses.c verify.c limiter.c cgroup.c pressure.c gc.c
-GC_HDRS := gc_internal.h
+# The collector's part of the libgcheap build (included by ../Makefile).
+GC_SRCS := $(addprefix gc/,stw.c barrier.c assist.c roots.c mark.c sweep.c \
+	   pacer.c finalizer.c gctrace.c pauses.c verify.c limiter.c cgroup.c \
+	   pressure_answer.c gc.c)
+GC_HDRS := gc/gc_internal.h
 GC_TESTS := gc_stw_test gc_basic_test gc_model_test gc_threads_test gc_pacer_test \
 	    gc_barrier_test gc_pause_test gc_verify_test gc_limiter_test \
 	    gc_concurrent_test gc_trace_test gc_cgroup_test gc_wslot_test

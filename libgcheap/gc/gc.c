@@ -968,7 +968,7 @@ void gc_heap_destroy(struct gch_heap *h)
 {
 	struct gc_heap *g;
 
-	gc_pressure_remove(h);		/* before gc_lock: pressure.c */
+	gc_pressure_remove(h);		/* before gc_lock: pressure_answer.c */
 	gc_lock_blocking(&gc_lock);
 	while (gc_marking && gc_marking->h == h)
 		gc_cond_wait_blocking(&cycle_cv, &gc_lock);

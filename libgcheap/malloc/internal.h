@@ -438,7 +438,7 @@ void gch_profile_sweep(struct gch_heap *h, struct gch_span *s) GCH_HIDDEN;
 /* Sweeper: the cycle's last span is swept (Go's mProf_PostSweep). */
 void gch_profile_swept(struct gch_heap *h) GCH_HIDDEN;
 
-/* ---- the heap (heap.c) -------------------------------------------------- */
+/* ---- the heap (mheap.c) ------------------------------------------------- */
 
 #define GCH_PACER_FLUSH		(64 * 1024)
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * alloc.c - bdwgc's malloc family over libgcheap.
+ * malloc.c - bdwgc's malloc family over libgcheap.
  *
  * Maps onto:
  *   GC_malloc, _ignore_off_page            gch_malloc (conservative scan)
