@@ -24,6 +24,7 @@
 #include <pthread.h>
 #pragma GCC visibility push(default)
 #include <gc.h>
+#include <gc/gc_mark.h>	/* the kinds' and callbacks' part of the ABI */
 #pragma GCC visibility pop
 #include "gcheap.h"
 
@@ -56,6 +57,11 @@ bool compat_uncoll_del(void *p);
 bool compat_uncoll_has(const void *p);
 
 #include "compat_core.h"	/* compat_force_stw(), compat_is_noscan() */
+
+/* The oom fn's answer to a failed allocation of @bytes (malloc.c). */
+void *compat_oom(size_t bytes);
+/* GC_set_max_heap_size's limit (0: none), init.c. */
+GC_word compat_max_heap(void);
 
 /* Initialisation steps of the other files, called once from GC_init. */
 int compat_fin_init(void);

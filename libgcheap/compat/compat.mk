@@ -4,12 +4,13 @@
 # Debian's <gc.h> (libgc-dev, installed by scripts/deps), never a copy.
 COMPAT_OUT  := $(OUT)/compat
 COMPAT_SRCS := init.c malloc.c uncollectable.c finalize.c links.c collect.c \
-	       static_roots.c threads.c core_glue.c
+	       static_roots.c threads.c typed.c core_glue.c
 COMPAT_HDRS := compat/compat.h compat/compat_core.h
 COMPAT_OBJS := $(COMPAT_SRCS:%.c=$(COMPAT_OUT)/obj/%.o)
 COMPAT_SO   := $(COMPAT_OUT)/libgc.so.1
 # The C test of every entry point, and the scripts over real programs.
 COMPAT_TESTS := $(COMPAT_OUT)/tests/compat_api_test \
+		$(COMPAT_OUT)/tests/compat_ctl_test \
 		compat/tests/compat_symbols_test compat/tests/w3m_test \
 		compat/tests/mmv_test
 
@@ -40,7 +41,8 @@ $(COMPAT_OUT)/tests/%: compat/tests/%.c $(COMPAT_SO)
 ifeq (,$(findstring -fsanitize,$(CFLAGS)))
 all: compat
 COMPAT_TEST_RUN := $(COMPAT_TESTS)
-COMPAT_TEST_DEPS := $(COMPAT_OUT)/tests/compat_api_test $(COMPAT_OUT)/libgc.so
+COMPAT_TEST_DEPS := $(COMPAT_OUT)/tests/compat_api_test \
+		    $(COMPAT_OUT)/tests/compat_ctl_test $(COMPAT_OUT)/libgc.so
 endif
 
 # The compat tests in the VM, on the kernel backend: build/compat-vm (not a
@@ -58,9 +60,10 @@ compat-vmtests: $(COMPAT_SO) compat/tests/vm_launch.c
 	    -o $(COMPAT_VMOUT)/compat_api_test -Wl,--no-as-needed \
 	    $(foreach l,$(COMPAT_VM_LIBS),/lib/x86_64-linux-gnu/$(l))
 	cd $(COMPAT_VMOUT) && ln compat_api_test w3m_test && \
-	    ln compat_api_test mmv_test
-	$(CC) $(CFLAGS) $(WARN) -pthread compat/tests/compat_api_test.c \
-	    -o $(COMPAT_VMOUT)/bin/compat_api_test.bin $(COMPAT_SO)
+	    ln compat_api_test mmv_test && ln compat_api_test compat_ctl_test
+	for t in compat_api_test compat_ctl_test; do \
+	    $(CC) $(CFLAGS) $(WARN) -pthread compat/tests/$$t.c \
+	        -o $(COMPAT_VMOUT)/bin/$$t.bin $(COMPAT_SO) || exit 1; done
 	cp $(COMPAT_SO) compat/tests/w3m_test compat/tests/mmv_test \
 	    compat/tests/lib.sh /usr/bin/w3m /usr/bin/mmv /bin/bash \
 	    $(COMPAT_VMOUT)/bin/

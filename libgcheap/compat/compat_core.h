@@ -8,6 +8,7 @@
 #define GCHEAP_COMPAT_CORE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "gcheap.h"
 
 /* Latch the stop-the-world collector for this process (before gch_open). */
@@ -31,5 +32,33 @@ int compat_set_finalizer(gch_heap *h, void *obj, gch_finalizer_fn fn,
 int compat_link_register(gch_heap *h, void **link, const void *obj);
 bool compat_link_unregister(gch_heap *h, void **link);
 int compat_link_move(gch_heap *h, void **link, void **new_link);
+
+/* GC_call_with_alloc_lock: a section no collection can stop (a stop of
+ * the world waits for its end); nests.  collect.c. */
+void compat_nocollect_enter(void);
+void compat_nocollect_exit(void);
+/* Sweep a batch of the last cycle's spans; true while some are left. */
+bool compat_sweep_some(gch_heap *h);
+/* Raise the collector's goal floor by @bytes (GC_expand_hp); 0 or -1. */
+int compat_expand(gch_heap *h, uint64_t bytes);
+/*
+ * bdwgc's counters, read without the collector's lock: its getters are
+ * lock-free, and programs call them inside GC_call_with_alloc_lock and
+ * from the start callback, where waiting for a collection would never
+ * end.  Each figure is a snapshot; they need not agree with each other.
+ */
+struct compat_counters {
+	uint64_t gc_no;		/* collections completed */
+	uint64_t span_bytes;	/* bytes in spans (heap size) */
+	uint64_t alloc_bytes;	/* allocated since the heap opened */
+	uint64_t free_bytes;	/* freed by sweeping since then */
+	uint64_t since_gc;	/* allocated since the last cycle began */
+};
+void compat_counters(gch_heap *h, struct compat_counters *c);
+/* bdwgc's start callback, called as each collection starts. */
+void compat_set_start_callback(void (*fn)(void));
+void (*compat_get_start_callback(void))(void);
+/* The heap's address reservation [*lo, *hi): no object lies outside it. */
+void compat_heap_range(gch_heap *h, uintptr_t *lo, uintptr_t *hi);
 
 #endif

@@ -16,6 +16,11 @@
  *  - the finalizer flags (no order, ignore self) and the weak slots under
  *    bdwgc's disappearing links: libgcheap keeps them internal
  *    (gc_internal.h) until a public API needs them.
+ *  - bdwgc's collector controls: a section no stop of the world enters
+ *    (GC_call_with_alloc_lock, the allocator's no-preemption section), a
+ *    sweep step (GC_collect_a_little), a floor under the goal
+ *    (GC_expand_hp), the start callback, the heap's address range (the
+ *    plausible-heap-address bounds).
  *
  * No locking: compat_force_stw() runs inside GC_init's pthread_once, before
  * the heap exists; compat_is_noscan() reads span metadata that stays put
@@ -67,4 +72,56 @@ bool compat_link_unregister(gch_heap *h, void **link)
 int compat_link_move(gch_heap *h, void **link, void **new_link)
 {
 	return gc_wslot_move(h, link, new_link);
+}
+
+void compat_nocollect_enter(void)
+{
+	gc_nopreempt_enter();
+}
+
+void compat_nocollect_exit(void)
+{
+	gc_nopreempt_exit();
+}
+
+/* About 1 ms of sweeping in the test VM; bdwgc's step is GC_rate pages. */
+#define COMPAT_SWEEP_BATCH	64
+
+bool compat_sweep_some(gch_heap *h)
+{
+	return gc_sweep_some(h, COMPAT_SWEEP_BATCH);
+}
+
+int compat_expand(gch_heap *h, uint64_t bytes)
+{
+	return gc_pacer_expand(h, bytes);
+}
+
+void compat_counters(gch_heap *h, struct compat_counters *c)
+{
+	struct gc_heap *g = gc_of(h);
+	struct gch_heap_stats hs;
+
+	gch_stats(h, &hs);	/* h->lock only, which no stop waits under */
+	c->gc_no = g ? __atomic_load_n(&g->cycle, __ATOMIC_RELAXED) : 0;
+	c->span_bytes = hs.span_bytes;
+	c->alloc_bytes = hs.alloc_bytes;
+	c->free_bytes = g ? gch_load(&g->free_bytes) : 0;
+	c->since_gc = gch_load(&h->alloc_since_cycle);
+}
+
+void compat_set_start_callback(void (*fn)(void))
+{
+	gc_set_start_callback(fn);
+}
+
+void (*compat_get_start_callback(void))(void)
+{
+	return gc_get_start_callback();
+}
+
+void compat_heap_range(gch_heap *h, uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = h->base;
+	*hi = h->base + (uintptr_t)h->max_arenas * GCH_ARENA_SIZE;
 }

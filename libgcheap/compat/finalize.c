@@ -315,3 +315,23 @@ GC_finalizer_notifier_proc GC_get_finalizer_notifier(void)
 {
 	return atomic_load(&notifier);
 }
+
+/*
+ * bdwgc's java_finalization: after finalizable objects are found
+ * unreachable, mark what no-order ones reach, so that their finalizers
+ * find it intact.  libgcheap always does that (the no-order rule in
+ * gc/finalizer.c), so the setting is remembered for the getter and the
+ * behaviour is bdwgc's with it on -- Debian's build's default.  Turning it
+ * off frees nothing sooner: objects are kept at least as long as asked.
+ */
+static atomic_int java_finalization = 1;
+
+void GC_set_java_finalization(int v)
+{
+	atomic_store(&java_finalization, v != 0);
+}
+
+int GC_get_java_finalization(void)
+{
+	return atomic_load(&java_finalization);
+}

@@ -66,6 +66,24 @@ static void read_env(void)
 	}
 }
 
+/*
+ * bdwgc's bounds of where heap objects can be, read by GC_MARK_AND_PUSH
+ * (gc_mark.h) to filter words before it calls GC_mark_and_push: empty
+ * (least above greatest) until the heap opens, then its whole address
+ * reservation, which never moves or grows.
+ */
+void *GC_least_plausible_heap_addr = (void *)UINTPTR_MAX;
+void *GC_greatest_plausible_heap_addr;
+
+static void publish_heap_range(gch_heap *h)
+{
+	uintptr_t lo, hi;
+
+	compat_heap_range(h, &lo, &hi);
+	GC_greatest_plausible_heap_addr = (void *)(hi - 1);
+	GC_least_plausible_heap_addr = (void *)lo;
+}
+
 static void open_heap(void)
 {
 	struct gch_options o = { .size = sizeof(o) };
@@ -84,6 +102,7 @@ static void open_heap(void)
 		die("cannot register the data segments");
 	if (compat_uncoll_init() || compat_fin_init())
 		die("cannot register the library's roots");
+	publish_heap_range(heap);
 	atomic_store(&init_called, 1);
 	compat_thread_init();
 }
@@ -179,6 +198,16 @@ void GC_set_max_heap_size(GC_word n)
 		compat_warn("GC Warning: GC_set_max_heap_size(%lu) refused\n",
 			    n);
 	pthread_mutex_unlock(&settings_lock);
+}
+
+GC_word compat_max_heap(void)
+{
+	GC_word n;
+
+	pthread_mutex_lock(&settings_lock);
+	n = max_heap;
+	pthread_mutex_unlock(&settings_lock);
+	return n;
 }
 
 void GC_set_free_space_divisor(GC_word d)

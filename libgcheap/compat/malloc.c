@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,11 @@ GC_oom_func GC_get_oom_fn(void)
 	return atomic_load(&oom_fn);
 }
 
+void *compat_oom(size_t bytes)
+{
+	return atomic_load(&oom_fn)(bytes);
+}
+
 /* One try at the heap; NULL on failure. */
 static void *raw_alloc(gch_heap *h, enum kind k, size_t n)
 {
@@ -72,7 +78,7 @@ static void *alloc_kind(enum kind k, size_t n)
 			p = raw_alloc(h, k, n);
 		}
 		if (!p)
-			p = atomic_load(&oom_fn)(n);
+			p = compat_oom(n);
 	}
 	return p;
 }
@@ -105,7 +111,7 @@ static void *alloc_uncollectable(enum kind k, size_t n)
 
 	/* The oom fn may hand back memory of its own: not ours to track. */
 	if (p && gch_base(compat_heap(), p) == p && compat_uncoll_add(p))
-		return atomic_load(&oom_fn)(n);
+		return compat_oom(n);
 	return p;
 }
 
@@ -226,6 +232,27 @@ size_t GC_size(const void *p)
 	gch_heap *h = compat_heap_if_open();
 
 	return h ? gch_size(h, p) : 0;
+}
+
+/*
+ * bdwgc's pointer check, as its threaded build does it: @p may be a place
+ * a pointer is kept if it is word-aligned and not inside the heap's range
+ * without being inside an object (a thread stack or the data segment
+ * cannot be told apart from other memory cheaply, so those pass).  A
+ * failure is reported and aborts, as bdwgc's default print proc does.
+ */
+void *GC_is_visible(void *p)
+{
+	gch_heap *h = compat_heap();
+	uintptr_t lo, hi, a = (uintptr_t)p;
+
+	compat_heap_range(h, &lo, &hi);
+	if ((a & (sizeof(void *) - 1)) ||
+	    (a >= lo && a < hi && !gch_base(h, p))) {
+		fprintf(stderr, "%p is not a GC visible pointer location\n", p);
+		abort();
+	}
+	return p;
 }
 
 /*

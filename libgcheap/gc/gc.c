@@ -784,11 +784,26 @@ static void wait_marking_done(void)
 		gc_cond_wait_blocking(&cycle_cv, &gc_lock);
 }
 
+/* bdwgc's start callback (libgc.so.1); set and read under no lock: a
+ * cycle sees the old or the new one. */
+static void (*_Atomic start_cb)(void);
+
+void gc_set_start_callback(void (*fn)(void))
+{
+	start_cb = fn;
+}
+
+void (*gc_get_start_callback(void))(void)
+{
+	return start_cb;
+}
+
 static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 						    enum gc_reason why)
 {
 	struct gc_heap *g;
 	struct gc_work w;
+	void (*start_fn)(void);
 
 	gc_lock_blocking(&gc_lock);
 	if (gc_marking) {
@@ -818,6 +833,9 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		return 0;
 	}
 	g->last.start_ns = gc_now_ns();
+	start_fn = start_cb;
+	if (start_fn)
+		start_fn();
 	gc_pacer_cgroup_poll(g, g->last.start_ns);
 	if (why == GC_REASON_PRESSURE)
 		gch_add(&g->pressure_cycles, 1);

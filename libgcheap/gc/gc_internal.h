@@ -386,6 +386,8 @@ struct gc_heap {
 	/* pacer (pacer.c); under gc_lock unless noted */
 	int gc_percent;			/* < 0: off */
 	uint64_t mem_limit;		/* 0: none */
+	uint64_t min_heap;		/* goal floor over GC_MIN_HEAP
+					 * (gc_pacer_expand) */
 	int limit_source;		/* enum gch_memlimit_source */
 	bool limit_auto;		/* no limit given: follow the cgroup */
 	int64_t cgroup_read_ns;		/* when the cgroup was last read */
@@ -470,6 +472,14 @@ void gc_mode_force_stw(void);	/* before any heap opens (compat/) */
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
 /* A collection starts: re-read the cgroup's limit (at most once a second). */
 void gc_pacer_cgroup_poll(struct gc_heap *g, int64_t now);
+/* Raise the goal's floor by @bytes (bdwgc's GC_expand_hp, compat/); 0, or
+ * -1 when @h is not open.  Takes gc_lock. */
+int gc_pacer_expand(struct gch_heap *h, uint64_t bytes);
+/* bdwgc's start callback (compat/): called with gc_lock held as each
+ * collection starts, before anything is stopped; it must not allocate or
+ * take a lock of the library's.  NULL: none. */
+void gc_set_start_callback(void (*fn)(void));
+void (*gc_get_start_callback(void))(void);
 
 /* pressure_answer.c: answering the module's pressure events; not under gc_lock */
 void gc_pressure_add(struct gch_heap *h);

@@ -7,7 +7,8 @@
  * mcache.c), i.e. heap_marked + h->alloc_since_cycle.
  *
  * After each cycle the goal is
- *     goal = max(heap_traced * (1 + gc_percent / 100), 4 MiB)
+ *     goal = max(heap_traced * (1 + gc_percent / 100), 4 MiB, min_heap)
+ * (min_heap: 0 unless libgc.so.1's GC_expand_hp asked for room)
  * where heap_traced is what the mark found by tracing: heap_marked less the
  * objects allocated (black) while it marked.  Those survive one cycle
  * whether or not they are live -- floating garbage -- and counting them as
@@ -137,6 +138,8 @@ static uint64_t compute_goal(struct gc_heap *g)
 		       live % 100 * (uint64_t)g->gc_percent / 100;
 		if (goal < GC_MIN_HEAP)
 			goal = GC_MIN_HEAP;
+		if (goal < g->min_heap)
+			goal = g->min_heap;
 		/* floating garbage over the goal: the next cycle, soon */
 		if (goal <= marked)
 			goal = marked + marked / 16;
@@ -331,6 +334,19 @@ int gch_set_gc_percent(gch_heap *h, int percent)
 	set_trigger(g);
 	pthread_mutex_unlock(&gc_lock);
 	return old;
+}
+
+int gc_pacer_expand(gch_heap *h, uint64_t bytes)
+{
+	struct gc_heap *g = gc_of_locked(h);
+
+	if (!g)
+		return -1;
+	g->min_heap = g->min_heap + bytes < g->min_heap ? UINT64_MAX :
+		      g->min_heap + bytes;
+	set_trigger(g);
+	pthread_mutex_unlock(&gc_lock);
+	return 0;
 }
 
 int64_t gch_set_memory_limit(gch_heap *h, uint64_t bytes)

@@ -5,8 +5,8 @@
  * the in-process page layer).  Built once per test, under the test's
  * name, into build/compat-vm (compat.mk, target compat-vmtests):
  *
- *   compat_api_test  runs /usr/bin/compat_api_test.bin with
- *                    LD_LIBRARY_PATH=/usr/bin, where our libgc.so.1 is
+ *   compat_api_test, run /usr/bin/<name>.bin with
+ *   compat_ctl_test  LD_LIBRARY_PATH=/usr/bin, where our libgc.so.1 is
  *                    (the binary's runpath names a host directory the
  *                    guest does not have);
  *   w3m_test,        run the host's test scripts unchanged with bash,
@@ -41,9 +41,11 @@ int main(int argc, char **argv)
 	setenv("GCH_COMPAT_DIR", "/usr/bin", 1);
 	setenv("HOME", "/tmp", 1);	/* w3m keeps ~/.w3m */
 	setenv("TERM", "dumb", 0);
-	if (!strcmp(name, "compat_api_test")) {
+	if (!strcmp(name, "compat_api_test") ||
+	    !strcmp(name, "compat_ctl_test")) {
 		setenv("LD_LIBRARY_PATH", "/usr/bin", 1);
-		execl("/usr/bin/compat_api_test.bin", name, (char *)NULL);
+		snprintf(path, sizeof(path), "/usr/bin/%s.bin", name);
+		execl(path, name, (char *)NULL);
 	} else {
 		snprintf(path, sizeof(path), "/usr/bin/%s", name);
 		execl("/usr/bin/bash", "bash", path, (char *)NULL);
