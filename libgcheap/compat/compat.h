@@ -60,6 +60,10 @@ bool compat_uncoll_has(const void *p);
 
 /* The oom fn's answer to a failed allocation of @bytes (malloc.c). */
 void *compat_oom(size_t bytes);
+/* 1, or 0 when the program turned all-interior-pointers off before
+ * GC_init: the byte every object gets past its end (malloc.c). */
+size_t compat_extra_bytes(void);
+void compat_latch_extra_bytes(void);	/* at GC_init */
 /* GC_set_max_heap_size's limit (0: none), init.c. */
 GC_word compat_max_heap(void);
 

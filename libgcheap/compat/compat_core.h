@@ -58,6 +58,14 @@ void compat_counters(gch_heap *h, struct compat_counters *c);
 /* bdwgc's start callback, called as each collection starts. */
 void compat_set_start_callback(void (*fn)(void));
 void (*compat_get_start_callback(void))(void);
+/* Objects of a GC_DS_PROC kind (kinds.c): allocate one, scanned through
+ * compat_proc_scan(); mark a pointer with the collector's @work while a
+ * mark procedure runs; install the hook (before the heap opens). */
+void *compat_malloc_proc(gch_heap *h, size_t size, uint64_t descr);
+void compat_mark_ptr(void *work, uintptr_t p);
+void compat_set_proc_hook(void);
+/* The collector's callback for procedure-scanned objects (kinds.c). */
+void compat_proc_scan(void *work, uintptr_t base, uint64_t descr);
 /* The heap's address reservation [*lo, *hi): no object lies outside it. */
 void compat_heap_range(gch_heap *h, uintptr_t *lo, uintptr_t *hi);
 

@@ -16,6 +16,8 @@
  *  - the finalizer flags (no order, ignore self) and the weak slots under
  *    bdwgc's disappearing links: libgcheap keeps them internal
  *    (gc_internal.h) until a public API needs them.
+ *  - objects scanned by a procedure (custom kinds, kinds.c): allocation
+ *    with a descriptor, the collector's scan hook, marking a pointer.
  *  - bdwgc's collector controls: a section no stop of the world enters
  *    (GC_call_with_alloc_lock, the allocator's no-preemption section), a
  *    sweep step (GC_collect_a_little), a floor under the goal
@@ -124,4 +126,26 @@ void compat_heap_range(gch_heap *h, uintptr_t *lo, uintptr_t *hi)
 {
 	*lo = h->base;
 	*hi = h->base + (uintptr_t)h->max_arenas * GCH_ARENA_SIZE;
+}
+
+void *compat_malloc_proc(gch_heap *h, size_t size, uint64_t descr)
+{
+	return gch_malloc_proc(h, size, descr);
+}
+
+void compat_mark_ptr(void *work, uintptr_t p)
+{
+	gc_mark_ptr(work, p);
+}
+
+static void proc_scan(struct gc_work *w, uintptr_t base, size_t size,
+		      uint64_t descr)
+{
+	(void)size;
+	compat_proc_scan(w, base, descr);
+}
+
+void compat_set_proc_hook(void)
+{
+	gc_set_proc_scan(proc_scan);
 }

@@ -70,7 +70,10 @@ static void read_env(void)
  * bdwgc's bounds of where heap objects can be, read by GC_MARK_AND_PUSH
  * (gc_mark.h) to filter words before it calls GC_mark_and_push: empty
  * (least above greatest) until the heap opens, then its whole address
- * reservation, which never moves or grows.
+ * reservation, which never moves or grows.  Both bounds lie just outside
+ * the reservation: this library's data is scanned as a root like every
+ * loaded object's, and a bound equal to the heap's first address would
+ * keep the object there alive.
  */
 void *GC_least_plausible_heap_addr = (void *)UINTPTR_MAX;
 void *GC_greatest_plausible_heap_addr;
@@ -80,8 +83,8 @@ static void publish_heap_range(gch_heap *h)
 	uintptr_t lo, hi;
 
 	compat_heap_range(h, &lo, &hi);
-	GC_greatest_plausible_heap_addr = (void *)(hi - 1);
-	GC_least_plausible_heap_addr = (void *)lo;
+	GC_greatest_plausible_heap_addr = (void *)hi;
+	GC_least_plausible_heap_addr = (void *)(lo - 1);
 }
 
 static void open_heap(void)
@@ -90,6 +93,8 @@ static void open_heap(void)
 
 	read_env();
 	compat_force_stw();
+	compat_set_proc_hook();
+	compat_latch_extra_bytes();
 	pthread_mutex_lock(&settings_lock);
 	o.hard_limit_bytes = max_heap;
 	if (divisor_set)

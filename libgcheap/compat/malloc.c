@@ -14,7 +14,9 @@
  * Invariants:
  *  - every object is one byte longer than asked, as bdwgc's objects are
  *    when all interior pointers are recognised (its default): a pointer
- *    just past the end of an object still points into it;
+ *    just past the end of an object still points into it.  A program
+ *    that turns all-interior-pointers off before GC_init gets no extra
+ *    byte, as in bdwgc (Guile does: pairs stay 16 bytes);
  *  - atomic objects are at least 16 B (bdwgc's granule), so they never
  *    share libgcheap's 16 B tiny blocks and GC_base is exact for them;
  *  - an allocation that fails collects once and retries (bdwgc collects
@@ -55,14 +57,29 @@ void *compat_oom(size_t bytes)
 	return atomic_load(&oom_fn)(bytes);
 }
 
+/* Latched when the heap opens (GC_init), as bdwgc fixes EXTRA_BYTES. */
+static size_t extra_bytes = 1;
+static atomic_int all_interior = 1;
+
+void compat_latch_extra_bytes(void)
+{
+	extra_bytes = atomic_load(&all_interior) ? 1 : 0;
+}
+
+size_t compat_extra_bytes(void)
+{
+	return extra_bytes;
+}
+
 /* One try at the heap; NULL on failure. */
 static void *raw_alloc(gch_heap *h, enum kind k, size_t n)
 {
 	if (n >= GCH_MAX_OBJECT)
 		return NULL;	/* n + 1 would not fit either */
+	n += extra_bytes;
 	if (k == K_ATOMIC)
-		return gch_malloc_noscan(h, n + 1 < 16 ? 16 : n + 1);
-	return gch_malloc(h, n + 1);
+		return gch_malloc_noscan(h, n < 16 ? 16 : n);
+	return gch_malloc(h, n ? n : 1);
 }
 
 static void *alloc_kind(enum kind k, size_t n)
@@ -200,9 +217,9 @@ void *GC_realloc(void *p, size_t n)
 			    " object\n", (GC_word)p);
 		abort();	/* bdwgc would read a header that is not one */
 	}
-	cap = gch_size(h, p) - 1;	/* minus the extra byte */
+	cap = gch_size(h, p) - extra_bytes;
 	if (n <= cap && n >= cap / 2) {
-		memset((char *)p + n, 0, cap + 1 - n);
+		memset((char *)p + n, 0, cap + extra_bytes - n);
 		return p;
 	}
 	q = alloc_like(h, p, n);
@@ -260,9 +277,9 @@ void *GC_is_visible(void *p)
  * always.  A program that asks bdwgc for fewer (GC_set_all_interior_
  * pointers(0) plus registered displacements) gets a superset of what it
  * asked for: objects are kept at least as long, never freed earlier.  The
- * setting is remembered for the getter; objects keep their extra byte.
+ * setting is remembered for the getter and, made before GC_init, drops the
+ * extra byte (compat_latch_extra_bytes), as bdwgc's does.
  */
-static atomic_int all_interior = 1;
 
 void GC_set_all_interior_pointers(int v)
 {

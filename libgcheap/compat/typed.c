@@ -19,8 +19,8 @@
  * could not be allocated (bdwgc's "conservative approximation") scan every
  * word, as GC_malloc does.
  *
- * As GC_malloc's, typed objects are one byte longer than asked (malloc.c)
- * and zeroed.  Locking: none; descriptors are immutable once made.
+ * As GC_malloc's, typed objects are one byte longer than asked unless the
+ * program turned all-interior-pointers off (malloc.c), and zeroed.  Locking: none; descriptors are immutable once made.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -119,15 +119,16 @@ static void *typed_try(gch_heap *h, size_t bytes, GC_descr d,
 static void *typed_alloc(size_t bytes, GC_descr d, size_t elem_words)
 {
 	gch_heap *h = compat_heap();
+	size_t n = bytes + compat_extra_bytes();
 	void *p;
 
 	if (bytes >= SIZE_MAX - 8)
 		return compat_oom(bytes);
 	compat_fin_poll();
-	p = typed_try(h, bytes + 1, d, elem_words);
+	p = typed_try(h, n ? n : 1, d, elem_words);
 	if (__builtin_expect(!p, 0) && !GC_is_disabled()) {
 		gch_gc(h);
-		p = typed_try(h, bytes + 1, d, elem_words);
+		p = typed_try(h, n ? n : 1, d, elem_words);
 	}
 	return p ? p : compat_oom(bytes);
 }

@@ -298,6 +298,17 @@ void gc_mark_range(struct gc_work *w, uintptr_t lo, uintptr_t hi,
 		   const uint64_t *ptrmap);
 /* Gray the children of the object at @base without marking it. */
 void gc_scan_object(struct gc_work *w, uintptr_t base);
+/*
+ * Objects allocated by gch_malloc_proc() are scanned by this hook instead
+ * of word by word: @fn(w, base, size, descr) shades their children with
+ * gc_mark_ptr()/gc_mark_range() on @w.  Set once, before such objects
+ * exist (libgc.so.1's custom kinds: compat/kinds.c); it runs wherever
+ * marking runs (a mark worker, an assist, a stopped world) and must not
+ * allocate or take a lock of the library's.
+ */
+typedef void (*gc_proc_scan_fn)(struct gc_work *w, uintptr_t base,
+				size_t size, uint64_t descr);
+void gc_set_proc_scan(gc_proc_scan_fn fn);
 /* Mark everything reachable from the gray set. */
 void gc_drain(struct gc_work *w);
 /* The same, stopping after about @budget bytes scanned (true: work left). */

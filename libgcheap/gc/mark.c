@@ -581,22 +581,46 @@ static void scan_large(struct gc_work *w, struct mark_view *v,
 	scan_part(w, v, s, 0, base, base, base + OBLET_BYTES);
 }
 
+/* gc_set_proc_scan()'s hook; NULL until libgc.so.1 sets it. */
+static gc_proc_scan_fn proc_scan;
+
+void gc_set_proc_scan(gc_proc_scan_fn fn)
+{
+	proc_scan = fn;
+}
+
+/* The descriptor of a procedure-scanned typed slot (span.c), or 0. */
+static inline uint64_t proc_descr(const struct gch_span *s, uint32_t idx)
+{
+	const uint64_t *d = gch_load_acq(&s->procdescr);
+
+	return d ? gch_load(&d[idx]) : 0;
+}
+
 /* An object found through its span (large, typed, or from outside). */
 static void scan_looked_up(struct gc_work *w, struct mark_view *v,
 			   uintptr_t obj)
 {
 	uintptr_t sbase, base;
 	struct gch_span *s = lookup(v, obj, &sbase);
+	bool large;
+	uint64_t d;
 	uint32_t idx;
 
 	if (!s || (s->spanclass & 1))
 		return;
-	if (s->elemsize > OBLET_BYTES && !(s->spanclass >> 1)) {
+	large = s->elemsize > OBLET_BYTES && !(s->spanclass >> 1);
+	idx = large ? 0 : (uint32_t)(((uint64_t)(obj - sbase) * s->divmul) >> 32);
+	base = sbase + (uintptr_t)idx * s->elemsize;
+	if (typed_slot(s, idx) && (d = proc_descr(s, idx)) && proc_scan) {
+		v->bytes_scanned += s->elemsize;
+		proc_scan(w, base, s->elemsize, d);
+		return;
+	}
+	if (large) {
 		scan_large(w, v, s, sbase);
 		return;
 	}
-	idx = (uint32_t)(((uint64_t)(obj - sbase) * s->divmul) >> 32);
-	base = sbase + (uintptr_t)idx * s->elemsize;
 	if (typed_slot(s, idx))
 		scan_bitmap(w, v, base, base + s->elemsize,
 			    gch_load_acq(&s->ptrbits),

@@ -101,6 +101,30 @@ void *gch_malloc_typed(gch_heap *h, size_t size, const uint64_t *ptrmap,
 	return gc_alloc_exit(p);
 }
 
+/*
+ * An object the collector scans by calling gc_set_proc_scan()'s hook with
+ * @descr (libgc.so.1's custom kinds), as gch_malloc otherwise.  Internal:
+ * the descriptor's meaning belongs to whoever set the hook.
+ */
+void *gch_malloc_proc(gch_heap *h, size_t size, uint64_t descr)
+{
+	struct gch_span *s;
+	void *p;
+
+	gc_alloc_enter();	/* collector: no collection before the descriptor */
+	p = gch_malloc(h, size);
+	if (!p)
+		return gc_alloc_exit(NULL);
+	s = gch_span_of(h, (uintptr_t)p);
+	if (gch_span_set_proc(s, (uintptr_t)p, descr)) {
+		gch_add(&h->oom_count, 1);	/* the slot stays garbage */
+		p = gc_alloc_exit(NULL);
+		errno = ENOMEM;
+		return p;
+	}
+	return gc_alloc_exit(p);
+}
+
 /* The slot containing @p, or NULL. */
 static struct gch_span *find_object(struct gch_heap *h, const void *p,
 				    uintptr_t *base)

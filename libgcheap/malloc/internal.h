@@ -201,6 +201,14 @@ struct gch_span {
 	uint64_t *ptrbits;	/* typed objects: one bit per word of the span,
 				 * allocated on the first typed object */
 	/*
+	 * Objects scanned by a procedure (libgc.so.1's custom kinds): per
+	 * slot, the descriptor the collector's scan hook gets (gc/mark.c);
+	 * allocated on the first such object.  A slot's entry means something
+	 * only while its typed bit is set: such a slot's ptrbits are all
+	 * clear, and a slot given a pointer layout has its entry cleared.
+	 */
+	uint64_t *procdescr;
+	/*
 	 * Alloc, mark and typed bits (one per slot each) live in one block
 	 * from gcbits.c; allocbits and markbits point at its first two thirds
 	 * and sweeping swaps them as Go does (mark bits become alloc bits).
@@ -239,6 +247,10 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 uint32_t gch_span_next_window(struct gch_span *s) GCH_HIDDEN;
 uint32_t gch_span_close_window(struct gch_span *s) GCH_HIDDEN;
 void gch_span_rewind(struct gch_span *s) GCH_HIDDEN;
+int gch_span_set_proc(struct gch_span *s, uintptr_t obj, uint64_t descr)
+	GCH_HIDDEN;
+void *gch_malloc_proc(struct gch_heap *h, size_t size, uint64_t descr)
+	GCH_HIDDEN;
 int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
 			 const uint64_t *ptrmap, size_t nwords) GCH_HIDDEN;
 

@@ -157,7 +157,9 @@ void gch_span_release(struct gch_heap *h, struct gch_span **spans,
 			struct gch_span *s = spans[done + i];
 
 			free(s->ptrbits);
+			free(s->procdescr);
 			s->ptrbits = NULL;
+			s->procdescr = NULL;
 			span_pool_put(h, s);
 		}
 		gch_unlock(&h->lock);
@@ -327,6 +329,7 @@ int gch_close(gch_heap *h)
 		h->span_chunks = ch->next;
 		for (size_t i = 0; i < ch->nspans; i++) {
 			free(ch->spans[i].ptrbits);
+			free(ch->spans[i].procdescr);
 			gch_profile_drop_span(h, &ch->spans[i]);
 		}
 		munmap(ch, SPAN_CHUNK_BYTES);

@@ -18,7 +18,9 @@
  *    their window opens, on the slow path, so the fast path never zeroes.
  *  - typedbits: slot i was allocated with a pointer layout, recorded in
  *    ptrbits (one bit per 8-byte word of the span).  The sweeper clears the
- *    typed bits of freed slots.
+ *    typed bits of freed slots.  A typed slot whose words have no bit set
+ *    is scanned by a procedure instead: procdescr[i] holds its descriptor
+ *    (libgc.so.1's custom kinds; gc/mark.c calls the hook).
  *
  * Concurrency: the span's owner (an mcache, or the mcentral under its lock)
  * writes the window.  Readers on other threads (gch_base) use
@@ -108,6 +110,7 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 	s->nalloc = 0;
 	s->next = NULL;
 	s->ptrbits = NULL;
+	s->procdescr = NULL;
 	if (cl->size) {
 		s->elemsize = cl->size;
 		s->nelems = cl->nelems;
@@ -172,13 +175,9 @@ uint32_t gch_span_next_window(struct gch_span *s)
 	return 0;
 }
 
-/*
- * Record the pointer layout of the object at @obj: typed bit of its slot,
- * and its words in ptrbits (the @nwords pattern repeated over the slot).
- * Called by the span's owner right after allocating the slot.
- */
-int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
-			 const uint64_t *ptrmap, size_t nwords)
+/* The typed bit of @obj's slot and its words in ptrbits (see below). */
+static int set_layout(struct gch_span *s, uintptr_t obj,
+		      const uint64_t *ptrmap, size_t nwords)
 {
 	uint32_t idx = gch_span_index(s, obj);
 	size_t w0 = (obj - s->base) / 8, objwords = s->elemsize / 8;
@@ -214,4 +213,39 @@ int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
 	gch_store_rel(&s->typedbits[idx / 64],
 		      gch_load(&s->typedbits[idx / 64]) | 1ULL << (idx % 64));
 	return 0;
+}
+
+/*
+ * Record the pointer layout of the object at @obj: typed bit of its slot,
+ * and its words in ptrbits (the @nwords pattern repeated over the slot).
+ * Called by the span's owner right after allocating the slot.
+ */
+int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
+			 const uint64_t *ptrmap, size_t nwords)
+{
+	if (s->procdescr)	/* a procedure's object may have been here */
+		gch_store_rlx(&s->procdescr[gch_span_index(s, obj)], 0);
+	return set_layout(s, obj, ptrmap, nwords);
+}
+
+/*
+ * Make the object at @obj one the collector scans by calling its scan
+ * hook with @descr (non-zero): a typed slot with no pointer word.  The
+ * descriptor is stored before set_layout publishes the typed bit
+ * (release), so a marker that sees the bit sees the descriptor.  Called
+ * by the span's owner right after allocating the slot.
+ */
+int gch_span_set_proc(struct gch_span *s, uintptr_t obj, uint64_t descr)
+{
+	static const uint64_t no_pointers;
+	uint64_t *d = s->procdescr;
+
+	if (!d) {
+		d = calloc(s->nelems, sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		gch_store_rel(&s->procdescr, d);
+	}
+	gch_store_rlx(&d[gch_span_index(s, obj)], descr);
+	return set_layout(s, obj, &no_pointers, 1);
 }

@@ -6,12 +6,15 @@
  * name, into build/compat-vm (compat.mk, target compat-vmtests):
  *
  *   compat_api_test, run /usr/bin/<name>.bin with
- *   compat_ctl_test  LD_LIBRARY_PATH=/usr/bin, where our libgc.so.1 is
+ *   compat_ctl_test, LD_LIBRARY_PATH=/usr/bin, where our libgc.so.1 is
+ *   compat_kinds_test
  *                    (the binary's runpath names a host directory the
  *                    guest does not have);
  *   w3m_test,        run the host's test scripts unchanged with bash,
- *   mmv_test         all from /usr/bin: the scripts, lib.sh, bash, w3m,
- *                    mmv and our libgc.so.1 (GCH_COMPAT_DIR=/usr/bin).
+ *   mmv_test,        all from /usr/bin: the scripts, lib.sh, bash, w3m,
+ *   guile_test       mmv, guile-3.0, guile_prog.scm and our libgc.so.1
+ *                    (GCH_COMPAT_DIR=/usr/bin); Guile's modules come in
+ *                    the test directory's root/ (compat.mk).
  *
  * The guest is a busybox initramfs: scripts/vm copies a test directory's
  * bin/ to /usr/bin but copies shared libraries only for the tests
@@ -42,7 +45,8 @@ int main(int argc, char **argv)
 	setenv("HOME", "/tmp", 1);	/* w3m keeps ~/.w3m */
 	setenv("TERM", "dumb", 0);
 	if (!strcmp(name, "compat_api_test") ||
-	    !strcmp(name, "compat_ctl_test")) {
+	    !strcmp(name, "compat_ctl_test") ||
+	    !strcmp(name, "compat_kinds_test")) {
 		setenv("LD_LIBRARY_PATH", "/usr/bin", 1);
 		snprintf(path, sizeof(path), "/usr/bin/%s.bin", name);
 		execl(path, name, (char *)NULL);
