@@ -32,7 +32,7 @@ $(COMPAT_OUT)/libgc.so: $(COMPAT_SO)
 	ln -sfn libgc.so.1 $@
 
 # Against gc.h, linked to our libgc.so.1 (found first through its runpath).
-$(COMPAT_OUT)/tests/%: compat/tests/%.c $(COMPAT_SO)
+$(COMPAT_OUT)/tests/%: compat/tests/%.c compat/tests/compat_test.h $(COMPAT_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -pthread $< -o $@ $(COMPAT_SO) \
 	    -Wl,-rpath,$(COMPAT_OUT)

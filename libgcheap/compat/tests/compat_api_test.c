@@ -26,20 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int passed, failed;
+#include "compat_test.h"
 
-#define CHECK(cond, ...) do {						\
-	if (cond) {							\
-		passed++;						\
-	} else {							\
-		failed++;						\
-		printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
-
-#define NOINLINE __attribute__((noinline))
 #define HIDE(p) (~(uintptr_t)(p))
 /* gc.h declares the allocators malloc-like, so the compiler may assume
  * their result equals no existing object: compare through this. */
@@ -51,23 +39,6 @@ static NOINLINE uintptr_t addr(const void *p)
 	return v;
 }
 #define REVEAL(v) ((void *)~(v))
-
-/* ---- helpers ------------------------------------------------------------ */
-
-static NOINLINE void wipe_stack(void)
-{
-	volatile char buf[16384];
-
-	memset((char *)buf, 0, sizeof(buf));
-}
-
-static void collect(int n)
-{
-	for (int i = 0; i < n; i++) {
-		wipe_stack();
-		GC_gcollect();
-	}
-}
 
 /* Finalizer bookkeeping: which objects (by tag) ran, in which GC_gcollect
  * round. */
@@ -1085,7 +1056,5 @@ int main(void)
 	test_threads();
 	test_threads_churn();
 	test_model();
-	printf("compat_api_test: %d passed, %d failed\n", passed, failed);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return report("compat_api_test");
 }

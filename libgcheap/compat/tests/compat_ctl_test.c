@@ -27,35 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
+#include "compat_test.h"
 
-#define CHECK(cond, ...) do {						\
-	if (cond) {							\
-		passed++;						\
-	} else {							\
-		failed++;						\
-		printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
-
-#define NOINLINE __attribute__((noinline))
-
-static NOINLINE void wipe_stack(void)
-{
-	volatile char buf[16384];
-
-	memset((char *)buf, 0, sizeof(buf));
-}
-
-static void collect(int n)
-{
-	for (int i = 0; i < n; i++) {
-		wipe_stack();
-		GC_gcollect();
-	}
-}
 
 /* Finalizable leaves: fin_ran[tag] says whether the leaf was reclaimed. */
 #define MAXTAG 64
@@ -364,7 +337,5 @@ int main(void)
 	test_visible();
 	test_java_finalization();
 	test_expand();
-	printf("compat_ctl_test: %d passed, %d failed\n", passed, failed);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return report("compat_ctl_test");
 }

@@ -22,35 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
+#include "compat_test.h"
 
-#define CHECK(cond, ...) do {						\
-	if (cond) {							\
-		passed++;						\
-	} else {							\
-		failed++;						\
-		printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);	\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-	}								\
-} while (0)
-
-#define NOINLINE __attribute__((noinline))
-
-static NOINLINE void wipe_stack(void)
-{
-	volatile char buf[16384];
-
-	memset((char *)buf, 0, sizeof(buf));
-}
-
-static void collect(int n)
-{
-	for (int i = 0; i < n; i++) {
-		wipe_stack();
-		GC_gcollect();
-	}
-}
 
 #define MAXTAG 512
 static int fin_ran[MAXTAG];
@@ -311,7 +284,5 @@ int main(void)
 	test_many_normal();
 	test_many_ptrfree();
 	test_misc();
-	printf("compat_kinds_test: %d passed, %d failed\n", passed, failed);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return report("compat_kinds_test");
 }
