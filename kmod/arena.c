@@ -82,6 +82,14 @@
  * makes fork() copy the PTEs of a VMA that MADV_DOFORK let through, which
  * gch_arena_vm_open() undoes.
  *
+ * Spans across arenas (GCH_SPAN_ALLOC_CROSS, pagealloc.c) need nothing here:
+ * the allocator publishes such a span arena by arena, so every function
+ * below sees a range inside one arena, and populating, which only small
+ * spans ask for, leaves a span that crosses a boundary to faults
+ * (gch_span_populate() checks).  Each arena stays its own mapping: one flat
+ * span over several is contiguous only because the owner maps the arenas
+ * side by side, which GCH_SPAN_ALLOC_CROSS requires of it.
+ *
  * VMA rules: exact arena size, MAP_SHARED only, never executable, not copied
  * on fork, not expandable, not splittable (may_split) and not movable
  * (mremap), which keeps "one VMA == one whole arena" true for its lifetime.
@@ -355,7 +363,9 @@ int gch_mmap(struct file *file, struct vm_area_struct *vma)
 /*
  * Write @entry into the page-map entries of heap pages [first, first + n) of
  * @arena and return how many system pages back them now.  Done under
- * res_lock so a concurrent fault classifies its page consistently.
+ * res_lock so a concurrent fault classifies its page consistently.  A span
+ * across arenas is published one call per arena: res_lock is held for at
+ * most one arena's entries at a time.
  */
 unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
 			       u32 first, u32 n, u64 entry)

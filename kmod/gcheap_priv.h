@@ -82,6 +82,16 @@ struct gch_sum {
 	u16 max;	/* longest free run inside the block */
 };
 
+/*
+ * The same summary for a block of whole arenas (pagealloc.c): runs that
+ * cross arena boundaries, for GCH_SPAN_ALLOC_CROSS, need more than 16 bits.
+ */
+struct gch_hsum {
+	u32 pre;
+	u32 suf;
+	u32 max;
+};
+
 struct gch_arena {
 	unsigned int index;
 	/* heap->lock: one bit per heap page, set while the page is in a span */
@@ -130,6 +140,8 @@ struct gch_heap {
 	struct gch_arena *arenas[GCH_MAX_ARENAS];
 	/* heap->lock: max-tree of arena longest free runs, leaves = arenas */
 	u16 arena_tree[2 * GCH_MAX_ARENAS];
+	/* heap->lock: summary tree of free runs read across arenas (absent: 0) */
+	struct gch_hsum arena_sum[2 * GCH_MAX_ARENAS];
 	unsigned int narenas;
 	u64 span_pages;
 	u64 spans;
@@ -228,7 +240,8 @@ void gch_slots_clear(struct gch_arena *arena, u32 first, u32 n);
 
 /* pagealloc.c */
 void gch_pagealloc_arena_init(struct gch_heap *heap, struct gch_arena *arena);
-int gch_span_alloc(struct gch_heap *heap, u32 npages, u64 *page, bool *zeroed);
+int gch_span_alloc(struct gch_heap *heap, u32 npages, bool cross, u64 *page,
+		   bool *zeroed);
 int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
 		   u32 count);
 

@@ -121,7 +121,7 @@ static u64 gch_features(void)
 {
 	return GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS | GCH_FEAT_TRACEPOINTS |
 	       GCH_FEAT_GC_PHASE | GCH_FEAT_SCAVENGER | GCH_FEAT_SHRINKER |
-	       GCH_FEAT_GC_PAUSE | GCH_FEAT_PRESSURE;
+	       GCH_FEAT_GC_PAUSE | GCH_FEAT_PRESSURE | GCH_FEAT_CROSS_SPANS;
 }
 
 static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
@@ -152,20 +152,22 @@ static int gch_ioc_span_alloc(struct gch_heap *heap, void __user *uarg)
 {
 	struct gch_span_alloc a;
 	struct gch_uout out;
-	bool zeroed;
+	bool zeroed, cross;
 	u32 usize;
 	int err;
 
 	err = gch_copy_in(&a, sizeof(a), GCH_V1_SPAN_ALLOC, uarg, &usize);
 	if (err)
 		return err;
-	if (a.flags || a.reserved || !a.npages || a.npages > GCH_MAX_SPAN_PAGES)
+	cross = a.flags & GCH_SPAN_ALLOC_CROSS;
+	if ((a.flags & ~GCH_SPAN_ALLOC_CROSS) || a.reserved || !a.npages ||
+	    a.npages > (cross ? GCH_MAX_CROSS_SPAN_PAGES : GCH_MAX_SPAN_PAGES))
 		return -EINVAL;
 
 	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(a), usize));
 	if (err)
 		return err;
-	err = gch_span_alloc(heap, a.npages, &a.page, &zeroed);
+	err = gch_span_alloc(heap, a.npages, cross, &a.page, &zeroed);
 	if (err) {
 		gch_uout_drop(&out);
 		return err;

@@ -12,13 +12,33 @@
  * block by the free run at its low end (pre), at its high end (suf) and the
  * longest free run inside (max), the summary Go's page allocator keeps in its
  * radix tree.  Over the arenas, heap->arena_tree[] is a max-tree of the
- * arenas' longest free runs (0 for arenas not created).
+ * arenas' longest free runs (0 for arenas not created), and
+ * heap->arena_sum[] the same pre/suf/max summary one level up, with arenas
+ * as leaves (an arena not created is a leaf of all-used pages), for spans
+ * across arenas.
  *
  * First fit descends the arena tree to the lowest arena whose longest run
  * fits, then that arena's tree to the lowest run that fits: at each node the
  * left child if its max fits, else the run crossing the middle (left.suf +
- * right.pre) if it fits, else the right child.  A span never crosses an
- * arena, matching the uAPI.  Allocation and free set or clear bits and then
+ * right.pre) if it fits, else the right child.  Without
+ * GCH_SPAN_ALLOC_CROSS a span never crosses an arena, matching the uAPI.
+ *
+ * Spans across arenas (GCH_SPAN_ALLOC_CROSS): first fit descends
+ * heap->arena_sum[] the same way, with blocks of arenas instead of words: a
+ * run crossing the middle of a block is the left half's suffix plus the
+ * right half's prefix, so runs over any number of consecutive created arenas
+ * are found in O(log arenas); at a leaf the run lies inside one arena and
+ * that arena's tree finds it.  The span is then claimed arena by arena: each
+ * piece is an ordinary range of its arena's bitmap, page map and span slots,
+ * every page getting the one entry GCH_PME_MAKE(first, npages), so
+ * userspace finds the head of the span from any page in O(1) and the rest of
+ * the module (faults, residency, memcg, the scavenger's per-arena walk of
+ * free runs, the shrinker, stats) never needs to know that a span crossed a
+ * boundary: to all of them it is a set of per-arena ranges.  Free is the
+ * same in reverse, and coalescing across a boundary comes from the summaries
+ * as inside an arena.  The summaries use u32: a run may be the whole heap.
+ *
+ * Allocation and free set or clear bits and then
  * recompute only the leaves they touched and the nodes above them, level by
  * level, so coalescing costs nothing extra: free runs are implicit in the
  * bitmap and the summaries merge neighbours automatically.
@@ -90,16 +110,34 @@ static unsigned int gch_word_find(unsigned long used, unsigned int n)
 	return 0;
 }
 
+static struct gch_hsum gch_hsum_join(struct gch_hsum l, struct gch_hsum r,
+				     u32 half)
+{
+	struct gch_hsum s;
+
+	s.pre = l.pre == half ? half + r.pre : l.pre;
+	s.suf = r.suf == half ? half + l.suf : r.suf;
+	s.max = max3(l.max, r.max, l.suf + r.pre);
+	return s;
+}
+
 static void gch_arena_tree_update(struct gch_heap *heap,
 				  struct gch_arena *arena)
 {
 	unsigned int k = GCH_MAX_ARENAS + arena->index;
+	struct gch_hsum *hs = heap->arena_sum;
+	u32 half = GCH_PAGES_PER_ARENA;
 
 	lockdep_assert_held(&heap->lock);
 	heap->arena_tree[k] = arena->tree[1].max;
-	for (k >>= 1; k; k >>= 1)
+	hs[k] = (struct gch_hsum){ arena->tree[1].pre, arena->tree[1].suf,
+				   arena->tree[1].max };
+	for (k >>= 1; k; k >>= 1) {
 		heap->arena_tree[k] = max(heap->arena_tree[2 * k],
 					  heap->arena_tree[2 * k + 1]);
+		hs[k] = gch_hsum_join(hs[2 * k], hs[2 * k + 1], half);
+		half <<= 1;
+	}
 }
 
 /* Recompute the summaries above words [lo, hi] of @arena. */
@@ -167,6 +205,37 @@ static struct gch_arena *gch_find_arena(struct gch_heap *heap, u32 n)
 	return heap->arenas[k - GCH_MAX_ARENAS];
 }
 
+/*
+ * Lowest heap page starting a free run of @n pages read across arena
+ * boundaries (GCH_SPAN_ALLOC_CROSS), or U64_MAX.
+ */
+static u64 gch_cross_find(struct gch_heap *heap, u32 n)
+{
+	const struct gch_hsum *t = heap->arena_sum;
+	u64 half = GCH_MAX_PAGES / 2, base = 0;
+	unsigned int k = 1;
+
+	lockdep_assert_held(&heap->lock);
+	if (t[1].max < n)
+		return U64_MAX;
+	while (k < GCH_MAX_ARENAS) {
+		const struct gch_hsum *l = &t[2 * k], *r = &t[2 * k + 1];
+
+		/* as in gch_arena_find(): a left run starts lowest */
+		if (l->max >= n) {
+			k = 2 * k;
+		} else if (l->suf + r->pre >= n) {
+			return base + half - l->suf;
+		} else {
+			k = 2 * k + 1;
+			base += half;
+		}
+		half >>= 1;
+	}
+	/* a leaf that fits is a created arena with the run inside it */
+	return base + gch_arena_find(heap->arenas[k - GCH_MAX_ARENAS], n);
+}
+
 static void gch_mark(struct gch_heap *heap, struct gch_arena *arena, u32 first,
 		     u32 n, bool used)
 {
@@ -176,6 +245,55 @@ static void gch_mark(struct gch_heap *heap, struct gch_arena *arena, u32 first,
 		bitmap_clear(arena->used, first, n);
 	gch_tree_update(heap, arena, first / BITS_PER_LONG,
 			(first + n - 1) / BITS_PER_LONG);
+}
+
+/*
+ * Claim heap pages [first, first + n), free and in created arenas, for the
+ * span @entry, arena by arena; returns how many system pages back them.
+ */
+static unsigned long gch_range_claim(struct gch_heap *heap, u64 first, u32 n,
+				     u64 entry)
+{
+	unsigned long nres = 0;
+	struct gch_arena *arena;
+	u32 idx, len;
+
+	lockdep_assert_held(&heap->lock);
+	for (;;) {
+		arena = heap->arenas[first / GCH_PAGES_PER_ARENA];
+		idx = first % GCH_PAGES_PER_ARENA;
+		len = min_t(u32, n, GCH_PAGES_PER_ARENA - idx);
+		gch_mark(heap, arena, idx, len, true);
+		gch_slots_clear(arena, idx, len);
+		nres += gch_span_publish(heap, arena, idx, len, entry);
+		first += len;
+		n -= len;
+		if (!n)
+			return nres;
+		/* an arena's worth of entries per step: let others run */
+		cond_resched();
+	}
+}
+
+/* Give the pages of a validated span back to their arenas' free pools. */
+static void gch_range_put(struct gch_heap *heap, u64 first, u32 n)
+{
+	struct gch_arena *arena;
+	u32 idx, len;
+
+	lockdep_assert_held(&heap->lock);
+	for (;;) {
+		arena = heap->arenas[first / GCH_PAGES_PER_ARENA];
+		idx = first % GCH_PAGES_PER_ARENA;
+		len = min_t(u32, n, GCH_PAGES_PER_ARENA - idx);
+		gch_span_publish(heap, arena, idx, len, 0);
+		gch_mark(heap, arena, idx, len, false);
+		first += len;
+		n -= len;
+		if (!n)
+			return;
+		cond_resched();
+	}
 }
 
 /* Refuse an allocation by a limit: counted, traced, nothing changes. */
@@ -188,11 +306,24 @@ static int gch_limit_hit(struct gch_heap *heap, u32 npages, bool total)
 	return -ENOMEM;
 }
 
-int gch_span_alloc(struct gch_heap *heap, u32 npages, u64 *page, bool *zeroed)
+/* Lowest fit for @npages, inside one arena unless @cross; U64_MAX: none. */
+static u64 gch_find(struct gch_heap *heap, u32 npages, bool cross)
 {
 	struct gch_arena *arena;
+
+	if (cross)
+		return gch_cross_find(heap, npages);
+	arena = gch_find_arena(heap, npages);
+	if (!arena)
+		return U64_MAX;
+	return (u64)arena->index * GCH_PAGES_PER_ARENA +
+	       gch_arena_find(arena, npages);
+}
+
+int gch_span_alloc(struct gch_heap *heap, u32 npages, bool cross, u64 *page,
+		   bool *zeroed)
+{
 	u64 first;
-	u32 idx;
 
 	mutex_lock(&heap->lock);
 	if (heap->hard_pages && heap->span_pages + npages > heap->hard_pages) {
@@ -204,16 +335,12 @@ int gch_span_alloc(struct gch_heap *heap, u32 npages, u64 *page, bool *zeroed)
 		gch_limit_hit(heap, npages, true);
 		goto err_unreserve;
 	}
-	arena = gch_find_arena(heap, npages);
-	if (!arena)
+	first = gch_find(heap, npages, cross);
+	if (first == U64_MAX)
 		goto err_unreserve;
 
-	idx = gch_arena_find(arena, npages);
-	first = (u64)arena->index * GCH_PAGES_PER_ARENA + idx;
-	gch_mark(heap, arena, idx, npages, true);
-	gch_slots_clear(arena, idx, npages);
-	*zeroed = !gch_span_publish(heap, arena, idx, npages,
-				    GCH_PME_MAKE(first, npages));
+	*zeroed = !gch_range_claim(heap, first, npages,
+				   GCH_PME_MAKE(first, npages));
 	*page = first;
 	heap->span_pages += npages;
 	heap->spans++;
@@ -236,7 +363,11 @@ static int gch_ref_cmp(const void *a, const void *b)
 	return x->page < y->page ? -1 : x->page > y->page;
 }
 
-/* The arena holding span @ref if @ref names a live span exactly, or NULL. */
+/*
+ * The arena holding the head of span @ref if @ref names a live span exactly,
+ * or NULL.  The head's entry says the span's length, so a matching entry is
+ * a live span with all its pages, in whichever arenas, allocated.
+ */
 static struct gch_arena *gch_span_lookup(struct gch_heap *heap,
 					 const struct gch_span_ref *ref)
 {
@@ -258,12 +389,8 @@ static struct gch_arena *gch_span_lookup(struct gch_heap *heap,
 /* Return span @ref's pages to the free pool; it was validated. */
 static void gch_span_put(struct gch_heap *heap, const struct gch_span_ref *ref)
 {
-	struct gch_arena *arena = heap->arenas[ref->page / GCH_PAGES_PER_ARENA];
-	u32 idx = ref->page % GCH_PAGES_PER_ARENA;
-
 	lockdep_assert_held(&heap->lock);
-	gch_span_publish(heap, arena, idx, ref->npages, 0);
-	gch_mark(heap, arena, idx, ref->npages, false);
+	gch_range_put(heap, ref->page, ref->npages);
 	heap->span_pages -= ref->npages;
 	heap->spans--;
 	atomic_long_sub(ref->npages, &gch_total_span_pages);

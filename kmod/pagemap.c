@@ -14,7 +14,11 @@
  * Page-map entries are written with WRITE_ONCE() of the whole u64 (a single
  * 64-bit store on every 64-bit architecture this builds for), under
  * heap->lock and res_lock; userspace reads them racily and sees the old or
- * the new entry.  The page map is mapped read-only: PROT_WRITE is refused and
+ * the new entry.  A span across arenas (GCH_SPAN_ALLOC_CROSS) has the same
+ * entry, head and length, in every page of every arena it covers: its
+ * entries live in several arenas' buffers, each written by its own
+ * gch_pagemap_set() call, and a reader still needs one load for any page.
+ * The page map is mapped read-only: PROT_WRITE is refused and
  * VM_MAYWRITE cleared so mprotect() cannot add it later.  The slots are
  * userspace's, except that allocation zeroes a new span's slots.
  */

@@ -104,8 +104,9 @@ static void fill_gc_phase(FIXTURE_DATA(ioc) *self, void *buf)
 static const struct ioc_desc descs[] = {
 	{ "VERSION", GCH_IOC_VERSION, sizeof(struct gch_version), 0, -1, 0,
 	  true, fill_version },
-	{ "SPAN_ALLOC", GCH_IOC_SPAN_ALLOC, sizeof(struct gch_span_alloc), 0,
-	  offsetof(struct gch_span_alloc, reserved), 8, true, fill_alloc },
+	{ "SPAN_ALLOC", GCH_IOC_SPAN_ALLOC, sizeof(struct gch_span_alloc),
+	  GCH_SPAN_ALLOC_CROSS, offsetof(struct gch_span_alloc, reserved), 8,
+	  true, fill_alloc },
 	{ "SPAN_FREE", GCH_IOC_SPAN_FREE, sizeof(struct gch_span_free), 0,
 	  offsetof(struct gch_span_free, reserved), 4, false, fill_free },
 	{ "LIMITS", GCH_IOC_LIMITS, sizeof(struct gch_limits),
@@ -167,7 +168,7 @@ TEST_F(ioc, handshake)
 	/* The page map and span slots are what this ABI is built on. */
 	EXPECT_EQ(GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS,
 		  v.features & (GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS));
-	EXPECT_EQ(0, v.features & ~((GCH_FEAT_PRESSURE << 1) - 1))
+	EXPECT_EQ(0, v.features & ~((GCH_FEAT_CROSS_SPANS << 1) - 1))
 		TH_LOG("unknown feature bits %#llx", (unsigned long long)v.features);
 	ASSERT_EQ(0, gch_stats(self->fd, &st));
 	EXPECT_EQ(v.heap_id, st.heap_id);

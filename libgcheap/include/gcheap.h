@@ -68,8 +68,15 @@ extern "C" {
 /* Heaps open at once in one process. */
 #define GCH_MAX_HEAPS		16
 
-/* The largest object: a span never crosses a 64 MiB arena. */
-#define GCH_MAX_OBJECT		(64ULL << 20)
+/*
+ * The largest object any heap can hold: its whole address space, 1024
+ * arenas of 64 MiB (64 GiB).  A heap opened with a smaller max_arenas holds
+ * up to max_arenas * 64 MiB, less what is in use, and its hard limit bounds
+ * it further.  Objects larger than one arena (64 MiB) are spans across
+ * arenas: on the kernel backend they need a gcheap.ko with
+ * GCH_FEAT_CROSS_SPANS; an older module refuses them (ENOMEM).
+ */
+#define GCH_MAX_OBJECT		(64ULL << 30)
 
 typedef struct gch_heap gch_heap;
 
@@ -181,7 +188,11 @@ int gch_close(gch_heap *h);
  * gch_malloc - allocate @size zeroed bytes that may hold pointers (scanned
  * conservatively by the collector).  size 0 gives a unique 8 B object.
  * Errors: ENOMEM (after the out-of-memory handler, if any, declined), also
- * for size > GCH_MAX_OBJECT.  Attaches the calling thread if needed.
+ * for size > GCH_MAX_OBJECT, for a size beyond the heap's address space
+ * (max_arenas * 64 MiB) or its hard limit, and for size > 64 MiB on the
+ * kernel backend when the module lacks GCH_FEAT_CROSS_SPANS.  Objects of
+ * any size are scanned, collected and freed like small ones.  Attaches the
+ * calling thread if needed.
  */
 void *gch_malloc(gch_heap *h, size_t size);
 

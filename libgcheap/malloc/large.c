@@ -8,6 +8,22 @@
  * swept list so that the sweeper finds it like any other span; freeing a
  * dead large object gives its span straight back to the page layer.
  *
+ * Size: anything the heap's address space holds (h->max_arenas arenas, 64
+ * GiB at most; GCH_MAX_OBJECT is that most).  A span longer than an arena
+ * runs over consecutive arenas (the page layers' top comments); nothing
+ * here or in the collector depends on where arenas begin: the span's base,
+ * length and the page map are all it uses.
+ *
+ * Reclaim first: an object over an arena asks for a run that only
+ * coalesced free pages give, and the dead objects of the last cycle may be
+ * waiting for the sweeper (20 ms after the cycle, or for the allocations
+ * that sweep).  Taking new arenas while a dead gigabyte waits would double
+ * the footprint of a program that drops one huge buffer and makes the next,
+ * so before such a span is asked for, unswept spans are swept until as many
+ * bytes went back to the page layer as the object needs, or none is left
+ * (Go's mheap.reclaim, which every span allocation does; smaller objects
+ * leave it to the sweeper, their spans fit in the holes anyway).
+ *
  * Zeroing: the page layer says whether the span is known to be zero (never
  * touched since the kernel got the pages); only otherwise is it cleared.
  *
@@ -17,6 +33,20 @@
 #include <string.h>
 
 #include "internal.h"
+#include "gc_internal.h"
+
+/* Sweep until @bytes of spans went back to the page layer or none is left. */
+static void reclaim(struct gch_heap *h, uint64_t bytes)
+{
+	uint64_t start = gch_load(&h->span_bytes);
+
+	while (gc_sweep_some(h, 64)) {
+		uint64_t now = gch_load(&h->span_bytes);
+
+		if (now < start && start - now >= bytes)
+			break;
+	}
+}
 
 void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
 {
@@ -27,11 +57,15 @@ void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
 
 	if (!c)
 		return NULL;
-	if (size > GCH_MAX_OBJECT) {
+	/* also keeps the page count below from overflowing */
+	if (size > GCH_MAX_OBJECT ||
+	    size > (size_t)h->max_arenas << GCH_ARENA_SHIFT) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	npages = (uint32_t)((size + GCH_PAGE_SIZE - 1) >> GCH_PAGE_SHIFT);
+	if (npages > GCH_MAX_SPAN_PAGES)
+		reclaim(h, (uint64_t)npages << GCH_PAGE_SHIFT);
 	s = gch_span_new(h, sc, npages);
 	if (!s)
 		return NULL;

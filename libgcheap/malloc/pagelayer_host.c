@@ -8,12 +8,20 @@
  * it is created; a page map with GCH_PME_* entries and a span-slot array of
  * one __u64 per page (anonymous NORESERVE mappings, touched only as used).
  *
- * Allocation: address-ordered first fit over a list of free runs, each run
- * inside one arena (runs never merge across an arena boundary, so spans
- * never cross one); a new arena is created when no run fits.  Freed runs
- * coalesce with their neighbours.  As in the kernel, the page-map entries
- * of a span change only inside alloc/free, with single 64-bit stores, and the
- * slots of a new span's pages are set to 0.
+ * Allocation: address-ordered first fit over a list of maximal free runs
+ * (a run goes on over the boundary between two created arenas); a new arena
+ * is created when no run fits.  As with the kernel backend, a span of at
+ * most an arena (GCH_MAX_SPAN_PAGES) stays inside one arena: it takes the
+ * lowest place in a run that does not cross a boundary, splitting the run if
+ * that place is not at its start.  A longer span, for an object over 64 MiB,
+ * is the kernel's GCH_SPAN_ALLOC_CROSS: the lowest run that holds it,
+ * across as many consecutive arenas as it needs (the heap grows an arena at
+ * a time until the run at the top is long enough).  Freed runs coalesce with
+ * their neighbours, across boundaries too.  No arena is created for a
+ * request that the rest of the reservation could not hold anyway.  As in
+ * the kernel, the page-map entries of a span change only inside alloc/free,
+ * with single 64-bit stores, and the slots of a new span's pages are set to
+ * 0.
  *
  * Zeroed flag: a byte per page records whether the page was ever part of a
  * span.  Freed pages keep their contents (as the kernel keeps them resident
@@ -107,26 +115,71 @@ static int new_arena(struct gch_heap *h)
 	r->start = a * GCH_PAGES_PER_ARENA;
 	r->npages = GCH_PAGES_PER_ARENA;
 	r->next = NULL;
-	for (tail = &p->runs; *tail; tail = &(*tail)->next)
+	for (tail = &p->runs; *tail && (*tail)->next; tail = &(*tail)->next)
 		;
-	*tail = r;
+	if (*tail && (*tail)->start + (*tail)->npages == r->start) {
+		/* the top run reaches the new arena: it just grows */
+		(*tail)->npages += r->npages;
+		free(r);
+	} else if (*tail) {
+		(*tail)->next = r;
+	} else {
+		*tail = r;
+	}
 	p->narenas = a + 1;
 	gch_store_rel(&h->mapped_pages,
 		      (uint64_t)p->narenas * GCH_PAGES_PER_ARENA);
 	return 0;
 }
 
-/* First fit: carve @n pages off the low end of the first run that fits. */
-static int take_run(struct host_pl *p, uint32_t n, uint32_t *start)
+/*
+ * Lowest page of run @r where @n pages fit, inside one arena unless @n is
+ * more than an arena; UINT32_MAX if none.  A place inside one arena is the
+ * run's start or, if that crosses a boundary, the boundary after it.
+ */
+static uint32_t run_fit(const struct free_run *r, uint32_t n)
+{
+	uint64_t end = (uint64_t)r->start + r->npages;
+	uint32_t st = r->start;
+
+	if (r->npages < n)
+		return UINT32_MAX;
+	if (n <= GCH_MAX_SPAN_PAGES &&
+	    st / GCH_PAGES_PER_ARENA != (st + n - 1) / GCH_PAGES_PER_ARENA)
+		st = (st / GCH_PAGES_PER_ARENA + 1) * GCH_PAGES_PER_ARENA;
+	return st + (uint64_t)n <= end ? st : UINT32_MAX;
+}
+
+/*
+ * First fit: carve @n pages out of the first run that holds them (see
+ * run_fit()).  Carving from a run's middle splits it, using *@spare.
+ */
+static int take_run(struct host_pl *p, uint32_t n, uint32_t *start,
+		    struct free_run **spare)
 {
 	for (struct free_run **rp = &p->runs; *rp; rp = &(*rp)->next) {
-		struct free_run *r = *rp;
+		struct free_run *r = *rp, *hi;
+		uint32_t st = run_fit(r, n), end = r->start + r->npages;
 
-		if (r->npages < n)
+		if (st == UINT32_MAX)
 			continue;
-		*start = r->start;
-		r->start += n;
-		r->npages -= n;
+		if (st != r->start && st + n != end) {
+			if (!*spare)
+				return -ENOMEM;
+			hi = *spare;
+			*spare = NULL;
+			hi->start = st + n;
+			hi->npages = end - (st + n);
+			hi->next = r->next;
+			r->next = hi;
+		}
+		*start = st;
+		if (st == r->start) {
+			r->start += n;
+			r->npages -= n;
+		} else {
+			r->npages = st - r->start;
+		}
 		if (!r->npages) {
 			*rp = r->next;
 			free(r);
@@ -189,31 +242,62 @@ static bool take_pages(struct host_pl *p, uint32_t start, uint32_t n)
 	return zero;
 }
 
+/*
+ * Whether new arenas could make room for @npages: the free run at the top
+ * of the created arenas (the last run, if it reaches the top) plus every
+ * arena the reservation has left.  No arena is created for a request that
+ * can never fit.
+ */
+static bool can_grow_for(struct gch_heap *h, uint32_t npages)
+{
+	struct host_pl *p = hpl(h);
+	uint64_t top = (uint64_t)p->narenas * GCH_PAGES_PER_ARENA, free = 0;
+	const struct free_run *r = p->runs;
+
+	gch_assert_held(&p->lock);
+	while (r && r->next)
+		r = r->next;
+	if (r && r->start + (uint64_t)r->npages == top)
+		free = r->npages;
+	if (npages <= GCH_MAX_SPAN_PAGES)
+		return p->narenas < h->max_arenas;
+	return free + (uint64_t)(h->max_arenas - p->narenas) *
+		      GCH_PAGES_PER_ARENA >= npages;
+}
+
 static int host_span_alloc(struct gch_heap *h, uint32_t npages,
 			   uint32_t *page, bool *zeroed)
 {
 	struct host_pl *p = hpl(h);
+	struct free_run *spare;
 	uint32_t start, chunk[2];
 	unsigned nchunks = 0;
 	bool zero;
 	int r = 0;
 
-	if (!npages || npages > GCH_MAX_SPAN_PAGES)
+	if (!npages)
 		return -EINVAL;
+	if (npages > (uint64_t)h->max_arenas * GCH_PAGES_PER_ARENA)
+		return -ENOMEM;
+	/* a run split in two needs a node: had before the lock */
+	spare = malloc(sizeof(*spare));
 	gch_lock(&p->lock);
 	if (p->limits.hard_pages &&
 	    p->span_pages + npages > p->limits.hard_pages) {
 		p->limit_hits++;
 		gch_unlock(&p->lock);
+		free(spare);
 		return -ENOMEM;
 	}
-	while (take_run(p, npages, &start)) {
-		r = new_arena(h);
+	while (take_run(p, npages, &start, &spare)) {
+		r = can_grow_for(h, npages) ? new_arena(h) : -ENOMEM;
 		if (r) {
 			gch_unlock(&p->lock);
+			free(spare);
 			return r;
 		}
 	}
+	free(spare);
 	/* a small span spans at most two chunks */
 	if (npages <= PREFAULT_PAGES && !gch_load(&p->prefault_off)) {
 		uint32_t last = start + npages - 1;
@@ -238,13 +322,8 @@ static int host_span_alloc(struct gch_heap *h, uint32_t npages,
 	return 0;
 }
 
-static bool same_arena(uint32_t a, uint32_t b)
-{
-	return a / GCH_PAGES_PER_ARENA == b / GCH_PAGES_PER_ARENA;
-}
-
-/* Put [start, start + n) back in the run list, merging with neighbours in
- * the same arena.  Returns -ENOMEM only if a new node cannot be had. */
+/* Put [start, start + n) back in the run list, merging with its neighbours
+ * (in whichever arena).  Returns -ENOMEM only if a new node cannot be had. */
 static int insert_run(struct host_pl *p, uint32_t start, uint32_t n)
 {
 	struct free_run **rp = &p->runs, *prev = NULL, *r;
@@ -253,12 +332,10 @@ static int insert_run(struct host_pl *p, uint32_t start, uint32_t n)
 		prev = *rp;
 		rp = &(*rp)->next;
 	}
-	if (prev && prev->start + prev->npages == start &&
-	    same_arena(prev->start, start)) {
+	if (prev && prev->start + prev->npages == start) {
 		prev->npages += n;
 		r = prev->next;
-		if (r && prev->start + prev->npages == r->start &&
-		    same_arena(prev->start, r->start)) {
+		if (r && prev->start + prev->npages == r->start) {
 			prev->npages += r->npages;
 			prev->next = r->next;
 			free(r);
@@ -266,7 +343,7 @@ static int insert_run(struct host_pl *p, uint32_t start, uint32_t n)
 		return 0;
 	}
 	r = *rp;
-	if (r && start + n == r->start && same_arena(start, r->start)) {
+	if (r && start + n == r->start) {
 		r->start = start;
 		r->npages += n;
 		return 0;

@@ -28,6 +28,21 @@
  * stays exact for the spans that follow.  A module without it ignores the
  * advice; a failing madvise() only costs the faults it would have saved.
  *
+ * Objects larger than an arena: a span of more than GCH_PAGES_PER_ARENA
+ * pages is asked for with GCH_SPAN_ALLOC_CROSS (module has
+ * GCH_FEAT_CROSS_SPANS), which lets it run over the boundaries of
+ * consecutive created arenas.  That is sound here because every arena is
+ * mapped at base + i * 64 MiB in one reservation, so consecutive arenas are
+ * contiguous memory, and the page map gives every page of such a span its
+ * head and length as for any span.  On -ENOMEM the heap grows by as many
+ * arenas as the free run at the top of the created ones (read from the page
+ * map) lacks, all at once, and not at all if the reservation cannot hold
+ * them: a request the heap can never satisfy must not create (and have the
+ * kernel allocate tables for) every arena first.  Smaller spans never ask
+ * to cross: they stay inside one arena as before (and small ones keep being
+ * populated).  A module without the feature cannot hold such a span:
+ * ENOMEM, as the library always said.
+ *
  * Locking: grow_lock serialises arena creation and limit_hits bookkeeping;
  * everything else is the kernel's to serialise.  h->mapped_pages is
  * published with a release store after the arena's mmap() succeeded, so a
@@ -86,14 +101,36 @@ static int map_arena(struct gch_heap *h, uint32_t i)
 }
 
 /*
- * SPAN_ALLOC said -ENOMEM while @seen arenas existed: retry (0) if another
- * thread mapped one meanwhile or we could map one, -ENOMEM if a limit is
- * the reason or no arena is left.
+ * Arenas to add so that a span of @npages fits: 1 for a span inside one
+ * arena; for a longer one, enough to extend the free run at the top of the
+ * created arenas (the page map says where it starts; a racing allocation
+ * may shorten it, and the caller's loop then grows again).
  */
-static int grow(struct gch_heap *h, uint32_t seen)
+static uint32_t arenas_needed(struct gch_heap *h, uint32_t narenas,
+			      uint32_t npages)
+{
+	uint64_t top = (uint64_t)narenas * GCH_PAGES_PER_ARENA, p = top;
+
+	if (npages <= GCH_MAX_SPAN_PAGES)
+		return 1;
+	while (p > 0 && !gch_load(&h->pagemap[p - 1]))
+		p--;
+	if (top - p >= npages)
+		return 1;	/* it fits, but another thread took it */
+	return (uint32_t)((npages - (top - p) + GCH_PAGES_PER_ARENA - 1) /
+			  GCH_PAGES_PER_ARENA);
+}
+
+/*
+ * SPAN_ALLOC of @npages said -ENOMEM while @seen arenas existed: retry (0)
+ * if another thread mapped one meanwhile or we could map what it needs,
+ * -ENOMEM if a limit is the reason or the reservation cannot hold it.
+ */
+static int grow(struct gch_heap *h, uint32_t seen, uint32_t npages)
 {
 	struct kernel_pl *k = kpl(h);
 	struct gch_stats st = { .size = sizeof(st) };
+	uint32_t add;
 	int r;
 
 	gch_lock(&k->grow_lock);
@@ -106,8 +143,10 @@ static int grow(struct gch_heap *h, uint32_t seen)
 		k->seen_limit_hits = st.limit_hits;
 		r = -ENOMEM;
 	} else if (!r) {
-		r = k->narenas < h->max_arenas ? map_arena(h, k->narenas)
-					       : -ENOMEM;
+		add = arenas_needed(h, k->narenas, npages);
+		r = add <= h->max_arenas - k->narenas ? 0 : -ENOMEM;
+		while (!r && add--)
+			r = map_arena(h, k->narenas);
 	}
 	gch_unlock(&k->grow_lock);
 	return r ? -ENOMEM : 0;
@@ -117,10 +156,18 @@ static int kernel_span_alloc(struct gch_heap *h, uint32_t npages,
 			     uint32_t *page, bool *zeroed)
 {
 	struct kernel_pl *k = kpl(h);
+	uint32_t flags = 0;
 
+	if (npages > GCH_MAX_SPAN_PAGES) {
+		if (!(k->ver.features & GCH_FEAT_CROSS_SPANS) ||
+		    npages > (uint64_t)h->max_arenas * GCH_PAGES_PER_ARENA)
+			return -ENOMEM;
+		flags = GCH_SPAN_ALLOC_CROSS;
+	}
 	for (;;) {
 		struct gch_span_alloc a = {
 			.size = sizeof(a),
+			.flags = flags,
 			.npages = npages,
 		};
 		uint32_t seen = gch_load(&k->narenas);
@@ -133,7 +180,7 @@ static int kernel_span_alloc(struct gch_heap *h, uint32_t npages,
 		}
 		if (r != -ENOMEM)
 			return r;
-		r = grow(h, seen);
+		r = grow(h, seen, npages);
 		if (r)
 			return r;
 	}

@@ -255,8 +255,13 @@ static void t_too_big(void)
 	EXPECT(gch_malloc(h, GCH_MAX_OBJECT + 1) == NULL && errno == ENOMEM);
 	errno = 0;
 	EXPECT(gch_malloc_noscan(h, SIZE_MAX) == NULL && errno == ENOMEM);
-	/* exactly one arena is fine */
-	EXPECT(gch_malloc_noscan(h, GCH_MAX_OBJECT) != NULL);
+	/* GCH_MAX_OBJECT is the whole address space of a heap: more than
+	 * what is left of this one */
+	errno = 0;
+	EXPECT(gch_malloc_noscan(h, GCH_MAX_OBJECT) == NULL && errno == ENOMEM);
+	/* exactly one arena is fine, and so is more (huge_test) */
+	EXPECT(gch_malloc_noscan(h, 64ULL << 20) != NULL);
+	EXPECT(gch_malloc_noscan(h, (64ULL << 20) + 1) != NULL);
 }
 
 int main(void)
@@ -267,7 +272,7 @@ int main(void)
 		{ "size 0 gives unique objects", t_zero_size },
 		{ "non-objects: stack, outside, free slot, tail, free page", t_not_objects },
 		{ "accounting is exact after detach", t_accounting },
-		{ "objects over 64 MiB fail with ENOMEM", t_too_big },
+		{ "objects over the heap fail with ENOMEM", t_too_big },
 	};
 	int r;
 

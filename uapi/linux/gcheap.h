@@ -11,7 +11,10 @@
  * into heap pages of GCH_PAGE_SIZE (8 KiB).  Heap pages are numbered from 0
  * across the whole heap: page p lives in arena p / GCH_PAGES_PER_ARENA.
  * A span is a run of contiguous heap pages inside one arena; the kernel's
- * page allocator hands out and takes back spans.
+ * page allocator hands out and takes back spans.  A span allocated with
+ * GCH_SPAN_ALLOC_CROSS (module has GCH_FEAT_CROSS_SPANS) may instead run on
+ * over the boundaries between consecutive created arenas, up to the whole
+ * heap: see "Spans across arenas" at GCH_IOC_SPAN_ALLOC.
  *
  * mmap() offsets
  * --------------
@@ -107,8 +110,10 @@
 #define GCH_PAGES_PER_ARENA	(1U << (GCH_ARENA_SHIFT - GCH_PAGE_SHIFT))
 #define GCH_MAX_ARENAS		1024U				/* 64 GiB */
 #define GCH_MAX_PAGES		(GCH_MAX_ARENAS * GCH_PAGES_PER_ARENA)
-/* The largest span: spans never cross an arena boundary. */
+/* The largest span without GCH_SPAN_ALLOC_CROSS: one arena. */
 #define GCH_MAX_SPAN_PAGES	GCH_PAGES_PER_ARENA
+/* The largest span with GCH_SPAN_ALLOC_CROSS: the whole heap. */
+#define GCH_MAX_CROSS_SPAN_PAGES	GCH_MAX_PAGES
 
 #define GCH_MMAP_ARENA(i)	((__u64)(i) << GCH_ARENA_SHIFT)
 #define GCH_MMAP_PAGEMAP	(1ULL << 40)
@@ -118,8 +123,11 @@
 /*
  * Page-map entry, one per heap page.  0: the page is in no span (free).
  * Otherwise bits 0..31 hold the heap page number of the span's first page and
- * bits 32..63 the span's length in pages (>= 1).  The kernel changes the
- * entries of a span's pages only inside GCH_IOC_SPAN_ALLOC and
+ * bits 32..63 the span's length in pages (>= 1).  Every page of a span has
+ * the same entry, so any interior page gives the span's head and length in
+ * one read, also for a span across arenas (whose length is then above
+ * GCH_PAGES_PER_ARENA, or whose head lies in an earlier arena).  The kernel
+ * changes the entries of a span's pages only inside GCH_IOC_SPAN_ALLOC and
  * GCH_IOC_SPAN_FREE of that span, with single 64-bit stores: a reader racing
  * with them sees the old or the new entry, never a mix.  The map says what the
  * kernel allocated; whether an object inside is live is userspace's business.
@@ -137,6 +145,7 @@
 #define GCH_FEAT_GC_PHASE	(1ULL << 5)	/* GCH_IOC_GC_PHASE */
 #define GCH_FEAT_GC_PAUSE	(1ULL << 6)	/* GCH_GC_PAUSE, gcheap_gc_pause */
 #define GCH_FEAT_PRESSURE	(1ULL << 7)	/* GCH_IOC_PRESSURE, poll() */
+#define GCH_FEAT_CROSS_SPANS	(1ULL << 8)	/* GCH_SPAN_ALLOC_CROSS */
 
 #define GCH_IOC_MAGIC		0xB6
 
@@ -162,7 +171,8 @@ enum {
  * @max_arenas: out, arenas this heap may create (GCH_MAX_ARENAS)
  * @pagemap_offset: out, GCH_MMAP_PAGEMAP
  * @spanslot_offset: out, GCH_MMAP_SPANSLOTS
- * @max_span_pages: out, GCH_MAX_SPAN_PAGES
+ * @max_span_pages: out, GCH_MAX_SPAN_PAGES (the limit without
+ *                  GCH_SPAN_ALLOC_CROSS; with it, GCH_MAX_CROSS_SPAN_PAGES)
  * @heap_id: out, this heap's id (the name of its debugfs directory is
  *           "<pid>-<heap_id>")
  *
@@ -186,8 +196,10 @@ struct gch_version {
 /**
  * struct gch_span_alloc - GCH_IOC_SPAN_ALLOC: allocate one span
  * @size: sizeof(struct gch_span_alloc)
- * @flags: must be 0
- * @npages: in, the span's length in heap pages, 1..GCH_MAX_SPAN_PAGES
+ * @flags: in, 0 or GCH_SPAN_ALLOC_CROSS (module has GCH_FEAT_CROSS_SPANS;
+ *         an older one refuses the flag with -EINVAL); any other bit: -EINVAL
+ * @npages: in, the span's length in heap pages, 1..GCH_MAX_SPAN_PAGES, or
+ *          1..GCH_MAX_CROSS_SPAN_PAGES with GCH_SPAN_ALLOC_CROSS
  *          (0 or more: -EINVAL)
  * @out_flags: out, GCH_SPAN_ZEROED when every byte of the span is known to
  *             be zero (its pages were never touched since the kernel gave
@@ -199,10 +211,12 @@ struct gch_version {
  * lowest-addressed free run that fits.  The page map entries of the span's
  * pages and their span slots are set before the ioctl returns.
  * Errors: -ENOMEM when no created arena has a free run that long (map another
- * arena and retry), or when the heap's hard limit or the module's total cap
- * would be passed (counted in limit_hits; nothing changes).  -EFAULT when the
- * struct cannot be written back: checked before the span is allocated, so
- * the call allocates nothing and alloc_calls does not move.
+ * arena and retry; with GCH_SPAN_ALLOC_CROSS: no free run of the created
+ * arenas, read across their boundaries, is that long), or when the heap's
+ * hard limit or the module's total cap would be passed (counted in
+ * limit_hits; nothing changes).  -EFAULT when the struct cannot be written
+ * back: checked before the span is allocated, so the call allocates nothing
+ * and alloc_calls does not move.
  *
  * Populating: the first touch of each system page of the heap is a page
  * fault, which on some machines (virtual machines with shadow or emulated
@@ -236,6 +250,34 @@ struct gch_version {
  *  - Populated memory is ordinary heap memory afterwards: it stays with the
  *    span, is kept when the span is freed and is given back by the
  *    scavenger, the shrinker and GCH_IOC_SCAVENGE like any other.
+ *  - A span across arenas (below) is never populated.
+ *
+ * Spans across arenas: an object larger than an arena (a 1 GiB buffer) needs
+ * a span that no single arena holds.  With GCH_SPAN_ALLOC_CROSS in @flags the
+ * heap's created arenas are read as one row of pages: a free run at the top
+ * of arena i continues into a free run at the bottom of arena i + 1 when
+ * arena i + 1 is created too (an arena not created ends every run), and the
+ * span is the lowest-addressed such run that fits (still first fit, and it
+ * may cross a boundary even when it would fit inside one arena).  Use it only
+ * if every arena is mapped at base + i * GCH_ARENA_SIZE (one flat heap, as
+ * libgcheap maps it): the kernel does not look at where arenas are mapped,
+ * and elsewhere the span's pages are not contiguous in the address space.
+ * Such a span is an ordinary span otherwise:
+ *  - the page map: each of its pages, in every arena it covers, holds
+ *    GCH_PME_MAKE(first page, npages) (npages may exceed an arena), written
+ *    arena by arena before the ioctl returns; the span slots of all its pages
+ *    are set to 0;
+ *  - GCH_IOC_SPAN_FREE takes it back by its first page and exact length like
+ *    any span; its pages coalesce with the free pages on both sides of every
+ *    boundary (a later span, crossing or not, may reuse any part of them);
+ *  - GCH_SPAN_ZEROED, the hard limit, the module's cap, memcg charging and
+ *    every counter of struct gch_stats treat its pages exactly as they treat
+ *    the pages of a span inside one arena: it holds @npages span pages, its
+ *    memory is charged page by page on first touch, and once freed its pages
+ *    are free pages of their own arenas, which the scavenger, the shrinker
+ *    and GCH_IOC_SCAVENGE release arena by arena;
+ *  - allocating or freeing it costs O(npages) (its page-map entries) and holds
+ *    the heap's lock throughout, as for any span.
  */
 #define GCH_POPULATE_MAX_PAGES	16U	/* 128 KiB */
 
@@ -247,7 +289,8 @@ struct gch_span_alloc {
 	__aligned_u64 page;
 	__aligned_u64 reserved;
 };
-#define GCH_SPAN_ZEROED		(1U << 0)
+#define GCH_SPAN_ZEROED		(1U << 0)	/* out_flags */
+#define GCH_SPAN_ALLOC_CROSS	(1U << 0)	/* flags: may cross arenas */
 #define GCH_IOC_SPAN_ALLOC	_IO(GCH_IOC_MAGIC, GCH_CMD_SPAN_ALLOC)
 
 /* One span to free: exactly what GCH_IOC_SPAN_ALLOC returned. */
@@ -266,9 +309,10 @@ struct gch_span_ref {
  *
  * All or nothing: every entry must name a span that is allocated now, by its
  * first page and exact length, and no span may appear twice; otherwise the
- * ioctl fails with -EINVAL and frees nothing.  Freed pages keep their memory
- * (it still counts as resident) until the scavenger, the shrinker or
- * GCH_IOC_SCAVENGE releases it; adjacent free runs coalesce.
+ * ioctl fails with -EINVAL and frees nothing.  A span across arenas is named
+ * the same way (its first page and its whole length).  Freed pages keep
+ * their memory (it still counts as resident) until the scavenger, the
+ * shrinker or GCH_IOC_SCAVENGE releases it; adjacent free runs coalesce.
  */
 struct gch_span_free {
 	__u32 size;
