@@ -51,6 +51,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "trace_load.h"
+#include "trace_profile.h"
 
 static struct env {
 	pid_t pid;
@@ -71,7 +72,7 @@ static struct env {
 static volatile sig_atomic_t exiting;
 
 const char *argp_program_version = "gcheap-trace 1.2";
-static const char args_doc[] = "[INTERVAL [COUNT]]";
+static const char args_doc[] = "[INTERVAL [COUNT]]\nprofile -p PID [-d SECS] [-j] [-o FILE]";
 static const char doc[] =
 "Trace gcheap heaps: live events, per-interval summaries per heap, the totals\n"
 "per heap since the start, and histograms of scavenge latency and pages per\n"
@@ -85,6 +86,10 @@ static const char doc[] =
 "Interval lines count released memory in system pages (rel_*, the kernel's\n"
 "PAGE_SIZE); the totals and every JSON object in bytes (released_*_bytes).\n"
 "Spans are in gcheap heap pages (8 KiB).\n"
+"\n"
+"`gcheap-trace profile -p PID` is the heap profile of a running program,\n"
+"from libgcheap's USDT probes (no module needed): `gcheap-trace profile\n"
+"--help` says more.\n"
 "\v"
 "EXAMPLES:\n"
 "    gcheap-trace              # every heap, events and 1 s summaries\n"
@@ -238,6 +243,13 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, args);
 }
 
+/* For `gcheap-trace profile`: libbpf's messages as here, -v its debug log. */
+void gtr_libbpf_messages(bool verbose)
+{
+	env.verbose = verbose;
+	libbpf_set_print(libbpf_print);
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -368,7 +380,7 @@ static bool has_pressure;
  * ASCII as \u00XX, so that any comm (a task may name itself with any bytes,
  * invalid UTF-8 included) still makes valid JSON.
  */
-static void json_str(const char *s, size_t max)
+void gtr_json_str(const char *s, size_t max)
 {
 	size_t i;
 
@@ -411,7 +423,7 @@ static void rec_str(const char *key, const char *v, size_t max)
 {
 	rec_key(key);
 	if (env.json)
-		json_str(v, max);
+		gtr_json_str(v, max);
 	else
 		printf("%.*s", (int)max, v);
 }
@@ -1055,6 +1067,9 @@ int main(int argc, char **argv)
 	struct gtr_session s;
 	int err;
 
+	/* `gcheap-trace profile ...`: the heap profile of a process */
+	if (argc > 1 && !strcmp(argv[1], "profile"))
+		return gtr_profile_main(argc - 1, argv + 1);
 	/* usage errors exit 2, like the shell's builtins and most tools */
 	argp_err_exit_status = 2;
 	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);

@@ -113,23 +113,6 @@ static bool wait_for(const char *log, const char *text, unsigned int ms)
 	return false;
 }
 
-static int wait_exit(pid_t pid, unsigned int ms)
-{
-	struct timespec tick = { 0, 50 * 1000000L };
-	unsigned int waited;
-	int status;
-
-	for (waited = 0; waited <= ms; waited += 50) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) :
-						   128 + WTERMSIG(status);
-		nanosleep(&tick, NULL);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -818,11 +801,11 @@ static void command_line(void)
 	unsigned int i, j;
 	int rc;
 
-	rc = wait_exit(spawn2(out, err, help), 10000);
+	rc = wl_wait_exit(spawn2(out, err, help), 10000);
 	tap_ok(rc == 0 && strstr(slurp(out), "-j, --json") &&
 	       strstr(slurp(out), "[INTERVAL [COUNT]]"),
 	       "--help exits 0 (rc %d) and documents -j and INTERVAL COUNT", rc);
-	rc = wait_exit(spawn2(out, err, h), 10000);
+	rc = wl_wait_exit(spawn2(out, err, h), 10000);
 	tap_ok(rc == 0 && strstr(slurp(out), "-s, --summary"),
 	       "-h exits 0 (rc %d) with the full help", rc);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -834,7 +817,7 @@ static void command_line(void)
 			strcat(what, bad[i][j]);
 		}
 		argv[j + 1] = NULL;
-		rc = wait_exit(spawn2(out, err, argv), 10000);
+		rc = wl_wait_exit(spawn2(out, err, argv), 10000);
 		tap_ok(rc == 2 && !*slurp(out) &&
 		       strstr(slurp(err), "gcheap-trace: "),
 		       "'%s%s' is refused: rc %d, says why on stderr", TOOL,
@@ -850,7 +833,7 @@ static void not_loaded(void)
 	char *const argv[] = { TOOL, NULL };
 	int rc;
 
-	rc = wait_exit(spawn(log, argv), 10000);
+	rc = wl_wait_exit(spawn(log, argv), 10000);
 	tap_ok(rc == 1 && strstr(slurp(log), "gcheap is not loaded"),
 	       "without the module it fails (rc %d) saying gcheap is not loaded",
 	       rc);
@@ -865,7 +848,7 @@ static void forced_btf(void)
 	char *const argv[] = { TOOL, "-m", "btf", NULL };
 	int rc;
 
-	rc = wait_exit(spawn(log, argv), 20000);
+	rc = wl_wait_exit(spawn(log, argv), 20000);
 	tap_ok(rc == 1 && strstr(slurp(log), "tp_btf needs /sys/kernel/btf/vmlinux"),
 	       "-m btf without BTF fails (rc %d) and says what is missing", rc);
 	if (rc != 1)
@@ -891,11 +874,11 @@ static void count_exit(void)
 		tap_ok(false, "'%s 1 2' attaches", TOOL);
 		show_log(log);
 		kill(tool, SIGKILL);
-		wait_exit(tool, 5000);
+		wl_wait_exit(tool, 5000);
 		return;
 	}
 	t0 = now_s();
-	rc = wait_exit(tool, 30000);
+	rc = wl_wait_exit(tool, 30000);
 	dt = now_s() - t0;
 	for (p = slurp(log); (p = strstr(p, " summary: no gcheap activity")); p++)
 		n++;
@@ -975,7 +958,7 @@ static void inst_stop(struct inst *in)
 	for (i = 0; i < NINST; i++)
 		kill(in[i].pid, SIGINT);
 	for (i = 0; i < NINST; i++)
-		in[i].rc = wait_exit(in[i].pid, 20000);
+		in[i].rc = wl_wait_exit(in[i].pid, 20000);
 }
 
 static void inst_check(const char *mode, struct inst *in,
@@ -1073,7 +1056,7 @@ static bool start_waiting(const char *mode, const char *log, pid_t *pid)
 		       mode);
 		show_log(log);
 		kill(*pid, SIGKILL);
-		wait_exit(*pid, 5000);
+		wl_wait_exit(*pid, 5000);
 		return false;
 	}
 	tap_ok(true, "%s: the tool attaches once the module is loaded", mode);
@@ -1106,7 +1089,7 @@ static void run_mode(const char *mode)
 	sleep(2);
 	kill(pid, SIGINT);
 	inst_stop(in);
-	rc = wait_exit(pid, 20000);
+	rc = wl_wait_exit(pid, 20000);
 	out = load(log);
 	tap_ok(rc == 0 && strstr(out, "gcheap-trace: detached"),
 	       "%s: SIGINT ends it cleanly (rc %d)", mode, rc);

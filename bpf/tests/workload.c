@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,4 +590,20 @@ int tap_done(void)
 	printf("# Totals: pass:%u fail:%u xfail:0 xpass:0 skip:%u error:0\n",
 	       tap_pass, tap_fail, tap_skipped);
 	return tap_fail ? 1 : 0;
+}
+
+int wl_wait_exit(pid_t pid, unsigned int ms)
+{
+	struct timespec tick = { 0, 50 * 1000000L };
+	int status;
+
+	for (unsigned int t = 0; t <= ms; t += 50) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) :
+						   128 + WTERMSIG(status);
+		nanosleep(&tick, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
 }

@@ -9,6 +9,7 @@
 #define GCHEAP_BPF_WORKLOAD_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <linux/gcheap.h>
 
 struct wl_heap {
@@ -84,6 +85,8 @@ int wl_insmod(void);
 /* TAP */
 void tap_ok(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tap_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int tap_done(void);	/* prints the totals; exit status */
+int tap_done(void);
+/* Exit status of child @pid within @ms (128 + signal); killed after: -1. */
+int wl_wait_exit(pid_t pid, unsigned int ms);	/* prints the totals; exit status */
 
 #endif /* GCHEAP_BPF_WORKLOAD_H */

@@ -12,6 +12,10 @@
  *     source line, drop the library's own frames, build the messages,
  *     gzip them and write them to fd.
  *
+ * The encoding itself (messages, strings, locations, scaling, gzip) is
+ * pprof_enc.c, shared with gcheap-trace profile; this file gathers what
+ * it encodes: the heap's buckets, the process's mappings and symbols.
+ *
  * Encoding: by hand.  profile.proto needs six small messages (Profile,
  * ValueType, Sample, Label, Mapping, Location/Line, Function) of varints and
  * length-delimited fields; a hand encoder is ~120 lines, where protobuf-c
@@ -62,150 +66,7 @@
 #include "internal.h"
 #include "gc_internal.h"
 #include "profile.h"
-
-/* ---- protobuf encoding ------------------------------------------------------ */
-
-struct pb {
-	uint8_t *p;
-	size_t n, cap;
-	int err;		/* out of memory: the buffer is unusable */
-};
-
-static void pb_raw(struct pb *b, const void *d, size_t len)
-{
-	if (b->err)
-		return;
-	if (b->n + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		uint8_t *p;
-
-		while (cap < b->n + len)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->err = ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, d, len);
-	b->n += len;
-}
-
-static void pb_varint(struct pb *b, uint64_t v)
-{
-	uint8_t t[10];
-	size_t n = 0;
-
-	do {
-		t[n++] = (uint8_t)(v & 0x7f) | (v > 0x7f ? 0x80 : 0);
-		v >>= 7;
-	} while (v);
-	pb_raw(b, t, n);
-}
-
-/* Field @f as a varint (wire type 0); zero is the default, left out. */
-static void pb_int(struct pb *b, unsigned f, uint64_t v)
-{
-	if (!v)
-		return;
-	pb_varint(b, (uint64_t)f << 3);
-	pb_varint(b, v);
-}
-
-/* Field @f length-delimited (wire type 2): bytes, string or message. */
-static void pb_bytes(struct pb *b, unsigned f, const void *d, size_t len)
-{
-	pb_varint(b, (uint64_t)f << 3 | 2);
-	pb_varint(b, len);
-	pb_raw(b, d, len);
-}
-
-/* Append message @m as field @f of @b and empty @m for the next one. */
-static void pb_msg(struct pb *b, unsigned f, struct pb *m)
-{
-	if (m->err)
-		b->err = m->err;
-	pb_bytes(b, f, m->p, m->n);
-	m->n = 0;
-}
-
-/* ---- the string table --------------------------------------------------------- */
-
-struct strtab {
-	struct pb *out;		/* strings go straight to Profile field 6 */
-	char **s;
-	uint32_t *slot;		/* open addressing: index + 1, 0 empty */
-	size_t n, cap;
-	int err;
-};
-
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
-	return h;
-}
-
-static int str_grow(struct strtab *t)
-{
-	size_t cap = t->cap ? t->cap * 2 : 1024;
-	uint32_t *slot = calloc(cap, sizeof(*slot));
-	char **s = realloc(t->s, cap / 2 * sizeof(*s));
-
-	if (!slot || !s) {
-		free(slot);
-		if (s)
-			t->s = s;
-		return -1;
-	}
-	t->s = s;
-	for (size_t i = 0; i < t->n; i++) {
-		size_t j = str_hash(s[i]) & (cap - 1);
-
-		while (slot[j])
-			j = (j + 1) & (cap - 1);
-		slot[j] = (uint32_t)i + 1;
-	}
-	free(t->slot);
-	t->slot = slot;
-	t->cap = cap;
-	return 0;
-}
-
-/* The index of @s in the string table, added if new (0 on error: ""). */
-static uint64_t str_id(struct strtab *t, const char *s)
-{
-	size_t j;
-
-	if (t->n + 1 > t->cap / 2 && str_grow(t)) {
-		t->err = ENOMEM;
-		return 0;
-	}
-	for (j = str_hash(s) & (t->cap - 1); t->slot[j];
-	     j = (j + 1) & (t->cap - 1))
-		if (!strcmp(t->s[t->slot[j] - 1], s))
-			return t->slot[j] - 1;
-	t->s[t->n] = strdup(s);
-	if (!t->s[t->n]) {
-		t->err = ENOMEM;
-		return 0;
-	}
-	t->slot[j] = (uint32_t)++t->n;
-	pb_bytes(t->out, 6, s, strlen(s));
-	return t->n - 1;
-}
-
-static void str_free(struct strtab *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		free(t->s[i]);
-	free(t->s);
-	free(t->slot);
-}
+#include "pprof_enc.h"
 
 /* ---- symbols: libdwfl, opened on first use -------------------------------- */
 
@@ -222,11 +83,7 @@ static struct {
 				Dwarf_Word *, Dwarf_Word *);
 	void (*end)(Dwfl *);
 	Dwfl_Callbacks cb;
-	/* zlib */
-	int (*deflate_init2)(z_streamp, int, int, int, int, int, const char *,
-			     int);
-	int (*deflate)(z_streamp, int);
-	int (*deflate_end)(z_streamp);
+	struct pprof_zlib z;
 } lib = { .once = PTHREAD_ONCE_INIT };
 
 static void *sym(void *dl, const char *name, bool *ok)
@@ -263,20 +120,12 @@ static void lib_open(void)
 	if (!ok)
 		lib.begin = NULL;	/* dladdr() then */
 	ok = true;
-	lib.deflate_init2 = sym(z, "deflateInit2_", &ok);
-	lib.deflate = sym(z, "deflate", &ok);
-	lib.deflate_end = sym(z, "deflateEnd", &ok);
+	lib.z.init2 = sym(z, "deflateInit2_", &ok);
+	lib.z.deflate = sym(z, "deflate", &ok);
+	lib.z.end = sym(z, "deflateEnd", &ok);
 	if (!ok)
-		lib.deflate_init2 = NULL;	/* written uncompressed then */
+		lib.z.init2 = NULL;	/* written uncompressed then */
 }
-
-struct frame {
-	uintptr_t addr;		/* return address - 1 */
-	const char *name;	/* NULL: unknown */
-	const char *file;
-	int line;
-	uint64_t loc_id;
-};
 
 static Dwfl *dwfl_open_self(void)
 {
@@ -294,8 +143,9 @@ static Dwfl *dwfl_open_self(void)
 }
 
 /* Name, file and line of @f->addr; strings valid until dwfl is ended. */
-static void resolve(Dwfl *d, struct frame *f)
+static void resolve(void *arg, struct pprof_frame *f)
 {
+	Dwfl *d = arg;
 	Dl_info info;
 
 	if (d) {
@@ -313,13 +163,6 @@ static void resolve(Dwfl *d, struct frame *f)
 }
 
 /* ---- the snapshot ----------------------------------------------------------------- */
-
-struct snap {
-	struct prof_counts c;
-	uint64_t size;
-	uint32_t npc;
-	uintptr_t pc[GCH_PROF_MAXPC];
-};
 
 /*
  * Finish the sweep of the last cycle and publish it.  An attached caller
@@ -345,10 +188,10 @@ static void finish_sweep(struct gch_heap *h)
 }
 
 /* Copy the published counts of every bucket with something allocated. */
-static struct snap *snapshot(struct gch_heap *h, size_t *n)
+static struct pprof_stack *snapshot(struct gch_heap *h, size_t *n)
 {
 	struct gch_profile *p = h->prof;
-	struct snap *s = NULL;
+	struct pprof_stack *s = NULL;
 	size_t i = 0;
 
 	*n = 0;
@@ -362,6 +205,7 @@ static struct snap *snapshot(struct gch_heap *h, size_t *n)
 			continue;
 		s[i].c = b->active;
 		s[i].size = b->size;
+		s[i].rate = 0;		/* the heap's, for every bucket */
 		s[i].npc = b->npc;
 		memcpy(s[i].pc, b->pc, b->npc * sizeof(b->pc[0]));
 		i++;
@@ -372,60 +216,10 @@ static struct snap *snapshot(struct gch_heap *h, size_t *n)
 	return s;
 }
 
-/* ---- scaling ------------------------------------------------------------------------ */
-
-/* 1 - exp(-x) for x >= 0, without libm: the series of -expm1(-x) where it
- * converges fast, squaring halves above (exp(-x) = exp(-x/2)^2). */
-static double one_minus_exp_neg(double x)
-{
-	double e, term = 1, sum = 0;
-	int halvings = 0;
-
-	if (x > 40)
-		return 1;
-	while (x > 0.5) {
-		x /= 2;
-		halvings++;
-	}
-	for (int k = 1; k <= 20; k++) {
-		term *= -x / k;
-		sum += term;
-	}
-	if (!halvings)
-		return -sum;
-	e = 1 + sum;
-	while (halvings--)
-		e *= e;
-	return 1 - e;
-}
-
-/* Go's scaleHeapSample: see the top of the file. */
-static void scale(uint64_t count, uint64_t bytes, uint64_t rate,
-		  int64_t *out_count, int64_t *out_bytes)
-{
-	double k;
-
-	if (!count || !bytes || rate <= 1) {
-		*out_count = (int64_t)(bytes ? count : 0);
-		*out_bytes = (int64_t)(count ? bytes : 0);
-		return;
-	}
-	k = 1 / one_minus_exp_neg((double)bytes / (double)count /
-				  (double)rate);
-	*out_count = (int64_t)((double)count * k);
-	*out_bytes = (int64_t)((double)bytes * k);
-}
-
 /* ---- mappings --------------------------------------------------------------------- */
 
-struct mapping {
-	uintptr_t start, limit, offset;
-	char file[256];
-	char build_id[41];
-};
-
 struct mappings {
-	struct mapping *m;
+	struct pprof_mapping *m;
 	size_t n, cap;
 };
 
@@ -465,7 +259,7 @@ static void build_id_of(struct dl_phdr_info *info, char *out)
 static int mapping_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct mappings *ms = arg;
-	struct mapping *m;
+	struct pprof_mapping *m;
 
 	(void)size;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -475,7 +269,7 @@ static int mapping_cb(struct dl_phdr_info *info, size_t size, void *arg)
 			continue;
 		if (ms->n == ms->cap) {
 			size_t cap = ms->cap ? ms->cap * 2 : 16;
-			struct mapping *nm = realloc(ms->m, cap * sizeof(*nm));
+			struct pprof_mapping *nm = realloc(ms->m, cap * sizeof(*nm));
 
 			if (!nm)
 				return 1;
@@ -499,326 +293,35 @@ static int mapping_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-static uint64_t mapping_id(const struct mappings *ms, uintptr_t a)
+/* Encode @s, @n with this process's mappings and symbols into @out. */
+static int encode(struct pprof_stack *s, size_t n, uint64_t rate,
+		  struct pb *out)
 {
-	for (size_t i = 0; i < ms->n; i++)
-		if (a >= ms->m[i].start && a < ms->m[i].limit)
-			return i + 1;
-	return 0;
-}
-
-static void emit_mappings(struct pb *out, struct pb *m, struct strtab *st,
-			  const struct mappings *ms)
-{
-	for (size_t i = 0; i < ms->n; i++) {
-		const struct mapping *mp = &ms->m[i];
-
-		pb_int(m, 1, i + 1);
-		pb_int(m, 2, mp->start);
-		pb_int(m, 3, mp->limit);
-		pb_int(m, 4, mp->offset);
-		pb_int(m, 5, str_id(st, mp->file));
-		pb_int(m, 6, str_id(st, mp->build_id));
-		/* without names, pprof names the frames from the binary */
-		pb_int(m, 7, lib.begin || _DYNAMIC);	/* has_functions */
-		pb_int(m, 8, lib.begin != NULL);	/* has_filenames */
-		pb_int(m, 9, lib.begin != NULL);	/* has_line_numbers */
-		pb_msg(out, 3, m);
-	}
-}
-
-/* ---- frames, locations and functions ---------------------------------------- */
-
-static int cmp_frame(const void *a, const void *b)
-{
-	uintptr_t x = ((const struct frame *)a)->addr;
-	uintptr_t y = ((const struct frame *)b)->addr;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Every distinct call address of the snapshot, sorted, resolved. */
-static struct frame *collect_frames(Dwfl *d, const struct snap *s, size_t n,
-				    size_t *nf)
-{
-	size_t total = 0, u = 0;
-	struct frame *f;
-
-	for (size_t i = 0; i < n; i++)
-		total += s[i].npc;
-	f = calloc(total ? total : 1, sizeof(*f));
-	if (!f)
-		return NULL;
-	for (size_t i = 0, k = 0; i < n; i++)
-		for (uint32_t j = 0; j < s[i].npc; j++)
-			f[k++].addr = s[i].pc[j] - 1;
-	qsort(f, total, sizeof(*f), cmp_frame);
-	for (size_t i = 0; i < total; i++)
-		if (!u || f[i].addr != f[u - 1].addr)
-			f[u++] = f[i];
-	for (size_t i = 0; i < u; i++)
-		resolve(d, &f[i]);
-	*nf = u;
-	return f;
-}
-
-static const struct frame *find_frame(const struct frame *f, size_t nf,
-				      uintptr_t addr)
-{
-	struct frame key = { .addr = addr };
-
-	return bsearch(&key, f, nf, sizeof(*f), cmp_frame);
-}
-
-static bool is_entry(const char *name)
-{
-	return name && (!strcmp(name, "gch_malloc") ||
-			!strcmp(name, "gch_malloc_noscan") ||
-			!strcmp(name, "gch_malloc_typed"));
-}
-
-/*
- * The first frame of @s that is the program's: past the outermost public
- * allocation function among the innermost frames, or, where names are not
- * known that far, past the leading frames of gch_ and gc_ functions.
- */
-static uint32_t first_user_frame(const struct snap *s, const struct frame *f,
-				 size_t nf)
-{
-	uint32_t start = 0, lead = 0;
-	bool in_lead = true;
-
-	for (uint32_t j = 0; j < s->npc && j < GCH_PROF_MAXPC - GCH_PROF_DEPTH
-	     + 4; j++) {
-		const struct frame *fr = find_frame(f, nf, s->pc[j] - 1);
-		const char *name = fr ? fr->name : NULL;
-
-		if (is_entry(name))
-			start = j + 1;
-		if (in_lead && name && (!strncmp(name, "gch_", 4) ||
-					!strncmp(name, "gc_", 3)))
-			lead = j + 1;
-		else
-			in_lead = false;
-	}
-	return start ? start : lead;
-}
-
-/* Functions by (name, file) string ids: open addressing, id + 1 stored. */
-struct funcs {
-	uint64_t *key;
-	uint64_t *id;
-	size_t cap, n;
-};
-
-/* The function id of (@name_id, @file_id), emitting it if new; 0 on error. */
-static uint64_t func_id(struct funcs *fs, struct pb *out, struct pb *m,
-			uint64_t name_id, uint64_t file_id)
-{
-	uint64_t key = name_id << 32 | file_id;
-	size_t j;
-
-	for (j = (key * 0x9e3779b97f4a7c15ULL) & (fs->cap - 1); fs->id[j];
-	     j = (j + 1) & (fs->cap - 1))
-		if (fs->key[j] == key)
-			return fs->id[j];
-	fs->key[j] = key;
-	fs->id[j] = ++fs->n;
-	pb_int(m, 1, fs->n);
-	pb_int(m, 2, name_id);
-	pb_int(m, 3, name_id);
-	pb_int(m, 4, file_id);
-	pb_msg(out, 5, m);
-	return fs->n;
-}
-
-/* A Location per frame (and the Functions they name). */
-static int emit_locations(struct pb *out, struct pb *m, struct pb *line,
-			  struct strtab *st, const struct mappings *ms,
-			  struct frame *f, size_t nf)
-{
-	struct funcs fs = { .cap = 16 };
-
-	while (fs.cap < 2 * nf)
-		fs.cap *= 2;
-	fs.key = calloc(fs.cap, sizeof(*fs.key));
-	fs.id = calloc(fs.cap, sizeof(*fs.id));
-	if (!fs.key || !fs.id) {
-		free(fs.key);
-		free(fs.id);
-		return -1;
-	}
-	for (size_t i = 0; i < nf; i++) {
-		f[i].loc_id = i + 1;
-		pb_int(m, 1, f[i].loc_id);
-		pb_int(m, 2, mapping_id(ms, f[i].addr));
-		pb_int(m, 3, f[i].addr);
-		if (f[i].name) {
-			uint64_t fid = func_id(&fs, out, line,
-					       str_id(st, f[i].name),
-					       f[i].file ?
-					       str_id(st, f[i].file) : 0);
-
-			pb_int(line, 1, fid);
-			pb_int(line, 2, (uint64_t)(int64_t)f[i].line);
-			pb_msg(m, 4, line);
-		}
-		pb_msg(out, 4, m);
-	}
-	free(fs.key);
-	free(fs.id);
-	return 0;
-}
-
-/* A Sample per bucket: its stack from the program's first frame, the four
- * values scaled for the rate, and the object size as label "bytes". */
-static void emit_samples(struct pb *out, struct pb *m, struct pb *sub,
-			 struct strtab *st, const struct snap *s, size_t n,
-			 const struct frame *f, size_t nf, uint64_t rate)
-{
-	uint64_t bytes_id = str_id(st, "bytes");
-
-	for (size_t i = 0; i < n; i++) {
-		const struct prof_counts *c = &s[i].c;
-		uint32_t j = first_user_frame(&s[i], f, nf);
-		uint32_t end = s[i].npc < j + GCH_PROF_DEPTH ? s[i].npc :
-			       j + GCH_PROF_DEPTH;
-		int64_t v[4];
-
-		for (; j < end; j++)
-			pb_varint(sub, find_frame(f, nf, s[i].pc[j] - 1)->loc_id);
-		pb_msg(m, 1, sub);
-		scale(c->allocs, c->alloc_bytes, rate, &v[0], &v[1]);
-		scale(c->allocs - c->frees, c->alloc_bytes - c->free_bytes,
-		      rate, &v[2], &v[3]);
-		for (int k = 0; k < 4; k++)
-			pb_varint(sub, (uint64_t)v[k]);
-		pb_msg(m, 2, sub);
-		pb_int(sub, 1, bytes_id);
-		pb_int(sub, 3, s[i].size);
-		pb_msg(m, 3, sub);
-		pb_msg(out, 2, m);
-	}
-}
-
-static void emit_value_type(struct pb *out, struct pb *m, struct strtab *st,
-			    unsigned field, const char *type, const char *unit)
-{
-	pb_int(m, 1, str_id(st, type));
-	pb_int(m, 2, str_id(st, unit));
-	pb_msg(out, field, m);
-}
-
-struct build {
-	struct pb out, m, sub, line;
-	struct strtab st;
-	struct mappings ms;
-	struct frame *f;
-	size_t nf;
-};
-
-/* The whole Profile message of snapshot @s into b->out. */
-static int build_profile(struct build *b, const struct snap *s, size_t n,
-			 uint64_t rate)
-{
-	static const char *const types[4][2] = {
-		{ "alloc_objects", "count" }, { "alloc_space", "bytes" },
-		{ "inuse_objects", "count" }, { "inuse_space", "bytes" },
-	};
-	struct timespec ts;
+	struct mappings ms = { 0 };
 	Dwfl *d = dwfl_open_self();
-
-	b->st.out = &b->out;
-	str_id(&b->st, "");		/* string 0 is always "" */
-	for (int i = 0; i < 4; i++)
-		emit_value_type(&b->out, &b->m, &b->st, 1, types[i][0],
-				types[i][1]);
-	dl_iterate_phdr(mapping_cb, &b->ms);
-	emit_mappings(&b->out, &b->m, &b->st, &b->ms);
-	b->f = collect_frames(d, s, n, &b->nf);
-	if (b->f && !emit_locations(&b->out, &b->m, &b->line, &b->st, &b->ms,
-				    b->f, b->nf))
-		emit_samples(&b->out, &b->m, &b->sub, &b->st, s, n, b->f,
-			     b->nf, rate);
-	else
-		b->out.err = ENOMEM;
-	if (d)
-		lib.end(d);	/* the names were copied into the table */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	pb_int(&b->out, 9, (uint64_t)ts.tv_sec * 1000000000ULL +
-	       (uint64_t)ts.tv_nsec);
-	emit_value_type(&b->out, &b->m, &b->st, 11, "space", "bytes");
-	pb_int(&b->out, 12, rate);
-	pb_int(&b->out, 14, str_id(&b->st, "inuse_space"));
-	return b->out.err || b->m.err || b->sub.err || b->line.err ||
-	       b->st.err ? -1 : 0;
-}
-
-/* ---- compress and write -------------------------------------------------------- */
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* gzip @in (zlib's deflate with a gzip wrapper) and write it to @fd. */
-static int write_gzip(int fd, const struct pb *in)
-{
-	uint8_t buf[64 * 1024];
-	z_stream z;
+	struct pprof_input in = {
+		.s = s, .n = n, .rate = rate,
+		/* without names, pprof names the frames from the binary */
+		.has_functions = lib.begin || _DYNAMIC,
+		.has_lines = lib.begin != NULL,
+		.resolve = resolve, .arg = d,
+	};
 	int r;
 
-	if (!lib.deflate_init2)
-		return write_all(fd, in->p, in->n);
-	memset(&z, 0, sizeof(z));
-	if (lib.deflate_init2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16,
-			      8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
-			      (int)sizeof(z)) != Z_OK) {
-		errno = ENOMEM;
-		return -1;
-	}
-	z.next_in = in->p;
-	z.avail_in = (uInt)in->n;
-	do {
-		z.next_out = buf;
-		z.avail_out = sizeof(buf);
-		r = lib.deflate(&z, Z_FINISH);
-		if (write_all(fd, buf, sizeof(buf) - z.avail_out)) {
-			r = errno;
-			lib.deflate_end(&z);
-			errno = r;
-			return -1;
-		}
-	} while (r == Z_OK);
-	lib.deflate_end(&z);
-	return 0;
-}
-
-static void build_free(struct build *b)
-{
-	free(b->out.p);
-	free(b->m.p);
-	free(b->sub.p);
-	free(b->line.p);
-	str_free(&b->st);
-	free(b->ms.m);
-	free(b->f);
+	dl_iterate_phdr(mapping_cb, &ms);
+	in.maps = ms.m;
+	in.nmaps = ms.n;
+	r = pprof_encode(&in, out);
+	if (d)
+		lib.end(d);	/* the names were copied into the table */
+	free(ms.m);
+	return r;
 }
 
 int gch_heap_profile_write(gch_heap *h, int fd)
 {
-	struct build b;
-	struct snap *s;
+	struct pb out = { 0 };
+	struct pprof_stack *s;
 	size_t n;
 	int r, err;
 
@@ -838,14 +341,13 @@ int gch_heap_profile_write(gch_heap *h, int fd)
 		errno = ENOMEM;
 		return -1;
 	}
-	memset(&b, 0, sizeof(b));
-	r = build_profile(&b, s, n, h->prof_rate);
+	r = encode(s, n, h->prof_rate, &out);
 	err = r ? ENOMEM : 0;
-	if (!r && write_gzip(fd, &b.out)) {
+	if (!r && pprof_write(fd, &out, &lib.z)) {
 		r = -1;
 		err = errno;
 	}
-	build_free(&b);
+	free(out.p);
 	free(s);
 	errno = err;
 	return r ? -1 : 0;

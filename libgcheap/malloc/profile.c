@@ -50,6 +50,25 @@
  * in a no-preemption section (allocation) or is the sweeper, so folding is
  * done lazily, under the lock, by whoever records or publishes next.
  *
+ * USDT probes (<sys/sdt.h>, provider "gcheap"), for gcheap-trace profile
+ * (bpf/trace_profile.c), which attaches to a running program:
+ *   sample_alloc(heap, addr, size, stack, pcs, npc, rate)  a sampled
+ *       allocation, after it is recorded: the object's address and size,
+ *       the stack id (the address of its bucket: one per (call stack,
+ *       object size), never freed before the heap is), the address of the
+ *       bucket's return addresses (GCH_PROF_MAXPC words, npc of them used,
+ *       innermost first, the library's own frames included) and the rate;
+ *   sample_free(heap, addr, size, stack)  a sampled object freed by the
+ *       sweeper (fired under p->lock, as the free is recorded).
+ * The stack is the one the profile records (backtrace(), .eh_frame), read
+ * by the BPF program with bpf_probe_read_user() the first time it sees a
+ * stack id, rather than taken again with bpf_get_stack(): that walks frame
+ * pointers, which neither this library nor Debian's libc keeps, so it would
+ * stop after a frame or two.  A probe is one nop where the arguments are
+ * already in registers or memory (the .note.stapsdt says where); nothing
+ * is computed for it when no tracer is attached (bench/profile.md; a
+ * build with -DGCH_NO_USDT has none, for comparison).
+ *
  * Locking: p->lock guards the buckets, the counts and the special free
  * list.  It is taken only inside a no-preemption section or with the world
  * stopped (or by threads the collector never stops), so a stopped thread
@@ -68,6 +87,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/sdt.h>
+#ifdef GCH_NO_USDT	/* bench/profile-bench: the same code, no probes */
+#undef DTRACE_PROBE4
+#undef DTRACE_PROBE7
+#define DTRACE_PROBE4(...)	do { } while (0)
+#define DTRACE_PROBE7(...)	do { } while (0)
+#endif
 
 #include "internal.h"
 #include "gc_internal.h"
@@ -238,13 +264,14 @@ uint32_t gch_prof_catch_up(struct gch_heap *h, struct gch_profile *p)
 
 /*
  * Under p->lock: charge the sampled object to the bucket of its stack and
- * hang a special on its span.  False when a bucket or special is needed
- * and *fresh / *sp (allocated by the caller, outside the lock) is NULL.
+ * hang a special on its span; returns the bucket.  NULL when a bucket or
+ * special is needed and *fresh / *sp (allocated by the caller, outside the
+ * lock) is NULL.
  */
-static bool record_locked(struct gch_heap *h, struct gch_span *s,
-			  uint32_t slot, uint64_t size, const uintptr_t *pc,
-			  unsigned n, struct prof_bucket **fresh,
-			  struct gch_prof_special **sp)
+static struct prof_bucket *
+record_locked(struct gch_heap *h, struct gch_span *s, uint32_t slot,
+	      uint64_t size, const uintptr_t *pc, unsigned n,
+	      struct prof_bucket **fresh, struct gch_prof_special **sp)
 {
 	struct gch_profile *p = h->prof;
 	uint32_t cyc = gch_prof_catch_up(h, p);
@@ -252,10 +279,10 @@ static bool record_locked(struct gch_heap *h, struct gch_span *s,
 	struct prof_bucket *b;
 
 	if (!x)
-		return false;
+		return NULL;
 	b = prof_bucket(p, pc, n, size, fresh);
 	if (!b)
-		return false;
+		return NULL;
 	if (x == p->free_specials)
 		p->free_specials = x->next;
 	else
@@ -266,7 +293,7 @@ static bool record_locked(struct gch_heap *h, struct gch_span *s,
 	x->slot = slot;
 	x->next = s->samples;
 	s->samples = x;
-	return true;
+	return b;
 }
 
 /*
@@ -287,22 +314,29 @@ prof_record(struct gch_heap *h, struct gch_span *s, uint32_t slot,
 	struct gch_prof_special *sp = NULL;
 	int n = backtrace(frames, GCH_PROF_MAXPC + 1);
 	const uintptr_t *pc = (const uintptr_t *)(frames + 1);
-	bool done;
+	struct prof_bucket *b;
 
 	n = n > 1 ? n - 1 : 0;
 	gch_lock(&p->lock);
-	done = record_locked(h, s, slot, size, pc, (unsigned)n, &fresh, &sp);
+	b = record_locked(h, s, slot, size, pc, (unsigned)n, &fresh, &sp);
 	gch_unlock(&p->lock);
-	if (done)
-		return;
-	fresh = malloc(sizeof(*fresh));
-	sp = malloc(sizeof(*sp));
-	gch_lock(&p->lock);
-	if (!record_locked(h, s, slot, size, pc, (unsigned)n, &fresh, &sp))
-		p->lost++;	/* out of memory: the sample is dropped */
-	gch_unlock(&p->lock);
-	free(fresh);
-	free(sp);
+	if (!b) {
+		fresh = malloc(sizeof(*fresh));
+		sp = malloc(sizeof(*sp));
+		gch_lock(&p->lock);
+		b = record_locked(h, s, slot, size, pc, (unsigned)n, &fresh,
+				  &sp);
+		if (!b)
+			p->lost++;	/* out of memory: the sample is dropped */
+		gch_unlock(&p->lock);
+		free(fresh);
+		free(sp);
+	}
+	/* the bucket outlives the lock: it is freed only with the heap */
+	if (b)
+		DTRACE_PROBE7(gcheap, sample_alloc, h,
+			      s->base + (uintptr_t)slot * s->elemsize, size, b,
+			      b->pc, b->npc, p->rate);
 }
 
 /* Move the free slots of @s's window from the @k-th on into the stash:
@@ -420,6 +454,9 @@ void gch_profile_sweep(struct gch_heap *h, struct gch_span *s)
 			continue;
 		}
 		*pp = sp->next;
+		DTRACE_PROBE4(gcheap, sample_free, h,
+			      s->base + (uintptr_t)sp->slot * s->elemsize,
+			      sp->b->size, sp->b);
 		sp->b->future[idx].frees++;
 		sp->b->future[idx].free_bytes += sp->b->size;
 		sp->next = p->free_specials;

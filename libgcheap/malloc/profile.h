@@ -1,22 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * profile.h - what profile.c (sampling, records) and pprof.c (the writer)
- * share.  See profile.c for the design.
+ * share.  See profile.c for the design.  The USDT probes' sample_alloc
+ * hands out a bucket's address and its pc[]: gcheap-trace profile reads
+ * GCH_PROF_MAXPC words there (bpf/gcheap_prof.bpf.c), so pc[] must stay an
+ * array of that many words inside the bucket.
  */
 #ifndef GCHEAP_PROFILE_H
 #define GCHEAP_PROFILE_H
 
 #include "internal.h"
-
-/* Frames kept per sample: 32 of the program's plus room for the library's
- * own (dropped by name when the profile is written). */
-#define GCH_PROF_DEPTH		32
-#define GCH_PROF_MAXPC		(GCH_PROF_DEPTH + 8)
-
-struct prof_counts {
-	uint64_t allocs, alloc_bytes;
-	uint64_t frees, free_bytes;
-};
+#include "pprof_enc.h"	/* GCH_PROF_DEPTH, GCH_PROF_MAXPC, prof_counts */
 
 /* One call stack and object size (Go's bucket). */
 struct prof_bucket {

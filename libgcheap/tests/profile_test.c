@@ -13,10 +13,13 @@
  * it -- even before the sweeper has reached it -- and stays in alloc_*;
  * objects allocated after the last cycle appear after the next one.  If
  * `go` is on PATH, `go tool pprof -top` must parse the file and name the
- * sites.  Bad input: arguments, GCHEAP_PROFILE_RATE, GCHEAP_PROFILE.
+ * sites.  Bad input: arguments, GCHEAP_PROFILE_RATE, GCHEAP_PROFILE.  The
+ * USDT probes for gcheap-trace profile are in the program, with their
+ * arguments (bpf/tests/profile_tool_test attaches to them in the VM).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <elf.h>
 #include <link.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -687,6 +690,62 @@ static void t_env_path(void)
 	free_profile(&pr);
 }
 
+/* ---- the USDT probes ----------------------------------------------------- */
+
+/* The number of arguments of probe gcheap:@name in the ELF image @img
+ * (its .note.stapsdt notes: pc, base, semaphore, then "provider\0name\0
+ * args\0"); -1 if absent. */
+static int probe_args(const uint8_t *img, size_t len, const char *name)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+	const Elf64_Shdr *sh = (const Elf64_Shdr *)(img + eh->e_shoff);
+
+	for (unsigned i = 0; i < eh->e_shnum; i++) {
+		const uint8_t *p = img + sh[i].sh_offset;
+		const uint8_t *end = p + sh[i].sh_size;
+
+		if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset + sh[i].sh_size > len)
+			continue;
+		while (p + sizeof(Elf64_Nhdr) <= end) {
+			const Elf64_Nhdr *nh = (const Elf64_Nhdr *)p;
+			const char *d = (const char *)p + sizeof(*nh) +
+					((nh->n_namesz + 3) & ~3u) + 24;
+			int n = 1;
+
+			p += sizeof(*nh) + ((nh->n_namesz + 3) & ~3u) +
+			     ((nh->n_descsz + 3) & ~3u);
+			if (nh->n_type != 3 || strcmp(d, "gcheap") ||
+			    strcmp(d + 7, name))
+				continue;
+			for (d += 8 + strlen(name); *d; d++)
+				n += *d == ' ';
+			return n;
+		}
+	}
+	return -1;
+}
+
+/* The library carries gcheap:sample_alloc (7 arguments) and sample_free
+ * (4) for gcheap-trace profile (bpf/): here, linked into this program. */
+static void t_probes(void)
+{
+	int fd = open(self, O_RDONLY);
+	struct stat st;
+	uint8_t *img = NULL;
+	bool got = fd >= 0 && !fstat(fd, &st) &&
+		   (img = malloc((size_t)st.st_size)) &&
+		   read(fd, img, (size_t)st.st_size) == st.st_size;
+
+	EXPECTF(got, "cannot read %s", self);
+	if (got) {
+		EXPECT(probe_args(img, (size_t)st.st_size, "sample_alloc") == 7);
+		EXPECT(probe_args(img, (size_t)st.st_size, "sample_free") == 4);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(img);
+}
+
 int main(void)
 {
 	static const struct tcase cases[] = {
@@ -699,12 +758,14 @@ int main(void)
 		{ "bad GCHEAP_PROFILE_RATE", t_bad_rate },
 		{ "bad arguments", t_bad_args },
 		{ "GCHEAP_PROFILE at close, unwritable path", t_env_path },
+		{ "USDT probes sample_alloc and sample_free", t_probes },
 	};
 	/* statically linked (vmtests): the profile has no names (pprof.c) */
 	static const struct tcase static_cases[] = {
 		{ "sample count over mixed sizes", t_mixed_rate },
 		{ "bad GCHEAP_PROFILE_RATE", t_bad_rate },
 		{ "bad arguments", t_bad_args },
+		{ "USDT probes sample_alloc and sample_free", t_probes },
 	};
 	char cmd[4200];
 	int r;
