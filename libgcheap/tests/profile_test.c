@@ -16,13 +16,16 @@
  * sites.  Bad input: arguments, GCHEAP_PROFILE_RATE, GCHEAP_PROFILE.  The
  * USDT probes for gcheap-trace profile are in the program, with their
  * arguments (bpf/tests/profile_tool_test attaches to them in the VM).
+ * Threads that exit and forks lose no records.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <elf.h>
 #include <link.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -354,6 +357,63 @@ static void t_exact(void)
 	EXPECTF(b.v[0] == 1000 && b.v[1] == 1000 * OBJ, "B alloc %.0f %.0f",
 		b.v[0], b.v[1]);
 	EXPECTF(b.v[2] == 1000 && b.v[3] == 1000 * OBJ, "B inuse %.0f %.0f",
+		b.v[2], b.v[3]);
+	free_profile(&pr);
+	roots_done();
+	gch_close(h);
+}
+
+/*
+ * Threads that exit and a fork lose no records: four threads allocate
+ * site_b's objects and exit (their caches detach) while the main thread
+ * forks children that exit at once; the profile then counts every object
+ * of every thread, exactly.
+ */
+struct worker {
+	gch_heap *h;
+	size_t at;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	site_b(w->h, w->at, 250, OBJ);
+	return NULL;
+}
+
+static void t_threads_fork(void)
+{
+	gch_heap *h = open_profiled("1", -1);
+	struct worker w[4];
+	pthread_t t[4];
+	char path[4096];
+	struct prof pr;
+	struct site b;
+	int st, forks = 0;
+	pid_t pid;
+
+	roots_init(1000);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ h, (size_t)i * 250 };
+		EXPECT(!pthread_create(&t[i], NULL, worker_main, &w[i]));
+	}
+	for (int i = 0; i < 4; i++) {
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		forks += pid > 0 && waitpid(pid, &st, 0) == pid &&
+			 WIFEXITED(st) && !WEXITSTATUS(st);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	EXPECTF(forks == 4, "%d of 4 children exited cleanly", forks);
+	gch_gc(h);
+	EXPECT(!snap(h, "threads.pb.gz", &pr, path));
+	b = site_of(&pr, "site_b");
+	EXPECTF(b.v[0] == 1000 && b.v[1] == 1000 * OBJ, "alloc %.0f %.0f",
+		b.v[0], b.v[1]);
+	EXPECTF(b.v[2] == 1000 && b.v[3] == 1000 * OBJ, "inuse %.0f %.0f",
 		b.v[2], b.v[3]);
 	free_profile(&pr);
 	roots_done();
@@ -750,6 +810,8 @@ int main(void)
 {
 	static const struct tcase cases[] = {
 		{ "exact figures at GCHEAP_PROFILE_RATE=1", t_exact },
+		{ "threads that exit and a fork lose no records",
+		  t_threads_fork },
 		{ "go tool pprof -top names the sites", t_go_pprof },
 		{ "sweeper frees, published per cycle", t_sweeper_frees },
 		{ "typed, tiny, large, finalized objects sampled", t_kinds },
