@@ -8,6 +8,9 @@
 #   make -f kmod-scavenge.mk          static binaries into ../build/vmbench-scavenge
 #   make -f kmod-scavenge.mk run      build them and run them in the VM (scripts/vm,
 #                                     module from ../kmod/gcheap.ko or VM_MODULE)
+#   make -f kmod-scavenge.mk compare  the default pacing beside Go, interleaved, 3
+#                                     rounds, then the unpaced paths
+#                                     (kmod-scavenge-compare; kmod-scavenge.md)
 #
 # All three run in the same TCG guest, so their times compare with each other,
 # not with bare metal.
@@ -36,7 +39,16 @@ $(OUT)/3-kmod-scavenge-bdwgc: kmod-scavenge-bdwgc.c | $(OUT)
 run: all
 	VM_TEST_TIMEOUT=900 $(TOP)/scripts/vm $(OUT)
 
-clean:
-	rm -rf $(OUT)
+# The binaries go to the guest's PATH (a bin/ subdirectory), the script runs.
+CMP := $(OUT)-compare
+compare: all
+	mkdir -p $(CMP)/bin
+	cp $(OUT)/1-kmod-scavenge $(CMP)/bin/kmod-scavenge
+	cp $(OUT)/2-kmod-scavenge-go $(CMP)/bin/kmod-scavenge-go
+	cp kmod-scavenge-compare $(CMP)/1-compare
+	VM_TEST_TIMEOUT=2400 $(TOP)/scripts/vm $(CMP)
 
-.PHONY: all run clean
+clean:
+	rm -rf $(OUT) $(CMP)
+
+.PHONY: all run compare clean

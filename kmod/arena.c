@@ -17,17 +17,16 @@
  *
  * Fault vs. release
  * -----------------
- * Release trylocks the page while it is still in the table (a locked page
- * is being faulted: it is skipped) and clears the table entry, both under
- * res_lock, then zaps every PTE of that range with unmap_mapping_range() on
- * the heap's private mapping, unlocks the page and drops the table's
- * reference.  (Taking first and putting back a page that could not be
- * locked would be wrong: a racing fault may have installed a new page in
- * the emptied entry meanwhile.)  The fault returns the
- * page locked (VM_FAULT_LOCKED) after re-checking, with the page lock held,
- * that the table still holds it; the core installs the PTE before unlocking.
- * So either the fault saw the entry cleared and retries, or its PTE exists
- * before release's zap runs: a released page is never left mapped.
+ * Release (scavenge.c, gch_release_down()) trylocks a page while it is still
+ * in the table (a locked page is being faulted: it is skipped) and clears the
+ * table entry, both under res_lock; it never puts a page back, which could
+ * overwrite a page a racing fault installed in the emptied entry.  The fault
+ * returns the page locked (VM_FAULT_LOCKED) after re-checking, with the page
+ * lock held, that the table still holds it; the core installs the PTE before
+ * unlocking.  So a fault either saw the entry cleared and retries, or its
+ * PTE existed before the page could be trylocked, and release's zap
+ * (unmap_mapping_range() on the heap's private mapping, after the pages
+ * left the table) removes it: a released page is never left mapped.
  * Release runs under heap->lock, which keeps the released range free (no
  * span allocation can hand it out meanwhile); the fault never takes
  * heap->lock, so the two cannot deadlock.
@@ -100,8 +99,6 @@
 #include <linux/vmalloc.h>
 #include "gcheap_priv.h"
 
-/* Pages released per unmap_mapping_range() call. */
-#define GCH_RELEASE_BATCH	64
 /*
  * System pages one populate step allocates and maps (256 KiB): the step's
  * arrays live on the stack, and mmap_lock is dropped between steps.
@@ -386,94 +383,6 @@ unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
 	}
 	spin_unlock(&heap->res_lock);
 	return nres;
-}
-
-/* Whether release may take @page: charged to @only's cgroup, if given. */
-static bool gch_release_wanted(struct page *page, struct gch_mcg *only)
-{
-	return !only || gch_page_objcg(page) == only->objcg;
-}
-
-/*
- * Take up to @max pages of [*pos, end) out of the table, locked, advancing
- * *pos.  A page is locked before it leaves the table, so a page that cannot
- * be locked (a fault holds it) simply stays: nothing is ever put back, which
- * could overwrite a page a racing fault installed meanwhile.  With @only,
- * pages charged to other cgroups stay too.
- */
-static unsigned int gch_table_take(struct gch_heap *heap,
-				   struct gch_arena *arena, unsigned int *pos,
-				   unsigned int end, struct page **batch,
-				   unsigned int max, struct gch_mcg *only)
-{
-	unsigned int n = 0, i;
-	struct page *page;
-
-	spin_lock(&heap->res_lock);
-	for (i = *pos; i < end && n < max && arena->resident; i++) {
-		page = arena->pages[i];
-		/*
-		 * A pinned page (O_DIRECT, io_uring, an ioctl's own struct)
-		 * would not be freed by dropping it, only hidden from the pin's
-		 * holder: it stays until unpinned.
-		 */
-		if (!page || !gch_release_wanted(page, only) ||
-		    folio_maybe_dma_pinned(page_folio(page)) ||
-		    !trylock_page(page))
-			continue;
-		batch[n++] = page;
-		arena->pages[i] = NULL;
-		arena->resident--;
-		gch_mcg_account(heap, page, -1);
-	}
-	heap->resident_pages -= n;
-	*pos = arena->resident ? i : end;
-	spin_unlock(&heap->res_lock);
-	return n;
-}
-
-/*
- * Release the memory backing free heap pages [first, first + n) of @arena,
- * at most @max_sys system pages, only those charged to @only's cgroup if
- * @only is given.  Returns the system pages released.  The caller holds
- * heap->lock and the range is in no span.
- *
- * Pages are only trylocked: a page whose lock is held is being faulted in
- * right now (the fault path is the only place that locks our pages), so it
- * is in use rather than a candidate, and it stays in the table.  Never
- * sleeping on a page lock under heap->lock keeps reclaim safe: a fault that
- * holds a page lock may enter direct reclaim (page-table allocation), and a
- * shrinker must never wait for a release that waits for that fault.
- */
-unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
-				u32 first, u32 n, unsigned long max_sys,
-				struct gch_mcg *only)
-{
-	struct address_space *mapping = heap->inode->i_mapping;
-	unsigned int pos = first * GCH_SYS_PER_HEAP_PAGE;
-	unsigned int end = (first + n) * GCH_SYS_PER_HEAP_PAGE;
-	loff_t base = (loff_t)arena->index << GCH_ARENA_SHIFT;
-	struct page *batch[GCH_RELEASE_BATCH];
-	unsigned long done = 0;
-	unsigned int i, cnt, start;
-
-	lockdep_assert_held(&heap->lock);
-	while (pos < end && done < max_sys) {
-		start = pos;
-		cnt = gch_table_take(heap, arena, &pos, end, batch,
-				     min_t(unsigned long, GCH_RELEASE_BATCH,
-					   max_sys - done), only);
-		if (!cnt)
-			break;
-		unmap_mapping_range(mapping, base + ((loff_t)start << PAGE_SHIFT),
-				    (loff_t)(pos - start) << PAGE_SHIFT, 1);
-		for (i = 0; i < cnt; i++) {
-			unlock_page(batch[i]);
-			put_page(batch[i]);
-		}
-		done += cnt;
-	}
-	return done;
 }
 
 /*

@@ -44,8 +44,8 @@
  *  user memory touched) and release only trylocks pages, so reclaim (the
  *  shrinker) may sleep on heap->lock: its holder never waits for reclaim.
  *  Every holder keeps it briefly (release passes go in steps of at most
- *  GCH_SCAV_CHUNK system pages), so reclaim waits at most one step and
- *  never skips a busy heap.
+ *  GCH_SCAV_CHUNK system pages, the scavenger thread's of four), so reclaim
+ *  waits at most one step and never skips a busy heap.
  *
  * heap->arenas[i] is published with smp_store_release() once the arena is
  * complete and never cleared before teardown, so faults read it with
@@ -225,9 +225,6 @@ struct gch_arena *gch_arena_get(struct gch_heap *heap, unsigned int i);
 void gch_arenas_destroy(struct gch_heap *heap);
 unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
 			       u32 first, u32 n, u64 entry);
-unsigned long gch_release_range(struct gch_heap *heap, struct gch_arena *arena,
-				u32 first, u32 n, unsigned long max_sys,
-				struct gch_mcg *only);
 unsigned long gch_span_populate(struct gch_heap *heap, u64 first, u32 npages);
 
 /* pagemap.c */
@@ -257,6 +254,9 @@ enum gch_release_reason {
 #define GCH_SCAV_CHUNK		256
 u64 gch_goal_bytes(const struct gch_heap *heap);
 u64 gch_retained_budget(struct gch_heap *heap);
+unsigned long gch_release_down(struct gch_heap *heap, struct gch_arena *arena,
+			       unsigned int lo, unsigned int *hi,
+			       unsigned long max_sys, struct gch_mcg *only);
 u64 gch_scavenge(struct gch_heap *heap, u64 max_bytes, bool all,
 		 enum gch_release_reason reason);
 

@@ -19,14 +19,20 @@
  * ------
  * A heap may keep free resident memory up to its retained budget
  * (gch_retained_budget(): goal + 10% - bytes in spans, Go's rule).  Above
- * it the thread releases in chunks of at most GCH_SCAV_CHUNK system pages,
- * each under heap->lock, and paces itself: it measures the time its steps
- * take and, once a period's quantum (interval * cpu_pct / 100) is spent,
- * sleeps time * (100 - cpu_pct) / cpu_pct, so it uses about cpu_pct percent
- * of one CPU.  A heap whose resident memory is above its soft limit is worked
- * eagerly instead: chunk after chunk, with no sleep and ignoring the budget,
- * until it is under the limit or has no free resident memory left (taking
- * turns with other heaps every GCH_SCAV_EAGER_STEPS chunks).  Between
+ * it the thread releases in steps of at most GCH_SCAV_STEP system pages
+ * (4 MiB), each under heap->lock and with one zap per free run
+ * (gch_release_down(), scavenge.c), and paces itself: it measures the time
+ * its steps take and, once a period's quantum is spent, sleeps
+ * time * (100 - cpu_pct) / cpu_pct, so it uses about cpu_pct percent of one
+ * CPU.  The quantum is interval * cpu_pct / 100, but at least
+ * GCH_SCAV_MIN_WORK_NS (20 ms): each wake-up has a fixed cost, and at 1% of
+ * 10 ms (0.1 ms) a wake-up per step made a paced MiB cost several times an
+ * unpaced one (bench/kmod-scavenge.md).  Bigger bursts with longer sleeps
+ * keep the share and the rate, and cut the wake-ups, TLB flushes and their
+ * IPIs per MiB.  A heap whose resident memory is above its soft limit is
+ * worked eagerly instead: step after step, with no sleep and ignoring the
+ * budget, until it is under the limit or has no free resident memory left
+ * (taking turns with other heaps every GCH_SCAV_EAGER_STEPS steps).  Between
  * GCH_GC_MARK_START and GCH_GC_SWEEP_END a heap is left alone (both modes),
  * as the uAPI promises, so the collector's view of the heap stays still.
  * With nothing to do the thread sleeps until kicked (span frees, limits and
@@ -39,7 +45,7 @@
  * the same walk, so under pressure the coldest free memory goes first.
  *
  * Locking: the walk runs under heap->lock, which keeps every free run it
- * sees free while gch_release_range() takes its memory (see arena.c for
+ * sees free while gch_release_down() takes its memory (see scavenge.c for
  * release against faults).  heap->scav_cursor and the released_* counters
  * are heap->lock's.
  */
@@ -56,13 +62,36 @@
 #include "gcheap_trace.h"
 
 /*
- * GCH_SCAV_CHUNK (gcheap_priv.h): system pages one step may release (1 MiB), i.e.
- * the longest heap->lock hold (0.7 ms in the TCG test VM at full speed).
- * Larger steps spread the fixed cost of a wake-up (cold caches, lock, walk)
- * over more memory; smaller ones would keep reclaim waiting less.
+ * GCH_SCAV_CHUNK (gcheap_priv.h): system pages one step of the ioctl and the
+ * shrinker may release (1 MiB); reclaim waits for the lock at most one step.
  */
-/* Heap pages per window of the downward walk. */
-#define GCH_SCAV_WINDOW		16
+/*
+ * System pages one step of the thread may release: one heap->lock hold and
+ * one zap (TLB flush) per free run.  Measured in the TCG guest
+ * (bench/kmod-scavenge.md), a flush issued from this thread costs an IPI to
+ * every CPU running the owner's threads (0.25-2 ms there), and waking up
+ * costs about 0.3 ms: both are per step, so a paced step that released 1 MiB
+ * (GCH_SCAV_CHUNK) paid several times what the same MiB costs inside a long
+ * unpaced pass.  4 MiB per step makes them a quarter; the hold stays bounded
+ * (the longest measured is in the bench notes).
+ */
+#define GCH_SCAV_STEP		(4 * GCH_SCAV_CHUNK)
+/*
+ * The least work a paced wake-up does (if there is that much to do) before
+ * it sleeps work * (100 - pct) / pct, in steps with heap->lock dropped and
+ * cond_resched() in between.  The first step after a sleep runs cold: in
+ * the TCG guest a paced MiB cost 1.3-2.4x an unpaced one with 4 ms bursts,
+ * about the same with 40 ms (bench/kmod-scavenge.md).  20 ms: at the
+ * default 1% the thread sleeps about 2 s between bursts.  Go's scavenger
+ * does the same with 1 ms (minScavWorkTime).
+ */
+#define GCH_SCAV_MIN_WORK_NS	(20 * NSEC_PER_MSEC)
+/*
+ * A paced sleep is cut into slices this long, and ends early when a heap is
+ * above its soft limit: eager work never waits for the pacing of the rest
+ * (before the 20 ms bursts it waited about 70 ms; now at most this).
+ */
+#define GCH_SCAV_EAGER_POLL_NS	(100 * NSEC_PER_MSEC)
 /* Eager steps on one heap per visit, so other heaps get their turn. */
 #define GCH_SCAV_EAGER_STEPS	64
 /* Sleep with nothing to do, unless kicked. */
@@ -210,7 +239,8 @@ static long gch_prev_bit(const unsigned long *map, long end, bool set)
 
 /*
  * Release free memory of @arena below arena page *@end, from the top down,
- * at most @max_sys system pages.  *@end becomes where the walk stopped: 0
+ * at most @max_sys system pages, each free run (or the part of it the
+ * budget reaches) with one zap.  *@end becomes where the walk stopped: 0
  * when the arena is done, else a point at or above the memory not yet seen.
  */
 static unsigned long gch_scav_arena(struct gch_heap *heap,
@@ -218,7 +248,8 @@ static unsigned long gch_scav_arena(struct gch_heap *heap,
 				    unsigned long max_sys, struct gch_mcg *only)
 {
 	unsigned long done = 0;
-	long e = *end, s, f, ws;
+	long e = *end, s, f;
+	unsigned int hi;
 
 	lockdep_assert_held(&heap->lock);
 	while (done < max_sys && e > 0 && READ_ONCE(arena->resident)) {
@@ -228,16 +259,15 @@ static unsigned long gch_scav_arena(struct gch_heap *heap,
 			break;
 		}
 		s = gch_prev_bit(arena->used, f, true) + 1;
-		e = f + 1;
-		/* the free run is [s, e): windows from its top */
-		while (e > s) {
-			ws = max(s, e - GCH_SCAV_WINDOW);
-			done += gch_release_range(heap, arena, ws, e - ws,
-						  max_sys - done, only);
-			if (done >= max_sys)
-				break;	/* the window may hold more: keep e */
-			e = ws;
-		}
+		/* the free run is [s, f + 1), in system pages: */
+		hi = (f + 1) * GCH_SYS_PER_HEAP_PAGE;
+		done += gch_release_down(heap, arena, s * GCH_SYS_PER_HEAP_PAGE,
+					 &hi, max_sys - done, only);
+		/* stopped inside the run: resume at the heap page it was in */
+		e = DIV_ROUND_UP(hi, GCH_SYS_PER_HEAP_PAGE);
+		if (e > s)
+			break;
+		e = s;
 	}
 	if (!READ_ONCE(arena->resident))
 		e = 0;
@@ -383,7 +413,7 @@ static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 		excess = gch_scav_excess(heap, &eager);
 		got = excess ? gch_release_free(heap,
 						min_t(unsigned long, excess,
-						      GCH_SCAV_CHUNK), NULL,
+						      GCH_SCAV_STEP), NULL,
 						eager ? GCH_RELEASE_EAGER :
 							GCH_RELEASE_BG, &ns) : 0;
 		mutex_unlock(&heap->lock);
@@ -411,15 +441,50 @@ static bool gch_scav_step(struct gch_heap *heap, u64 *paced_ns)
 	}
 }
 
-/* Sleep @ns unless asked to stop; the thread is woken by kthread_stop(). */
+/*
+ * Whether some heap is above its soft limit with free memory to give back
+ * (racy reads: a wrong answer costs one early wake-up or one slice).
+ */
+static bool gch_scav_eager_due(void)
+{
+	struct gch_heap *heap;
+	bool due = false;
+	u64 soft;
+
+	spin_lock(&gch_heaps_lock);
+	list_for_each_entry(heap, &gch_heaps, heaps_node) {
+		soft = READ_ONCE(heap->soft_bytes) >> PAGE_SHIFT;
+		if (soft && READ_ONCE(heap->free_resident_pages) &&
+		    READ_ONCE(heap->resident_pages) > soft) {
+			due = true;
+			break;
+		}
+	}
+	spin_unlock(&gch_heaps_lock);
+	return due;
+}
+
+/*
+ * Sleep @ns in slices of GCH_SCAV_EAGER_POLL_NS, unless asked to stop (the
+ * thread is woken by kthread_stop()) or eager work appears.
+ */
 static void gch_scav_sleep(u64 ns)
 {
-	ktime_t t = ns_to_ktime(ns);
+	u64 slice;
+	ktime_t t;
 
-	set_current_state(TASK_INTERRUPTIBLE);
-	if (!kthread_should_stop())
-		schedule_hrtimeout_range(&t, ns / 8, HRTIMER_MODE_REL);
-	__set_current_state(TASK_RUNNING);
+	while (ns && !kthread_should_stop()) {
+		slice = min_t(u64, ns, GCH_SCAV_EAGER_POLL_NS);
+		t = ns_to_ktime(slice);
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (!kthread_should_stop())
+			schedule_hrtimeout_range(&t, slice / 8,
+						 HRTIMER_MODE_REL);
+		__set_current_state(TASK_RUNNING);
+		ns -= slice;
+		if (gch_scav_eager_due())
+			break;
+	}
 }
 
 /*
@@ -429,8 +494,9 @@ static void gch_scav_sleep(u64 ns)
  */
 static u64 gch_scav_period(bool *more)
 {
-	u64 quantum = (u64)READ_ONCE(gch_scav_interval_ms) * NSEC_PER_MSEC *
-		      READ_ONCE(gch_scav_cpu_pct) / 100;
+	u64 quantum = max_t(u64, GCH_SCAV_MIN_WORK_NS,
+			    (u64)READ_ONCE(gch_scav_interval_ms) *
+			    NSEC_PER_MSEC * READ_ONCE(gch_scav_cpu_pct) / 100);
 	u64 work = 0;
 	unsigned int i, n;
 	struct gch_heap *heap;
@@ -447,6 +513,7 @@ static u64 gch_scav_period(bool *more)
 			gch_heap_unpin(heap);
 			if (work >= quantum)
 				break;
+			cond_resched();
 		}
 	} while (*more && work < quantum && !kthread_should_stop());
 	return work;

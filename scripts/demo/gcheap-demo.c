@@ -1059,6 +1059,28 @@ static void phase_pressure(void)
 		return;
 	}
 	kstats(&ks0);
+	if (ks0.free_resident_bytes < (1ULL << 20)) {
+		/*
+		 * The idle phase's scavenger gave back every free page above
+		 * its budget (goal + 10% - bytes in spans), and a heap that
+		 * just shrank has none: nothing for the shrinker to take.  A
+		 * service at its usual size keeps some: the cache grows back
+		 * to its warm-up size and serves until two collections have
+		 * freed spans, which the scavenger then keeps for reuse.
+		 */
+		uint64_t n = (uint64_t)opt.live_mib * 1024 * 1024 / entry_bytes();
+		struct gch_gc_stats gs;
+		uint64_t ops;
+
+		while (cache.n < n)
+			insert(cache.next_id++);
+		gstats(&gs);
+		ops = churn(0.5, 10, opt.rate, gs.cycles + 2);
+		printf("   the cache grew back to %llu sessions and served %llu operations"
+		       " (two collections)\n", (unsigned long long)cache.n,
+		       (unsigned long long)ops);
+		kstats(&ks0);
+	}
 	last = ks0.released_shrink_bytes;
 	printf("   before: resident %.1f MiB, of it %.1f MiB free pages the scavenger keeps\n",
 	       mb(ks0.resident_bytes), mb(ks0.free_resident_bytes));
