@@ -333,19 +333,6 @@ TEST_F_TIMEOUT(cx, background_scavenger, 180)
 	EXPECT_TRUE(stats_balance(&st, self->spg));
 }
 
-static int drop_slab(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, "2", 1) != 1)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 TEST_F_TIMEOUT(cx, shrinker, 120)
 {
 	const __u32 n = PPA + PPA / 2;

@@ -188,4 +188,21 @@ static inline int map_arenas(int fd, char *base, unsigned int n)
 	return 0;
 }
 
+/*
+ * Drop the kernel's reclaimable slab caches (vm.drop_caches = 2), which
+ * runs every shrinker, ours included; 0 or -errno.
+ */
+static inline int drop_slab(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "2", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 #endif /* GCH_SCAV_TEST_H */

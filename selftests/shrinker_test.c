@@ -50,19 +50,6 @@ FIXTURE_TEARDOWN(sh)
 	gch_heap_teardown(self->fd, self->base, NARENAS, NULL, NULL);
 }
 
-static int drop_slab(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, "2", 1) != 1)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * Give the heap @live_mib of patterned live spans and @free_mib of touched
  * free memory, with a goal so large that the scavenger keeps all of it.

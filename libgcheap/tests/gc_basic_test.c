@@ -34,21 +34,7 @@ static __attribute__((noinline)) gch_weak *garbage(size_t n, size_t size)
 	return gch_weak_new(h, p);
 }
 
-/* Wipe the part of the stack our callees used, so stale copies of
- * pointers do not keep garbage alive (conservative stack scanning). */
-static __attribute__((noinline)) void clear_stack(void)
-{
-	volatile char buf[16384];
-
-	memset((char *)buf, 0, sizeof(buf));
-}
-
-/* A macro, so that clear_stack() wipes right below the test's own frame. */
-#define collect()							\
-	do {								\
-		clear_stack();						\
-		CHECK(gch_gc(h) == 0, "gch_gc: %s", strerror(errno));	\
-	} while (0)
+#define collect()	gct_collect(h)
 
 static void test_reclaim(void)
 {
@@ -166,7 +152,7 @@ static __attribute__((noinline)) int register_only(void)
 	__asm__ volatile("" : "+r"(r));
 	r = ~r;
 	__asm__ volatile("" : "+r"(r));
-	clear_stack();
+	gct_clear_stack();
 	gch_gc(h);
 	__asm__ volatile("" : "+r"(r));
 	ok = gch_weak_get(w) == (void *)r;

@@ -41,17 +41,10 @@
 static gch_heap *h;
 static void *roots[8];		/* registered: what the tests keep alive */
 
-static NOINLINE void clear_stack(void)
-{
-	volatile char buf[16384];
-
-	memset((char *)buf, 0, sizeof(buf));
-}
-
 static void collect(int n)
 {
 	for (int i = 0; i < n; i++) {
-		clear_stack();
+		gct_clear_stack();
 		CHECK(gch_gc(h) == 0, "gch_gc: %s", strerror(errno));
 		gch_wait_finalizers(h);
 	}

@@ -37,19 +37,7 @@ static bool in_project_vm(void)
 	       !strcmp(name, "gcheap-vm");
 }
 
-/* Wipe the part of the stack our callees used (conservative scanning). */
-static __attribute__((noinline)) void clear_stack(void)
-{
-	volatile char buf[16384];
-
-	memset((char *)buf, 0, sizeof(buf));
-}
-
-#define collect()							\
-	do {								\
-		clear_stack();						\
-		CHECK(gch_gc(h) == 0, "gch_gc: %s", strerror(errno));	\
-	} while (0)
+#define collect()	gct_collect(h)
 
 /* Every page's entry is the span's; the span is found from any page. */
 static void check_map(const struct gch_span *s)
