@@ -60,6 +60,15 @@ bool compat_uncoll_has(const void *p);
 
 /* The oom fn's answer to a failed allocation of @bytes (malloc.c). */
 void *compat_oom(size_t bytes);
+/*
+ * bdwgc's allocation policy, for every allocator of the library: pending
+ * finalizers run first, a failed try collects once (unless collections
+ * are disabled) and tries again, then the oom fn answers.  @try_fn makes
+ * one try at an object of the @n bytes the program asked for, as @arg
+ * says (malloc.c).
+ */
+typedef void *(*compat_try_fn)(gch_heap *h, size_t n, const void *arg);
+void *compat_alloc_retry(compat_try_fn try_fn, size_t n, const void *arg);
 /* 1, or 0 when the program turned all-interior-pointers off before
  * GC_init: the byte every object gets past its end (malloc.c). */
 size_t compat_extra_bytes(void);

@@ -158,19 +158,10 @@ static void *custom_try(gch_heap *h, const struct kind *k, size_t n)
 	}
 }
 
-/* bdwgc's policy (malloc.c): collect once and retry, then the oom fn. */
-static void *custom_alloc(const struct kind *k, size_t n)
+/* compat_alloc_retry()'s try: @lb bytes asked, plus the extra byte. */
+static void *custom_try_asked(gch_heap *h, size_t lb, const void *k)
 {
-	gch_heap *h = compat_heap();
-	void *p;
-
-	compat_fin_poll();
-	p = custom_try(h, k, n);
-	if (__builtin_expect(!p, 0) && !GC_is_disabled()) {
-		gch_gc(h);
-		p = custom_try(h, k, n);
-	}
-	return p ? p : compat_oom(n);
+	return custom_try(h, k, lb + compat_extra_bytes());
 }
 
 void *GC_generic_malloc(size_t lb, int k)
@@ -187,7 +178,7 @@ void *GC_generic_malloc(size_t lb, int k)
 	}
 	if (lb > SIZE_MAX - 16)
 		return compat_oom(lb);
-	return custom_alloc(kind_of(k), lb + compat_extra_bytes());
+	return compat_alloc_retry(custom_try_asked, lb, kind_of(k));
 }
 
 /* Every interior pointer counts here (malloc.c): the hint changes nothing. */

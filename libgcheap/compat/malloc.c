@@ -71,33 +71,38 @@ size_t compat_extra_bytes(void)
 	return extra_bytes;
 }
 
-/* One try at the heap; NULL on failure. */
-static void *raw_alloc(gch_heap *h, enum kind k, size_t n)
+void *compat_alloc_retry(compat_try_fn try_fn, size_t n, const void *arg)
+{
+	gch_heap *h = compat_heap();
+	void *p;
+
+	compat_fin_poll();
+	p = try_fn(h, n, arg);
+	if (__builtin_expect(!p, 0)) {
+		if (!GC_is_disabled()) {
+			gch_gc(h);
+			p = try_fn(h, n, arg);
+		}
+		if (!p)
+			p = compat_oom(n);
+	}
+	return p;
+}
+
+/* One try at the heap for kind *@arg; NULL on failure. */
+static void *raw_alloc(gch_heap *h, size_t n, const void *arg)
 {
 	if (n >= GCH_MAX_OBJECT)
 		return NULL;	/* n + 1 would not fit either */
 	n += extra_bytes;
-	if (k == K_ATOMIC)
+	if (*(const enum kind *)arg == K_ATOMIC)
 		return gch_malloc_noscan(h, n < 16 ? 16 : n);
 	return gch_malloc(h, n ? n : 1);
 }
 
 static void *alloc_kind(enum kind k, size_t n)
 {
-	gch_heap *h = compat_heap();
-	void *p;
-
-	compat_fin_poll();
-	p = raw_alloc(h, k, n);
-	if (__builtin_expect(!p, 0)) {
-		if (!GC_is_disabled()) {
-			gch_gc(h);
-			p = raw_alloc(h, k, n);
-		}
-		if (!p)
-			p = compat_oom(n);
-	}
-	return p;
+	return compat_alloc_retry(raw_alloc, n, &k);
 }
 
 void *GC_malloc(size_t n)

@@ -90,22 +90,30 @@ static bool descr_fill(GC_descr d, uint64_t *map, size_t nwords)
 	return true;
 }
 
-/* One try: @bytes with the layout @d over the first @elem_words words of
- * each element (0: the whole object is one element). */
-static void *typed_try(gch_heap *h, size_t bytes, GC_descr d,
-		       size_t elem_words)
+/* A typed allocation: the descriptor and the words it repeats over. */
+struct typed_req {
+	GC_descr d;
+	size_t elem_words;	/* 0: the whole object is one element */
+};
+
+/* One try at @asked bytes (plus the extra byte) laid out by *@arg. */
+static void *typed_try(gch_heap *h, size_t asked, const void *arg)
 {
+	const struct typed_req *r = arg;
 	uint64_t stack_map[STACK_WORDS] = { 0 };
-	size_t nwords = elem_words ? elem_words : (bytes + 7) / 8;
+	size_t bytes = asked + compat_extra_bytes();
+	size_t nwords = r->elem_words ? r->elem_words : (bytes + 7) / 8;
 	uint64_t *map = stack_map;
 	void *p;
 
+	if (!bytes)
+		bytes = 1;
 	if (nwords > STACK_WORDS * 64) {
 		map = calloc((nwords + 63) / 64, sizeof(uint64_t));
 		if (!map)
 			return NULL;
 	}
-	if (descr_fill(d, map, nwords))
+	if (descr_fill(r->d, map, nwords))
 		p = gch_malloc_typed(h, bytes, map, nwords);
 	else
 		p = gch_malloc(h, bytes);
@@ -114,23 +122,13 @@ static void *typed_try(gch_heap *h, size_t bytes, GC_descr d,
 	return p;
 }
 
-/* bdwgc's allocation policy (malloc.c's): collect once and retry, then the
- * oom fn. */
 static void *typed_alloc(size_t bytes, GC_descr d, size_t elem_words)
 {
-	gch_heap *h = compat_heap();
-	size_t n = bytes + compat_extra_bytes();
-	void *p;
+	struct typed_req r = { .d = d, .elem_words = elem_words };
 
 	if (bytes >= SIZE_MAX - 8)
 		return compat_oom(bytes);
-	compat_fin_poll();
-	p = typed_try(h, n ? n : 1, d, elem_words);
-	if (__builtin_expect(!p, 0) && !GC_is_disabled()) {
-		gch_gc(h);
-		p = typed_try(h, n ? n : 1, d, elem_words);
-	}
-	return p ? p : compat_oom(bytes);
+	return compat_alloc_retry(typed_try, bytes, &r);
 }
 
 void *GC_malloc_explicitly_typed(size_t bytes, GC_descr d)
