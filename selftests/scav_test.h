@@ -194,15 +194,7 @@ static inline int map_arenas(int fd, char *base, unsigned int n)
  */
 static inline int drop_slab(void)
 {
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, "2", 1) != 1)
-		ret = -errno;
-	close(fd);
-	return ret;
+	return gch_write_file("/proc/sys/vm/drop_caches", "2");
 }
 
 #endif /* GCH_SCAV_TEST_H */
