@@ -22,8 +22,13 @@
  *                its new size until the pacer's next cycle;
  *   5. idle      nothing allocates; the kernel's background scavenger gives
  *                the free pages above the collector's budget back;
- *   6. pressure  (--hog) gcheap-hog fills the machine's memory until kswapd
- *                wakes: the gcheap shrinker gives even the retained pages.
+ *   6. pressure  (--hog) if the idle phase left no free pages, the GC
+ *                percent goes up and a second, smaller burst comes and goes
+ *                (gch_gc() after it) so that the scavenger keeps some
+ *                within its budget; then gcheap-hog fills the
+ *                machine's memory until kswapd wakes (or, when kswapd has
+ *                given up on the node, until a direct reclaim): the gcheap
+ *                shrinker gives even the retained pages.
  * Expiring by age, and collecting right after the purge, is what makes
  * memory come back: the newest sessions sit together in the spans the burst
  * took last, so the spans of the expired ones empty out completely.  Were
@@ -481,23 +486,16 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void expire_all_but(uint64_t keep)
+/* Expire every session whose last write (stamp) is in [lo, hi). */
+static void expire_stamps(uint64_t lo, uint64_t hi)
 {
-	uint64_t *stamps = malloc(cache.n * sizeof(*stamps)), n = 0, cut, i, nb;
+	uint64_t i, nb;
 
-	if (!stamps)
-		die("malloc: %s", strerror(errno));
-	for (i = 0; i < cache.nbuckets; i++)
-		for (struct entry *e = cache.buckets[i]; e; e = e->next)
-			stamps[n++] = e->stamp;
-	qsort(stamps, n, sizeof(*stamps), cmp_u64);
-	cut = keep < n ? stamps[n - keep] : 0;
-	free(stamps);
 	for (i = 0; i < cache.nbuckets; i++) {
 		struct entry **p = &cache.buckets[i];
 
 		while (*p) {
-			if ((*p)->stamp < cut) {
+			if ((*p)->stamp >= lo && (*p)->stamp < hi) {
 				gch_store((void **)p, (*p)->next);
 				set_n(cache.n - 1);
 				cache.evictions++;
@@ -510,6 +508,22 @@ static void expire_all_but(uint64_t keep)
 		;
 	if (nb < cache.nbuckets)
 		resize(nb);
+}
+
+/* Expire all sessions but the @keep most recently written. */
+static void expire_all_but(uint64_t keep)
+{
+	uint64_t *stamps = malloc(cache.n * sizeof(*stamps)), n = 0, cut, i;
+
+	if (!stamps)
+		die("malloc: %s", strerror(errno));
+	for (i = 0; i < cache.nbuckets; i++)
+		for (struct entry *e = cache.buckets[i]; e; e = e->next)
+			stamps[n++] = e->stamp;
+	qsort(stamps, n, sizeof(*stamps), cmp_u64);
+	cut = keep < n ? stamps[n - keep] : 0;
+	free(stamps);
+	expire_stamps(0, cut);
 }
 
 /* ------------------------------------------------------------ the record */
@@ -1031,12 +1045,50 @@ static void phase_idle(void)
 	phase_end();
 }
 
+/*
+ * Leave the heap some free pages for the shrinker to take.  The idle
+ * phase's scavenger gave back every free page above its budget (goal + 10%
+ * - bytes in spans), so a heap that just shrank has none, and its budget
+ * is small: the goal follows the small live heap, while the survivors of
+ * the drop keep sparse spans in use.  A service that expects a burst to
+ * come back raises its GC percent (Go's GOGC) to keep memory for it: the
+ * goal, and with it what the scavenger keeps, grows.  Then a burst of new
+ * sessions arrives and ends before anything else is written, so its
+ * sessions fill spans of their own; the collection that follows (gch_gc)
+ * frees those spans whole, and as the sweeper hands them back the
+ * scavenger keeps them within its budget.  (Churning the cache instead
+ * leaves garbage scattered over spans that stay in use: few pages come
+ * free, and whether any do is chance.)  Returns the GC percent to restore.
+ */
+static int burst_ends(struct gch_stats *ks)
+{
+	uint64_t n = (uint64_t)opt.live_mib * 1024 * 1024 / entry_bytes();
+	uint64_t first = cache.stamp + 1, before = cache.n;
+	int old = gch_set_gc_percent(heap, 400);
+	double t0;
+
+	while (cache.n < before + n)
+		insert(cache.next_id++);
+	expire_stamps(first, UINT64_MAX);
+	if (gch_gc(heap))
+		die("gch_gc: %s", strerror(errno));
+	t0 = mono();
+	do {
+		sleep_s(SAMPLE_MS / 1000.0);
+		kstats(ks);
+	} while (ks->free_resident_bytes < (1ULL << 20) && mono() - t0 < 10);
+	printf("   GC percent %d -> 400 for the next burst; a burst of %llu sessions"
+	       " came and went (gch_gc); %llu sessions left\n", old,
+	       (unsigned long long)n, (unsigned long long)cache.n);
+	return old;
+}
+
 static void phase_pressure(void)
 {
 	static char fdarg[] = "3";
 	char kib[24];
 	struct gch_stats ks0, ks;
-	int pfd[2], status = 0;
+	int pfd[2], status = 0, old_percent = -2;
 	double t0, last_growth = 0, ready_t = 0, poked = 0;
 	bool exited = false, pipe_open = true;
 	uint64_t last;
@@ -1059,28 +1111,8 @@ static void phase_pressure(void)
 		return;
 	}
 	kstats(&ks0);
-	if (ks0.free_resident_bytes < (1ULL << 20)) {
-		/*
-		 * The idle phase's scavenger gave back every free page above
-		 * its budget (goal + 10% - bytes in spans), and a heap that
-		 * just shrank has none: nothing for the shrinker to take.  A
-		 * service at its usual size keeps some: the cache grows back
-		 * to its warm-up size and serves until two collections have
-		 * freed spans, which the scavenger then keeps for reuse.
-		 */
-		uint64_t n = (uint64_t)opt.live_mib * 1024 * 1024 / entry_bytes();
-		struct gch_gc_stats gs;
-		uint64_t ops;
-
-		while (cache.n < n)
-			insert(cache.next_id++);
-		gstats(&gs);
-		ops = churn(0.5, 10, opt.rate, gs.cycles + 2);
-		printf("   the cache grew back to %llu sessions and served %llu operations"
-		       " (two collections)\n", (unsigned long long)cache.n,
-		       (unsigned long long)ops);
-		kstats(&ks0);
-	}
+	if (ks0.free_resident_bytes < (1ULL << 20))
+		old_percent = burst_ends(&ks0);
 	last = ks0.released_shrink_bytes;
 	printf("   before: resident %.1f MiB, of it %.1f MiB free pages the scavenger keeps\n",
 	       mb(ks0.resident_bytes), mb(ks0.free_resident_bytes));
@@ -1176,6 +1208,8 @@ static void phase_pressure(void)
 	else
 		printf("   the shrinker released nothing (the hog %s)\n",
 		       pressure.ready ? "held its memory" : "never got ready");
+	if (old_percent != -2)
+		gch_set_gc_percent(heap, old_percent);
 	phase_end();
 }
 
