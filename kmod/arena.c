@@ -89,6 +89,10 @@
  * span over several is contiguous only because the owner maps the arenas
  * side by side, which GCH_SPAN_ALLOC_CROSS requires of it.
  *
+ * Dirty tracking (dirty.c) swaps the owner's arena VMAs to
+ * gch_arena_dirty_vm_ops, the same handlers plus ->page_mkwrite, while it is
+ * armed; an arena mmap()ed meanwhile gets them at once.
+ *
  * VMA rules: exact arena size, MAP_SHARED only, never executable, not copied
  * on fork, not expandable, not splittable (may_split) and not movable
  * (mremap), which keeps "one VMA == one whole arena" true for its lifetime.
@@ -220,12 +224,33 @@ static void gch_arena_vm_open(struct vm_area_struct *vma)
 			    vma->vm_end - vma->vm_start, 1);
 }
 
-static const struct vm_operations_struct gch_arena_vm_ops = {
+const struct vm_operations_struct gch_arena_vm_ops = {
 	.open = gch_arena_vm_open,
 	.fault = gch_arena_fault,
 	.may_split = gch_vma_no_split,
 	.mremap = gch_vma_no_mremap,
 };
+
+/*
+ * The same, plus write notification, for the owner's arena mappings while
+ * dirty tracking is armed (dirty.c).  A separate table because a
+ * ->page_mkwrite makes the core map a shared VMA read-only: every first
+ * write would fault, populating would map read-only, so the plain table
+ * is used whenever tracking is off.
+ */
+const struct vm_operations_struct gch_arena_dirty_vm_ops = {
+	.open = gch_arena_vm_open,
+	.fault = gch_arena_fault,
+	.page_mkwrite = gch_dirty_page_mkwrite,
+	.may_split = gch_vma_no_split,
+	.mremap = gch_vma_no_mremap,
+};
+
+bool gch_is_arena_vma(const struct vm_area_struct *vma)
+{
+	return vma->vm_ops == &gch_arena_vm_ops ||
+	       vma->vm_ops == &gch_arena_dirty_vm_ops;
+}
 
 static struct gch_arena *gch_arena_alloc(unsigned int index)
 {
@@ -321,7 +346,13 @@ static int gch_arena_mmap(struct gch_heap *heap, struct vm_area_struct *vma,
 	if (IS_ERR(arena))
 		return PTR_ERR(arena);
 
-	vma->vm_ops = &gch_arena_vm_ops;
+	/*
+	 * An arena mapped while tracking is armed is tracked from the start:
+	 * mmap_region() then derives a read-only vm_page_prot from the
+	 * ->page_mkwrite.  dirty_armed changes under this write mmap_lock.
+	 */
+	vma->vm_ops = READ_ONCE(heap->dirty_armed) ? &gch_arena_dirty_vm_ops :
+						     &gch_arena_vm_ops;
 	/*
 	 * vm_insert_pages() (populate) needs it, and may only set it itself
 	 * under a write mmap_lock; all our pages are normal struct pages.
@@ -402,7 +433,7 @@ static struct vm_area_struct *gch_populate_vma(struct gch_heap *heap,
 	lockdep_assert_held(&mm->mmap_lock);
 	vma = find_vma(mm, addr);
 	if (!vma || vma->vm_start != addr ||
-	    vma->vm_ops != &gch_arena_vm_ops || vma->vm_private_data != heap ||
+	    !gch_is_arena_vma(vma) || vma->vm_private_data != heap ||
 	    vma->vm_pgoff != (unsigned long)arena->index << GCH_ARENA_SYS_SHIFT ||
 	    (vma->vm_flags & (VM_WRITE | VM_MIXEDMAP | VM_SEQ_READ)) !=
 	    (VM_WRITE | VM_MIXEDMAP | VM_SEQ_READ))

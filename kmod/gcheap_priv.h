@@ -21,6 +21,7 @@
  *
  * Locking (outermost first)
  * -------------------------
+ *  heap->dirty_lock (GCH_IOC_DIRTY only, dirty.c)
  *  mmap_lock (mmap(), faults)
  *    -> heap->lock (mutex): arena creation and heap->arenas[] writes, the
  *       allocator state (bitmaps, summary trees, arena tree), page-map and
@@ -30,7 +31,8 @@
  *      -> page lock, trylock only (release path, on pages it took out of
  *         the table; a fault holding a page lock may enter reclaim)
  *        -> i_mmap_rwsem, PTE locks (unmap_mapping_range)
- *      -> heap->res_lock (spinlock): arena->pages[], arena->resident, the
+ *      -> heap->res_lock (spinlock): arena->pages[], arena->resident,
+ *         arena->dirty[] writes, the
  *         heap's residency counters and its per-memcg parts (memcg.c);
  *         page-map entries are also written under it so that a fault
  *         classifies a page as free/in-span consistently with the
@@ -106,6 +108,13 @@ struct gch_arena {
 	struct page **pages;
 	/* res_lock: number of non-NULL pages[] */
 	unsigned int resident;
+	/*
+	 * Dirty tracking (dirty.c): one bit per heap page, written since the
+	 * last GCH_DIRTY_ARM or COLLECT of it.  Set by the write fault and
+	 * cleared by collect and release, each under res_lock with the page
+	 * lock of a resident system page of it held (release: none left).
+	 */
+	unsigned long dirty[GCH_WORDS_PER_ARENA];
 	/*
 	 * mmap_lock: where the owner last mmap()ed this arena, for populating
 	 * (arena.c); checked against the VMA found there before each use.
@@ -184,6 +193,19 @@ struct gch_heap {
 	struct list_head mcgs;
 	struct gch_mcg *mcg_last;
 
+	/*
+	 * dirty.c: dirty_lock serialises GCH_IOC_DIRTY and is taken before
+	 * mmap_lock.  dirty_armed is written under dirty_lock and the owner's
+	 * write mmap_lock, so mmap() reads it under the latter alone.
+	 */
+	struct mutex dirty_lock;
+	bool dirty_armed;
+	/* res_lock: tracking write faults; arm, collect, write-protect counts */
+	u64 dirty_faults;
+	u64 dirty_arms;
+	u64 dirty_collects;
+	u64 dirty_wp_pages;
+
 	/* pressure.c: pressure_lock guards the event and its counters */
 	spinlock_t pressure_lock;
 	wait_queue_head_t pressure_wq;	/* poll() waiters */
@@ -221,6 +243,9 @@ long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 int gch_mmap(struct file *file, struct vm_area_struct *vma);
 int gch_vma_no_split(struct vm_area_struct *vma, unsigned long addr);
 int gch_vma_no_mremap(struct vm_area_struct *vma);
+extern const struct vm_operations_struct gch_arena_vm_ops;
+extern const struct vm_operations_struct gch_arena_dirty_vm_ops;
+bool gch_is_arena_vma(const struct vm_area_struct *vma);
 struct gch_arena *gch_arena_get(struct gch_heap *heap, unsigned int i);
 void gch_arenas_destroy(struct gch_heap *heap);
 unsigned long gch_span_publish(struct gch_heap *heap, struct gch_arena *arena,
@@ -302,6 +327,13 @@ void gch_pressure_raise(struct gch_heap *heap, u32 reason, u64 bytes);
 __poll_t gch_pressure_poll(struct file *file, struct poll_table_struct *pt);
 bool gch_pressure_valid(const struct gch_pressure *p);
 int gch_pressure_ioctl(struct gch_heap *heap, struct gch_pressure *p);
+
+/* dirty.c */
+vm_fault_t gch_dirty_page_mkwrite(struct vm_fault *vmf);
+void gch_dirty_page_gone(struct gch_heap *heap, struct gch_arena *arena,
+			 unsigned int idx);
+bool gch_dirty_valid(const struct gch_dirty *d);
+int gch_dirty_ioctl(struct gch_heap *heap, struct gch_dirty *d);
 
 /* stats.c */
 void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st);

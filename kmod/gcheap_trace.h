@@ -278,6 +278,93 @@ TRACE_EVENT(gcheap_pressure_answer,
 		  __entry->latency_ns)
 );
 
+/*
+ * Dirty tracking (dirty.c, GCH_IOC_DIRTY).  gcheap_dirty_arm: tracking
+ * armed, @wp PTEs write-protected, in @ns.  gcheap_dirty_disarm: tracking
+ * off, @writable PTEs made writable again, in @ns.
+ */
+DECLARE_EVENT_CLASS(gcheap_dirty_class,
+	TP_PROTO(const struct gch_heap *heap, u64 pages, u64 ns),
+	TP_ARGS(heap, pages, ns),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u64, pages)
+		__field(u64, ns)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->pages = pages;
+		__entry->ns = ns;
+	),
+	TP_printk("heap=%llu pid=%d pages=%llu ns=%llu",
+		  __entry->heap, __entry->pid, __entry->pages, __entry->ns)
+);
+
+DEFINE_EVENT(gcheap_dirty_class, gcheap_dirty_arm,
+	TP_PROTO(const struct gch_heap *heap, u64 pages, u64 ns),
+	TP_ARGS(heap, pages, ns));
+
+DEFINE_EVENT(gcheap_dirty_class, gcheap_dirty_disarm,
+	TP_PROTO(const struct gch_heap *heap, u64 pages, u64 ns),
+	TP_ARGS(heap, pages, ns));
+
+/*
+ * One GCH_DIRTY_COLLECT over heap pages [first, first + npages): @dirty
+ * pages reported and re-armed, @wp PTEs write-protected for it, @faults the
+ * heap's tracking write faults so far, @ns the call's time.
+ */
+TRACE_EVENT(gcheap_dirty_collect,
+	TP_PROTO(const struct gch_heap *heap, u64 first, u64 npages,
+		 u64 dirty, u64 wp, u64 faults, u64 ns),
+	TP_ARGS(heap, first, npages, dirty, wp, faults, ns),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u64, first)
+		__field(u64, npages)
+		__field(u64, dirty)
+		__field(u64, wp)
+		__field(u64, faults)
+		__field(u64, ns)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->first = first;
+		__entry->npages = npages;
+		__entry->dirty = dirty;
+		__entry->wp = wp;
+		__entry->faults = faults;
+		__entry->ns = ns;
+	),
+	TP_printk("heap=%llu pid=%d first=%llu npages=%llu dirty=%llu wp=%llu faults=%llu ns=%llu",
+		  __entry->heap, __entry->pid, __entry->first,
+		  __entry->npages, __entry->dirty, __entry->wp,
+		  __entry->faults, __entry->ns)
+);
+
+/* A tracking write fault marked heap page @page dirty (@faults so far). */
+TRACE_EVENT(gcheap_dirty_fault,
+	TP_PROTO(const struct gch_heap *heap, u64 page, u64 faults),
+	TP_ARGS(heap, page, faults),
+	TP_STRUCT__entry(
+		__field(u64, heap)
+		__field(pid_t, pid)
+		__field(u64, page)
+		__field(u64, faults)
+	),
+	TP_fast_assign(
+		__entry->heap = heap->id;
+		__entry->pid = heap->pid;
+		__entry->page = page;
+		__entry->faults = faults;
+	),
+	TP_printk("heap=%llu pid=%d page=%llu faults=%llu",
+		  __entry->heap, __entry->pid, __entry->page, __entry->faults)
+);
+
 #endif /* _GCHEAP_TRACE_H */
 
 /* out-of-tree: trace.o is built with -I$(src), so "." finds this file */

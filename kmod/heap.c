@@ -90,6 +90,7 @@ static struct gch_heap *gch_heap_create(void)
 	mmgrab(heap->mm);
 	mutex_init(&heap->lock);
 	spin_lock_init(&heap->res_lock);
+	mutex_init(&heap->dirty_lock);
 	gch_mcg_heap_init(heap);
 	gch_pressure_heap_init(heap);
 	return heap;
@@ -106,6 +107,7 @@ static void gch_heap_destroy(struct gch_heap *heap)
 	atomic_long_sub(heap->span_pages, &gch_total_span_pages);
 	iput(heap->inode);
 	mmdrop(heap->mm);
+	mutex_destroy(&heap->dirty_lock);
 	mutex_destroy(&heap->lock);
 	kvfree(heap);
 }

@@ -10,8 +10,9 @@
  * the heap changes, so a failing ioctl changes nothing.
  *
  * Write-back that cannot fail: an ioctl that changes the heap and then
- * reports (SPAN_ALLOC, LIMITS, SCAVENGE, GC_PHASE) pins the user pages it
- * will write, for writing, before it changes anything (struct gch_uout), and
+ * reports (SPAN_ALLOC, LIMITS, SCAVENGE, GC_PHASE, PRESSURE, DIRTY) pins
+ * the user pages it will write, for writing, before it changes anything
+ * (struct gch_uout; DIRTY's bitmap too, dirty.c), and
  * writes the result through the kernel's mapping of those pages.  So a
  * struct that is read-only or unmapped fails the call before the heap
  * changes, and once the heap has changed nothing can make the call fail: no
@@ -40,6 +41,7 @@
 #define GCH_V1_SCAVENGE		sizeof(struct gch_scavenge)
 #define GCH_V1_GC_PHASE		offsetofend(struct gch_gc_phase, heap_goal)
 #define GCH_V1_PRESSURE		sizeof(struct gch_pressure)
+#define GCH_V1_DIRTY		sizeof(struct gch_dirty)
 
 #define GCH_LIMIT_ALL		(GCH_LIMIT_HARD | GCH_LIMIT_SOFT | GCH_LIMIT_GOAL)
 
@@ -121,7 +123,8 @@ static u64 gch_features(void)
 {
 	return GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS | GCH_FEAT_TRACEPOINTS |
 	       GCH_FEAT_GC_PHASE | GCH_FEAT_SCAVENGER | GCH_FEAT_SHRINKER |
-	       GCH_FEAT_GC_PAUSE | GCH_FEAT_PRESSURE | GCH_FEAT_CROSS_SPANS;
+	       GCH_FEAT_GC_PAUSE | GCH_FEAT_PRESSURE | GCH_FEAT_CROSS_SPANS |
+	       GCH_FEAT_DIRTY;
 }
 
 static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
@@ -378,6 +381,31 @@ static int gch_ioc_pressure(struct gch_heap *heap, void __user *uarg)
 	return 0;
 }
 
+/* Arming, collecting and disarming change the heap: write-back pinned first. */
+static int gch_ioc_dirty(struct gch_heap *heap, void __user *uarg)
+{
+	struct gch_dirty d;
+	struct gch_uout out;
+	u32 usize;
+	int err;
+
+	err = gch_copy_in(&d, sizeof(d), GCH_V1_DIRTY, uarg, &usize);
+	if (err)
+		return err;
+	if (!gch_dirty_valid(&d))
+		return -EINVAL;
+	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(d), usize));
+	if (err)
+		return err;
+	err = gch_dirty_ioctl(heap, &d);
+	if (err) {
+		gch_uout_drop(&out);
+		return err;
+	}
+	gch_uout_write(&out, &d);
+	return 0;
+}
+
 long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct gch_heap *heap = file->private_data;
@@ -395,6 +423,7 @@ long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case GCH_IOC_SCAVENGE:
 	case GCH_IOC_GC_PHASE:
 	case GCH_IOC_PRESSURE:
+	case GCH_IOC_DIRTY:
 		if (!gch_is_owner(heap))
 			return -EPERM;
 		break;
@@ -413,6 +442,8 @@ long gch_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return gch_ioc_scavenge(heap, uarg);
 	case GCH_IOC_PRESSURE:
 		return gch_ioc_pressure(heap, uarg);
+	case GCH_IOC_DIRTY:
+		return gch_ioc_dirty(heap, uarg);
 	default:
 		return gch_ioc_gc_phase(heap, uarg);
 	}

@@ -23,9 +23,11 @@
  * in two moves:
  *
  *  1. take: under res_lock, each page is trylocked, cleared from the table
- *     and uncounted, a batch at a time; after res_lock is dropped each is
- *     unlocked and the table's reference dropped with one release_pages()
- *     per batch (a page nobody maps is freed there, batched);
+ *     and uncounted, a batch at a time (a heap page left with no resident
+ *     system page holds zeroes: its dirty bit is cleared, dirty.c); after
+ *     res_lock is dropped each is unlocked and the table's reference
+ *     dropped with one release_pages() per batch (a page nobody maps is
+ *     freed there, batched);
  *  2. zap: one unmap_mapping_range() over everything taken in the run (at
  *     most the caller's chunk), whose mmu_gather drops the mapping's
  *     reference and frees the pages in batches after the TLB flush.
@@ -125,6 +127,7 @@ static unsigned int gch_take_down(struct gch_heap *heap,
 		if (!page || !gch_take_wanted(page, only) || !trylock_page(page))
 			continue;
 		arena->pages[i] = NULL;
+		gch_dirty_page_gone(heap, arena, i);
 		arena->resident--;
 		gch_mcg_account(heap, page, -1);
 		if (!n)

@@ -45,6 +45,10 @@ void gch_stats_fill(struct gch_heap *heap, struct gch_stats *st)
 	st->free_resident_bytes = heap->free_resident_pages << PAGE_SHIFT;
 	st->faults = heap->faults;
 	st->populated = heap->populated;
+	st->dirty_faults = heap->dirty_faults;
+	st->dirty_arms = heap->dirty_arms;
+	st->dirty_collects = heap->dirty_collects;
+	st->dirty_wp_pages = heap->dirty_wp_pages;
 	spin_unlock(&heap->res_lock);
 	mutex_unlock(&heap->lock);
 }
@@ -82,6 +86,10 @@ static int gch_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "gc_pauses %llu\n", st.gc_pauses);
 	seq_printf(m, "gc_pause_ns %llu\n", st.gc_pause_ns);
 	seq_printf(m, "populated %llu\n", st.populated);
+	seq_printf(m, "dirty_faults %llu\n", st.dirty_faults);
+	seq_printf(m, "dirty_arms %llu\n", st.dirty_arms);
+	seq_printf(m, "dirty_collects %llu\n", st.dirty_collects);
+	seq_printf(m, "dirty_wp_pages %llu\n", st.dirty_wp_pages);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(gch_stats);

@@ -1441,7 +1441,7 @@ static unsigned long unknown_cmd(struct worker *w)
 	__u32 nr = rnd(w, 0, 255), dir = rnd(w, 0, 3);
 	__u32 size = rnd(w, 0, (1U << _IOC_SIZEBITS) - 1);
 
-	if (nr >= GCH_CMD_VERSION && nr <= GCH_CMD_GC_PHASE && !dir && !size)
+	if (nr >= GCH_CMD_VERSION && nr <= GCH_CMD_DIRTY && !dir && !size)
 		size = 8;
 	return _IOC(dir, GCH_IOC_MAGIC, nr, size);
 }

@@ -168,7 +168,7 @@ TEST_F(ioc, handshake)
 	/* The page map and span slots are what this ABI is built on. */
 	EXPECT_EQ(GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS,
 		  v.features & (GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS));
-	EXPECT_EQ(0, v.features & ~((GCH_FEAT_CROSS_SPANS << 1) - 1))
+	EXPECT_EQ(0, v.features & ~((GCH_FEAT_DIRTY << 1) - 1))
 		TH_LOG("unknown feature bits %#llx", (unsigned long long)v.features);
 	ASSERT_EQ(0, gch_stats(self->fd, &st));
 	EXPECT_EQ(v.heap_id, st.heap_id);
@@ -209,7 +209,7 @@ TEST_F(ioc, unknown_ioctl_enotty)
 	static const unsigned long bad[] = {
 		_IO(GCH_IOC_MAGIC, 0),
 		_IO(GCH_IOC_MAGIC, GCH_CMD_VERSION - 1),
-		_IO(GCH_IOC_MAGIC, GCH_CMD_PRESSURE + 1),
+		_IO(GCH_IOC_MAGIC, GCH_CMD_DIRTY + 1),
 		_IO(GCH_IOC_MAGIC, 0xff),
 		_IO(GCH_IOC_MAGIC + 1, GCH_CMD_VERSION),
 		_IO('T', GCH_CMD_VERSION),

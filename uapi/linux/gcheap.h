@@ -80,8 +80,9 @@
  * A failing ioctl changes nothing in the heap: no span, limit, goal, phase,
  * counter or resident page.  In particular the ioctls that change the heap
  * and write a struct back (GCH_IOC_SPAN_ALLOC, GCH_IOC_LIMITS,
- * GCH_IOC_SCAVENGE, GCH_IOC_GC_PHASE) first pin the bytes they will write
- * (get_user_pages for writing) and only then change the heap, so the
+ * GCH_IOC_SCAVENGE, GCH_IOC_GC_PHASE, GCH_IOC_DIRTY) first pin the bytes
+ * they will write (get_user_pages for writing; for GCH_IOC_DIRTY also the
+ * whole bitmap) and only then change the heap, so the
  * write-back cannot fail: a struct that is not writable (read-only,
  * PROT_NONE, unmapped, or in a mapping that cannot be pinned such as
  * VM_IO/VM_PFNMAP memory) gives -EFAULT before anything happens.  A struct
@@ -146,6 +147,7 @@
 #define GCH_FEAT_GC_PAUSE	(1ULL << 6)	/* GCH_GC_PAUSE, gcheap_gc_pause */
 #define GCH_FEAT_PRESSURE	(1ULL << 7)	/* GCH_IOC_PRESSURE, poll() */
 #define GCH_FEAT_CROSS_SPANS	(1ULL << 8)	/* GCH_SPAN_ALLOC_CROSS */
+#define GCH_FEAT_DIRTY		(1ULL << 9)	/* GCH_IOC_DIRTY */
 
 #define GCH_IOC_MAGIC		0xB6
 
@@ -158,6 +160,7 @@ enum {
 	GCH_CMD_SCAVENGE,
 	GCH_CMD_GC_PHASE,
 	GCH_CMD_PRESSURE,
+	GCH_CMD_DIRTY,
 };
 
 /**
@@ -406,6 +409,18 @@ struct gch_limits {
  *             struct, nor in the one that ended at @gc_pause_ns: a module
  *             that predates it refuses a struct with @populated non-zero
  *             on input with -E2BIG.
+ * @dirty_faults: write faults that marked a heap page dirty while tracking
+ *                was armed (see GCH_IOC_DIRTY); a counter
+ * @dirty_arms: successful GCH_DIRTY_ARM calls
+ * @dirty_collects: successful GCH_DIRTY_COLLECT calls
+ * @dirty_wp_pages: system pages (PTEs) write-protected by GCH_DIRTY_ARM and
+ *                  GCH_DIRTY_COLLECT together, the sum of their wp_pages.
+ *                  The four dirty_* counters are not in any earlier version
+ *                  of the struct (the one that ended at @populated
+ *                  included): a module that predates them (no
+ *                  GCH_FEAT_DIRTY) refuses a struct with any of them
+ *                  non-zero on input with -E2BIG, and a caller whose size
+ *                  stops before them gets the older fields only.
  *
  * Allowed from any process that holds the fd.
  */
@@ -438,6 +453,10 @@ struct gch_stats {
 	__aligned_u64 gc_pauses;
 	__aligned_u64 gc_pause_ns;
 	__aligned_u64 populated;
+	__aligned_u64 dirty_faults;
+	__aligned_u64 dirty_arms;
+	__aligned_u64 dirty_collects;
+	__aligned_u64 dirty_wp_pages;
 };
 #define GCH_IOC_STATS		_IO(GCH_IOC_MAGIC, GCH_CMD_STATS)
 
@@ -589,5 +608,100 @@ struct gch_pressure {
 #define GCH_PRESSURE_LIMIT	(1U << 1)	/* reasons */
 #define GCH_PRESSURE_QUIET_MS	100
 #define GCH_IOC_PRESSURE	_IO(GCH_IOC_MAGIC, GCH_CMD_PRESSURE)
+
+/**
+ * struct gch_dirty - GCH_IOC_DIRTY: which heap pages were written since a
+ * point in time (module has GCH_FEAT_DIRTY)
+ * @size: sizeof(struct gch_dirty)
+ * @flags: exactly one of GCH_DIRTY_ARM, GCH_DIRTY_COLLECT, GCH_DIRTY_DISARM
+ *         (none, two, or an unknown bit: -EINVAL)
+ * @first_page: COLLECT: the first heap page of the range; must be 0 with
+ *              ARM and DISARM
+ * @npages: COLLECT: heap pages in the range, 1..GCH_MAX_PAGES - @first_page
+ *          (0, or a range past GCH_MAX_PAGES: -EINVAL); must be 0 with ARM
+ *          and DISARM
+ * @bitmap: COLLECT: user pointer to (@npages + 63) / 64 __u64 words, all
+ *          written (no alignment needed): bit i % 64 of word i / 64 is set
+ *          when heap page @first_page + i was written since it was last
+ *          armed or collected, and clear otherwise (the bits past @npages
+ *          in the last word too).  Must be 0 with ARM and DISARM.
+ * @dirty_pages: out, the bits this call set in @bitmap (0 for ARM, DISARM)
+ * @wp_pages: out, system pages (PTEs) this call write-protected
+ *
+ * For a mostly-concurrent collector (Boehm-Demers-Shenker) that wants no
+ * write barrier: the kernel tells it which heap pages the program wrote
+ * while it marked, atomically with re-arming them.
+ *  - GCH_DIRTY_ARM write-protects every resident page of the heap (every
+ *    arena, and every arena created later while armed), forgets every dirty
+ *    bit, and starts tracking: from its return, the first write to each
+ *    heap page takes one fault that marks the page dirty.  Already armed:
+ *    -EBUSY.
+ *  - GCH_DIRTY_COLLECT, for each dirty heap page of the range, re-arms it
+ *    (write-protects it and has every CPU drop its writable translations)
+ *    and only then reports it and clears its bit, atomically for each page
+ *    with respect to writers: a write is reported by the first COLLECT of
+ *    its page that re-arms the page after the write; one racing with a
+ *    call is reported by that call or by the next (at worst by both, never
+ *    by neither).  Pages outside the range are left as they are; pages of
+ *    arenas not created read 0.  Not armed: -EINVAL.
+ *  - GCH_DIRTY_DISARM stops tracking: the pages are made writable again
+ *    where their mapping allows it, with no further fault for their next
+ *    write, and every dirty bit is forgotten (collect first to see them).
+ *    Not armed: -EINVAL.
+ * Reads never dirty a page; a write dirties it once per arm or collect, so
+ * writing a page many times between two collects costs one fault (one per
+ * system page written).  ARM, and a COLLECT that write-protects anything,
+ * flush the TLB of every CPU (one IPI round per 512 heap pages re-armed);
+ * COLLECT holds the owner's mmap lock for reading while it works, so
+ * mmap() and munmap() in other threads wait for it.  Successful calls fire
+ * the gcheap_dirty_arm, gcheap_dirty_collect and gcheap_dirty_disarm
+ * tracepoints and each tracking write fault gcheap_dirty_fault; struct
+ * gch_stats counts them (dirty_*).
+ *
+ * Granularity: one bit per heap page (GCH_PAGE_SIZE, two 4 KiB system
+ * pages), because the collector scans per heap page and span, never per
+ * system page, and the bitmap is half the size.  A write to either system
+ * page dirties the heap page; re-arming write-protects both.
+ *
+ * The write-back follows "ioctl conventions": the struct and, for COLLECT,
+ * the whole bitmap are pinned for writing before anything changes, so a bad
+ * @bitmap (unmapped, read-only, PROT_NONE) gives -EFAULT and leaves every
+ * bit and write protection as it was.  A bitmap inside the heap is allowed:
+ * pinning it for writing is the program's write (it dirties its pages
+ * before the call re-arms anything); the kernel's own write of the result
+ * is not a write by the program and dirties nothing.
+ *
+ * Interactions:
+ *  - Scavenging, the scavenger, the shrinker: a released heap page is clean
+ *    (its bit is cleared once no system page of it is resident: it holds
+ *    zeroes).  Touched again, its first write marks it dirty.
+ *  - munmap() and mmap() of an arena while armed: the bits stay; a new
+ *    mapping is tracked like the others (its first write to each clean page
+ *    faults).  mprotect() never makes a tracked page writable without the
+ *    fault.
+ *  - Populating (MADV_SEQUENTIAL, see GCH_IOC_SPAN_ALLOC) while armed maps
+ *    the new pages read-only, so their first write is seen.
+ *  - fork(): the child cannot arm, collect or disarm (-EPERM, like every
+ *    mutating ioctl) and maps no heap page; only the owner's writes exist
+ *    and are tracked, whatever the child does.
+ *  - Writes by the kernel through a pin the program took before the arm or
+ *    collect (O_DIRECT, io_uring fixed buffers, vmsplice) are not faults and
+ *    are not seen; taking a pin for writing while armed dirties the page.
+ *  - Closing the heap while armed (last fd and last mapping gone) frees
+ *    everything tracking used; nothing needs disarming first.
+ */
+struct gch_dirty {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 first_page;
+	__aligned_u64 npages;
+	__aligned_u64 bitmap;
+	__aligned_u64 dirty_pages;
+	__aligned_u64 wp_pages;
+};
+#define GCH_DIRTY_ARM		(1U << 0)
+#define GCH_DIRTY_COLLECT	(1U << 1)
+#define GCH_DIRTY_DISARM	(1U << 2)
+#define GCH_IOC_DIRTY		_IO(GCH_IOC_MAGIC, GCH_CMD_DIRTY)
 
 #endif /* _UAPI_LINUX_GCHEAP_H */
