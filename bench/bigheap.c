@@ -11,6 +11,14 @@
  *                            by the library) picks its mode at run time;
  *                            the mode reported is the one the heap's pause
  *                            count shows (1 a cycle: stw; 2 or more: conc)
+ *   -DBH_GCHEAP -DBH_PLAIN   the same with plain stores, no barrier, as a
+ *                            program written for bdwgc stores: run with
+ *                            GCHEAP_BARRIER=dirty (gcheap-dirty), the
+ *                            module's dirty bits stand in for the barrier;
+ *                            its trace's "dirty:" lines give the tracking's
+ *                            cost: arming time per GiB write-protected,
+ *                            write faults, rescan rounds and the pages the
+ *                            last pause rescanned (dirty_* in the output)
  *   -DBH_BDWGC               bdwgc as a single-threaded program gets it
  *   -DBH_BDWGC -DBH_BDWGC_PAR  after GC_start_mark_threads()
  *   -DBH_BDWGC -DBH_BDWGC_INC  after GC_enable_incremental()
@@ -189,7 +197,11 @@ static gch_heap *heap;
 static struct gch_gc_stats st0, st1;
 #define BH_ALLOC(n)		gch_malloc(heap, (n))
 #define BH_ALLOC_NOSCAN(n)	gch_malloc_noscan(heap, (n))
+#ifdef BH_PLAIN
+#define BH_STORE(slot, v)	(*(slot) = (v))
+#else
 #define BH_STORE(slot, v)	gch_store((void **)(slot), (v))
+#endif
 
 /*
  * The trace reader: a child process forked before the heap opens, reading
@@ -207,6 +219,10 @@ struct trace_rec {
 struct trace_shm {
 	uint64_t seen;			/* last cycle parsed (release) */
 	uint64_t n, dropped;
+	/* the "dirty:" lines (GCHEAP_BARRIER=dirty), summed */
+	uint64_t dirty_lines, dirty_wp_pages, dirty_faults, dirty_rounds;
+	uint64_t dirty_final_max;
+	double dirty_arm_ms;
 	struct trace_rec r[TRACE_MAX];
 };
 static struct trace_shm *trace;
@@ -243,6 +259,24 @@ static void trace_line(char *line, int fwd_gc, int out)
 				 __ATOMIC_RELEASE);
 	} else if (!strncmp(line, "scvg: ", 6)) {
 		gc_line = 1;
+	} else if (!strncmp(line, "dirty: ", 7)) {
+		unsigned long long wp, faults, rounds, pages, final;
+		const char *p = strstr(line, "armed ");
+		double arm;
+
+		gc_line = 1;
+		if (p && sscanf(p, "armed %lf ms (%llu pages write-protected), "
+				"%llu faults, %llu rounds rescanned %llu pages, "
+				"pause 2 %llu pages", &arm, &wp, &faults, &rounds,
+				&pages, &final) == 6) {
+			trace->dirty_lines++;
+			trace->dirty_arm_ms += arm;
+			trace->dirty_wp_pages += wp;
+			trace->dirty_faults += faults;
+			trace->dirty_rounds += rounds;
+			if (final > trace->dirty_final_max)
+				trace->dirty_final_max = final;
+		}
 	}
 	if (!gc_line || fwd_gc) {
 		size_t len = strlen(line), off = 0;
@@ -356,6 +390,10 @@ static void trace_stop(void)
 
 static const char *variant_name(void)
 {
+	const char *b = getenv("GCHEAP_BARRIER");
+
+	if (concurrent && b && !strcmp(b, "dirty"))
+		return "gcheap-dirty";
 	return concurrent ? "gcheap-conc" : "gcheap-stw";
 }
 
@@ -459,8 +497,18 @@ static double gc_live_mb(void)
 
 static void gc_lib_pauses(char *buf, size_t len)
 {
-	snprintf(buf, len, "lib_pause_p99_ms=%.3f lib_pause_max_ms=%.3f",
-		 st1.pause_p99_ns / 1e6, st1.pause_max_ns / 1e6);
+	uint64_t n = trace->dirty_lines;
+	double gib = (double)trace->dirty_wp_pages * 4096 / 1073741824.0;
+
+	snprintf(buf, len, "lib_pause_p99_ms=%.3f lib_pause_max_ms=%.3f "
+		 "dirty_cycles=%llu dirty_arm_ms_per_gib=%.1f "
+		 "dirty_faults_per_cycle=%.0f dirty_rounds_per_cycle=%.1f "
+		 "dirty_pause2_pages_max=%llu",
+		 st1.pause_p99_ns / 1e6, st1.pause_max_ns / 1e6,
+		 (unsigned long long)n, gib > 0 ? trace->dirty_arm_ms / gib : 0,
+		 n ? (double)trace->dirty_faults / n : 0,
+		 n ? (double)trace->dirty_rounds / n : 0,
+		 (unsigned long long)trace->dirty_final_max);
 }
 
 static void gc_variant(char *buf, size_t len)
@@ -898,7 +946,7 @@ int main(int argc, char **argv)
 	uint64_t duration, t_start, t_built, t_churn0, t_end, t_prev, ops = 0;
 	uint64_t p0, p1, m0, m1, bg_cpu, gc_cpu, check_bad;
 	double churn_s, ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
-	char lib[128], var[160], live[32], share_mark[32], check[32];
+	char lib[512], var[160], live[32], share_mark[32], check[32];
 	struct rusage ru;
 
 	entries = arg_u64(argc, argv, 1, "ENTRIES", 10000000);

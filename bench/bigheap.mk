@@ -14,16 +14,18 @@
 #                the guest runs.  The guest churns 180 s, not 10: at full
 #                size a cycle comes about every 1.1 GiB allocated, and under
 #                TCG the churn allocates ~17 MB/s, so 10 s ends no cycle.
-BH_ALLOCS := gcheap bdwgc bdwgc-par bdwgc-inc
+BH_ALLOCS := gcheap gcheap-plain bdwgc bdwgc-par bdwgc-inc
 BH_OUT    := $(OUT)/bigheap
 BH_VMOUT  := $(VMOUT)/bigheap
 GO        ?= go
 
 BH_DEF_gcheap     := -DBH_GCHEAP
+BH_DEF_gcheap-plain := -DBH_GCHEAP -DBH_PLAIN
 BH_DEF_bdwgc      := -DBH_BDWGC
 BH_DEF_bdwgc-par  := -DBH_BDWGC -DBH_BDWGC_PAR
 BH_DEF_bdwgc-inc  := -DBH_BDWGC -DBH_BDWGC_INC
 BH_LIBS_gcheap    := $(LIB)
+BH_LIBS_gcheap-plain := $(LIB)
 BH_LIBS_bdwgc     := -lgc
 BH_LIBS_bdwgc-par := -lgc
 BH_LIBS_bdwgc-inc := -lgc

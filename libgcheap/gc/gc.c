@@ -80,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -525,19 +526,37 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
 
 /* ---- the concurrent cycle ------------------------------------------------ */
 
-/* -1 until decided; read racily after that, and it never changes again. */
+/*
+ * The process's collector mode: -1 until decided; read racily after that,
+ * and it never changes again.
+ *   GC_MODE_BARRIER  concurrent, the program calls gch_store() (default)
+ *   GC_MODE_DIRTY    concurrent without a barrier, the module's dirty bits
+ *                    in its place (GCHEAP_BARRIER=dirty; dirty.c); a heap
+ *                    whose module cannot track (or the host backend) is
+ *                    collected with the world stopped
+ *   GC_MODE_STW      stop-the-world (GCHEAP_GCMODE=stw)
+ */
+enum { GC_MODE_STW, GC_MODE_BARRIER, GC_MODE_DIRTY };
 static int gc_mode = -1;
 
-bool gc_mode_concurrent(void)
+static int mode_get(void)
 {
 	if (gc_mode < 0) {
 		const char *e = getenv("GCHEAP_GCMODE");
+		const char *b = getenv("GCHEAP_BARRIER");
 
 		/* GCHEAP_GCMODE=stw: the stop-the-world collector, for
 		 * debugging and comparison */
-		gc_mode = !(e && !strcmp(e, "stw"));
+		gc_mode = e && !strcmp(e, "stw") ? GC_MODE_STW :
+			  b && !strcmp(b, "dirty") ? GC_MODE_DIRTY :
+			  GC_MODE_BARRIER;
 	}
 	return gc_mode;
+}
+
+bool gc_mode_concurrent(void)
+{
+	return mode_get() != GC_MODE_STW;
 }
 
 /*
@@ -547,7 +566,37 @@ bool gc_mode_concurrent(void)
  */
 void gc_mode_force_stw(void)
 {
-	gc_mode = 0;
+	gc_mode = GC_MODE_STW;
+}
+
+/*
+ * No barrier for the life of the process, whatever GCHEAP_BARRIER says:
+ * for a library whose callers store pointers without it (libgc.so.1,
+ * compat/).  Cycles then mark beside the program where the module tracks
+ * dirty pages, and stop the world elsewhere, or everywhere with
+ * GCHEAP_GCMODE=stw.  Before the first heap opens.
+ */
+void gc_mode_force_nobarrier(void)
+{
+	gc_mode = mode_get() == GC_MODE_STW ? GC_MODE_STW : GC_MODE_DIRTY;
+}
+
+/*
+ * Under gc_lock, a cycle of @g about to start: may it mark beside the
+ * program, and how does it learn of the program's stores?  Sets
+ * g->cycle_dirty (no barrier: dirty tracking instead) and g->cycle_verify
+ * (barrier and, to check it, dirty tracking: GCHEAP_GCVERIFY=barrier).
+ */
+static bool cycle_concurrent(struct gc_heap *g)
+{
+	int mode = mode_get();
+	bool track = gc_dirty_usable(g->h);
+	bool conc = mode == GC_MODE_BARRIER || (mode == GC_MODE_DIRTY && track);
+
+	g->cycle_dirty = conc && mode == GC_MODE_DIRTY;
+	g->cycle_verify = conc && mode == GC_MODE_BARRIER && track &&
+			  gc_dirty_verify_enabled();
+	return conc;
 }
 
 /* A pause ended: recorded, and it stopped every CPU's program. */
@@ -573,6 +622,14 @@ static void mark_start(struct gc_heap *g)
 
 	/* sweep termination, with the program running: GC CPU too */
 	gc_sweep_finish(h);
+	/*
+	 * Dirty tracking from before the pause: a write between arming and
+	 * the pause is seen as any later one, and arming (a walk of the
+	 * heap's page tables) stays out of the pause.  If it fails, pause 2
+	 * of a cycle without a barrier rescans every marked object.
+	 */
+	if ((g->cycle_dirty || g->cycle_verify) && gc_dirty_arm(g))
+		g->cycle_verify = false;
 	gc_limiter_account((uint64_t)(gc_thread_cpu_ns() - c0));
 	gc_roots_lock();
 	gc_fin_lock();
@@ -592,7 +649,8 @@ static void mark_start(struct gc_heap *g)
 	gch_black_lo = h->base;
 	gch_black_hi = h->base + ((uintptr_t)h->max_arenas << GCH_ARENA_SHIFT);
 	gc_mark_set_concurrent(true);
-	gc_barrier_enable(h);
+	if (!g->cycle_dirty)
+		gc_barrier_enable(h);
 	/*
 	 * The work ahead is about what the last mark scanned (Go's heapScan:
 	 * pointer-free objects are marked but never scanned, and counting
@@ -640,6 +698,8 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 			 g->heap_marked >= GC_PARALLEL_MIN);
 	if (gc_verify_enabled())
 		gc_verify_mark(g);	/* GCHEAP_GCVERIFY=1 (verify.c) */
+	if (g->cycle_verify && !g->dirty_lost)
+		gc_dirty_verify(g);	/* GCHEAP_GCVERIFY=barrier (dirty.c) */
 	gc_barrier_disable();
 	g->last_scan_work = gc_assist_scan_done();
 	g->last.cpu_assist_ns = (int64_t)gc_assist_stop();
@@ -676,44 +736,100 @@ static int64_t bg_step_done(struct gc_heap *g, int64_t *last, bool idle)
 	return step;
 }
 
+/* The worker's CPU clocks across a cycle: since it began, since a step. */
+struct bg_clock {
+	int64_t c0, cs;
+};
+
 /*
- * The background mark worker's part of a cycle: drain beside the program,
- * then stop the world to see whether the barrier buffers held more; end
- * the cycle when they did not (or after GC_TERM_RETRIES tries).
+ * Drain beside the program, in steps, so that assisting threads see the
+ * credit, and resting between them to keep to the worker's share.
+ */
+static void bg_drain(struct gc_heap *g, struct gc_work *w, void *arg)
+{
+	struct bg_clock *clk = arg;
+	uint64_t scanned = w->bytes_scanned;
+	bool boost = bg_boost(g, w, 0);
+	int64_t step;
+
+	while (gc_drain_budget(w, boost || bg_share() >= 1.0 ?
+				  GC_BG_STEP : GC_BG_STEP_FRAC)) {
+		gc_assist_credit(w->bytes_scanned - scanned);
+		scanned = w->bytes_scanned;
+		step = bg_step_done(g, &clk->cs, boost);
+		bg_pace(w, step, boost);
+		boost = bg_boost(g, w, gc_thread_cpu_ns() - clk->c0);
+	}
+	gc_assist_credit(w->bytes_scanned - scanned);
+	bg_step_done(g, &clk->cs, boost);
+}
+
+/* What pause 2 of a cycle without a barrier may scan before it gives up. */
+#define GC_DIRTY_PAUSE_BUDGET	(1 << 20)
+
+/*
+ * Pause 2 of a cycle without a barrier (dirty.c), the world stopped:
+ * close the allocation windows (what they handed out turns black), rescan
+ * the marked objects on the last dirty set and every root, and drain up
+ * to the pause's budget.  True when gray work is left, which marking
+ * beside the program may take.
+ */
+static bool dirty_term(struct gc_heap *g, struct gc_work *w)
+{
+	int64_t n = -1;
+
+	gc_release_caches(g->h);
+#ifdef GC_DIRTY_TEST_NO_FINAL_RESCAN
+	n = 0;	/* the proof build (tests/gc_dirty_test.c) forgets them */
+#else
+	if (g->dirty_armed && !g->dirty_lost)
+		n = gc_dirty_rescan(g, w, false);
+#endif
+	if (n < 0) {
+		g->dirty_lost = true;
+		gc_dirty_rescan_all(g, w);
+	} else {
+		g->dirty.final_pages += (uint64_t)n;
+	}
+	mark_roots(g, w);
+	return gc_drain_budget(w, GC_DIRTY_PAUSE_BUDGET) ||
+	       gc_pool_has_work();
+}
+
+/*
+ * The background mark worker's part of a cycle: drain beside the program
+ * (without a barrier: then rescan the dirty pages, in rounds), then stop
+ * the world to see whether the barrier buffers (or the last dirty pages
+ * and the roots) held more; end the cycle when they did not (or after
+ * GC_TERM_RETRIES tries).
  */
 static void mark_background(struct gc_heap *g)
 {
-	int64_t c0 = gc_thread_cpu_ns(), t0, term_ns = 0, tc = 0;
-	int64_t cs = c0, step;
+	struct bg_clock clk = { .c0 = gc_thread_cpu_ns() };
+	int64_t t0, term_ns = 0, tc = 0, cp;
 	struct gc_work w;
-	int64_t cp;
-	bool more, boost;
+	bool more;
+	/* pause 2 scans the roots again: without a barrier, and to verify */
+	bool roots = gc_verify_enabled() || g->cycle_dirty;
 
+	clk.cs = clk.c0;
+	g->dirty_lost = (g->cycle_dirty || g->cycle_verify) && !g->dirty_armed;
 	gc_work_init(&w, g->h);
 	for (unsigned tries = 0;; tries++) {
-		uint64_t scanned = w.bytes_scanned;
-
-		/* in steps, so that assisting threads see the credit */
-		boost = bg_boost(g, &w, 0);
-		while (gc_drain_budget(&w, boost || bg_share() >= 1.0 ?
-					   GC_BG_STEP : GC_BG_STEP_FRAC)) {
-			gc_assist_credit(w.bytes_scanned - scanned);
-			scanned = w.bytes_scanned;
-			step = bg_step_done(g, &cs, boost);
-			bg_pace(&w, step, boost);
-			boost = bg_boost(g, &w, gc_thread_cpu_ns() - c0);
-		}
-		gc_assist_credit(w.bytes_scanned - scanned);
-		bg_step_done(g, &cs, boost);
+		bg_drain(g, &w, &clk);
+		if (g->cycle_dirty && !g->dirty_lost &&
+		    !gc_dirty_rounds(g, &w, bg_drain, &clk))
+			g->dirty_lost = true;
 		pthread_mutex_lock(&gc_lock);
-		if (gc_verify_enabled())
+		if (roots)
 			gc_roots_lock();
 		gc_fin_lock();
 		t0 = gc_now_ns();
 		cp = gc_thread_cpu_ns();
 		gc_stop_world();
 		gc_for_each_thread(flush_thread_cb, NULL);
-		more = gc_pool_has_work() && tries < GC_TERM_RETRIES;
+		more = g->cycle_dirty ? dirty_term(g, &w) : gc_pool_has_work();
+		more = more && tries < GC_TERM_RETRIES;
 		if (!more) {
 			g->last.mark_ns = t0 - g->mark_started_ns;
 			g->last.cpu_mark_ns = (int64_t)g->cycle_gc_cpu_ns;
@@ -729,19 +845,20 @@ static void mark_background(struct gc_heap *g)
 				  more ? g->cycle + 1 : g->cycle,
 				  (uint64_t)(gc_now_ns() - t0));
 		gc_fin_unlock();
-		if (gc_verify_enabled())
+		if (roots)
 			gc_roots_unlock();
 		if (!more)
 			break;
 		pthread_mutex_unlock(&gc_lock);
 	}
+	gc_dirty_disarm(g);	/* the program runs: not in a pause */
 	g->last.term_ns = term_ns;
 	g->last.cpu_term_ns = gc_thread_cpu_ns() - tc;
 	gch_add(&g->bg_cpu_ns, (uint64_t)g->last.cpu_mark_ns);
 	gch_add(&g->idle_cpu_ns, (uint64_t)g->last.cpu_idle_ns);
 	gch_add(&g->assist_cpu_ns, (uint64_t)g->last.cpu_assist_ns);
 	g->last.cpu_term_ns += (int64_t)w.helper_cpu_ns;
-	gch_add(&g->gc_cpu_ns, (uint64_t)(gc_thread_cpu_ns() - c0) +
+	gch_add(&g->gc_cpu_ns, (uint64_t)(gc_thread_cpu_ns() - clk.c0) +
 				(uint64_t)g->last.cpu_stw_ns +
 				(uint64_t)g->last.cpu_assist_ns +
 				w.helper_cpu_ns);
@@ -850,7 +967,7 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		gch_add(&g->forced, 1);
 	gc_announce(h, GCH_GC_MARK_START, gc_heap_live(g));
 
-	if (gc_mode_concurrent() && bg_start()) {
+	if (cycle_concurrent(g) && bg_start()) {
 		/*
 		 * The worker runs the whole cycle, sweep termination and pause
 		 * 1 included: the allocation that crossed the trigger returns
@@ -1006,6 +1123,8 @@ void gc_heap_destroy(struct gch_heap *h)
 	gc_limiter_rearm();
 	pthread_mutex_unlock(&gc_lock);
 	gc_fin_heap_destroy(h);
+	if (g && g->dirty_bits)
+		munmap(g->dirty_bits, g->dirty_bytes);
 	free(g);
 }
 

@@ -439,6 +439,24 @@ struct gc_heap {
 	 * written and read by it alone while it marks.
 	 */
 	double bg_speed, bg_alloc_rate;
+	/*
+	 * Marking without a barrier (dirty.c): whether this cycle tracks
+	 * dirty pages instead (set when it starts, under gc_lock), whether
+	 * the kernel's tracking is armed, the collected bitmap, and what
+	 * the cycle's tracking cost (gctrace).  The worker's alone.
+	 */
+	bool cycle_dirty, cycle_verify;
+	bool dirty_armed;
+	bool dirty_lost;		/* a collect failed: pause 2 rescans all */
+	uint64_t *dirty_bits;
+	size_t dirty_bytes, dirty_words;
+	struct {
+		uint64_t arm_ns, arm_wp_pages;	/* arming */
+		uint64_t rounds, pages;		/* concurrent rescans */
+		uint64_t final_pages;		/* rescanned in pause 2 */
+		uint64_t faults_seen;		/* the module's dirty_faults
+						 * at the last trace line */
+	} dirty;
 };
 
 extern pthread_mutex_t gc_lock;
@@ -460,6 +478,28 @@ void gc_announce_pause(struct gch_heap *h, unsigned kind, uint64_t cycle,
 /* Visit each live heap's collector state (under gc_lock). */
 void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
 
+/*
+ * dirty.c: marking beside a program without a write barrier, the kernel's
+ * dirty bits in its place (GCHEAP_BARRIER=dirty, libgc.so.1), and the
+ * barrier verifier on the same bits (GCHEAP_GCVERIFY=barrier).
+ */
+bool gc_dirty_usable(struct gch_heap *h);	/* module has GCH_FEAT_DIRTY */
+bool gc_dirty_verify_enabled(void);
+int gc_dirty_arm(struct gc_heap *g);		/* 0 or -errno */
+void gc_dirty_disarm(struct gc_heap *g);
+/* Collect the dirty set and rescan it into @w (gc_rescan_page's @all):
+ * pages, or -errno. */
+int64_t gc_dirty_rescan(struct gc_heap *g, struct gc_work *w, bool all);
+/* Pause 2 when the bits were lost: rescan every marked object. */
+void gc_dirty_rescan_all(struct gc_heap *g, struct gc_work *w);
+bool gc_dirty_rounds(struct gc_heap *g, struct gc_work *w,
+		     void (*drain)(struct gc_heap *g, struct gc_work *w,
+				   void *arg), void *arg);
+void gc_dirty_verify(struct gc_heap *g);
+/* Scan again the marked (@all: allocated) objects' words on heap page
+ * @page (mark.c). */
+void gc_rescan_page(struct gc_work *w, uintptr_t page, bool all);
+
 /* verify.c: GCHEAP_GCVERIFY=1; world stopped, gc/roots/fin locks held */
 bool gc_verify_enabled(void);
 void gc_verify_start(struct gc_heap *g);
@@ -480,6 +520,7 @@ void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
 /* Concurrent cycles (the default) or stop-the-world (GCHEAP_GCMODE=stw). */
 bool gc_mode_concurrent(void);
 void gc_mode_force_stw(void);	/* before any heap opens (compat/) */
+void gc_mode_force_nobarrier(void);	/* the same */
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
 /* A collection starts: re-read the cgroup's limit (at most once a second). */
 void gc_pacer_cgroup_poll(struct gc_heap *g, int64_t now);

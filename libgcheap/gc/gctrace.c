@@ -162,6 +162,23 @@ static void trace_gc_line(struct gc_heap *g, const struct gch_stats *ks)
 		mb(l->heap_before), mb(l->heap_end), mb(g->heap_traced),
 		mb(l->goal), mb(l->stack_bytes), mb(l->global_bytes),
 		l->threads);
+	if (g->cycle_dirty || g->cycle_verify) {
+		uint64_t faults = ks ? ks->dirty_faults : 0;
+
+		fprintf(stderr,
+			"dirty: %s, armed %.3f ms (%llu pages write-protected), "
+			"%llu faults, %llu rounds rescanned %llu pages, pause 2 "
+			"%llu pages%s\n",
+			g->cycle_dirty ? "no barrier" : "verifying the barrier",
+			(double)g->dirty.arm_ns / 1e6,
+			(unsigned long long)g->dirty.arm_wp_pages,
+			(unsigned long long)(faults - g->dirty.faults_seen),
+			(unsigned long long)g->dirty.rounds,
+			(unsigned long long)g->dirty.pages,
+			(unsigned long long)g->dirty.final_pages,
+			g->dirty_lost ? ", bits lost: every marked object rescanned" : "");
+		g->dirty.faults_seen = faults;
+	}
 	if (!ks)
 		return;
 	fprintf(stderr,

@@ -638,6 +638,51 @@ void gc_scan_object(struct gc_work *w, uintptr_t obj)
 	view_flush(&v, w);
 }
 
+/*
+ * Heap page @page was written since dirty tracking last reported it
+ * (dirty.c): scan again the part of every marked object that lies on the
+ * page -- or, with @all, of every allocated one, for while the program
+ * runs an object allocated since pause 1 is marked only when its window
+ * closes.  Only the page's part, even of a large object: its other pages
+ * are rescanned when they are dirty.  Objects scanned by a procedure are
+ * scanned whole (it takes no range).
+ */
+void gc_rescan_page(struct gc_work *w, uintptr_t page, bool all)
+{
+	uintptr_t sbase, end = page + GCH_PAGE_SIZE;
+	struct mark_view v;
+	struct gch_span *s;
+	uint32_t idx;
+	uint64_t d;
+
+	view_init(&v, w);
+	s = lookup(&v, page, &sbase);
+	if (!s || (s->spanclass & 1))
+		goto out;
+	idx = (uint32_t)(((uint64_t)(page - sbase) * s->divmul) >> 32);
+	for (; idx < s->nelems; idx++) {
+		uintptr_t base = sbase + (uintptr_t)idx * s->elemsize;
+		uintptr_t lo = base > page ? base : page;
+		uintptr_t hi = base + s->elemsize < end ? base + s->elemsize :
+			       end;
+
+		if (base >= end)
+			break;
+		if (all ? !gch_span_slot_allocated(s, idx) :
+			  !((gch_load(&s->markbits[idx / 64]) >> (idx % 64)) & 1))
+			continue;
+		if (typed_slot(s, idx) && (d = proc_descr(s, idx)) &&
+		    proc_scan) {
+			v.bytes_scanned += s->elemsize;
+			proc_scan(w, base, s->elemsize, d);
+			continue;
+		}
+		scan_part(w, &v, s, idx, sbase, lo, hi);
+	}
+out:
+	view_flush(&v, w);
+}
+
 /* Scan the object of work-buffer entry @e (see gray_entry). */
 GC_INLINE void scan_gray(struct gc_work *w, struct mark_view *v, uintptr_t e)
 {

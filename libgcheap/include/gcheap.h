@@ -515,7 +515,37 @@ int gch_gc_stats(gch_heap *h, struct gch_gc_stats *st);
  * and aborts with the address of any object one of them references that
  * the cycle left unmarked.  It cannot check references held only in
  * stacks (scanned conservatively, a stack shows dead slots too), and it
- * costs a scan of the live heap per cycle.
+ * costs a scan of the live heap per cycle.  On the kernel backend, with a
+ * module that tracks dirty pages (GCH_FEAT_DIRTY), GCHEAP_GCVERIFY=barrier
+ * finds the store itself and costs only the pages the program wrote: each
+ * cycle arms the module's dirty tracking when it begins, and its last
+ * pause checks every pointer word of each marked object on a page written
+ * during the cycle; one that points into an allocated, unmarked object was
+ * written after the object was scanned and was not shaded, so it came
+ * from a store that skipped gch_store().  The first such slot is reported
+ * on stderr with its address, its object and the target, and the process
+ * aborts before the cycle frees the target.  (A conservatively scanned
+ * word that only looks like a pointer, written during the cycle, would be
+ * reported too; typed objects have no such words.)
+ *
+ * Programs without the barrier (GCHEAP_BARRIER=dirty).  A program that
+ * stores pointers with plain stores -- written for bdwgc, say -- may run
+ * with GCHEAP_BARRIER=dirty (libgc.so.1 may choose it for its callers):
+ * gch_store() is then an ordinary store, and on the kernel backend with a
+ * module that tracks dirty pages the collector still marks beside the
+ * program.  It arms the module's dirty tracking before the first pause,
+ * marks with no barrier, then scans the objects on the pages written
+ * meanwhile again, in rounds, beside the program, while that set shrinks;
+ * the last pause rescans the last dirty set, every stack, register set and
+ * root range, and finishes marking (Boehm, Demers and Shenker's
+ * mostly-parallel collection).  Its cost is the stacks, the roots and the
+ * pages written since the last round: a program that writes everywhere
+ * all the time keeps that set large, and the pause grows with it.  Where
+ * the module cannot track dirty pages (the host backend, an older module)
+ * the heap is collected with the world stopped instead.  Every store rule
+ * above is void in this mode: no store needs the barrier.
+ * GCHEAP_DIRTY_ROUNDS=<0..64> sets the most concurrent rescan rounds a
+ * cycle runs (default 8); 0 leaves every rescan to the last pause.
  *
  * gch_store() is restartable: the library may move a thread that it stops
  * half-way through the inline sequence back to its start, so the flag test
