@@ -96,8 +96,8 @@ size_t GC_get_total_bytes(void)
 
 /*
  * bdwgc's incremental step: some of the collector's pending work, 1 while
- * more is left.  The collection itself is never incremental here (bdwgc
- * programs run the stop-the-world collector: README.md), so the pending
+ * more is left.  Marking is never the caller's to do here (a cycle marks
+ * on the library's worker, or stops the world: README.md), so the pending
  * work is the last cycle's sweep, done a batch at a time.
  */
 int GC_collect_a_little(void)

@@ -56,7 +56,7 @@ int compat_uncoll_add(void *p);
 bool compat_uncoll_del(void *p);
 bool compat_uncoll_has(const void *p);
 
-#include "compat_core.h"	/* compat_force_stw(), compat_is_noscan() */
+#include "compat_core.h"	/* compat_force_nobarrier(), compat_is_noscan() */
 
 /* The oom fn's answer to a failed allocation of @bytes (malloc.c). */
 void *compat_oom(size_t bytes);

@@ -11,10 +11,12 @@
 #include <stdint.h>
 #include "gcheap.h"
 
-/* Latch the stop-the-world collector for this process (before gch_open). */
-void compat_force_stw(void);
-/* True once the latch holds (the tests check it). */
-bool compat_mode_is_stw(void);
+/* Latch the collector without a barrier for this process (before
+ * gch_open): concurrent with the module's dirty bits, else stop-the-world. */
+void compat_force_nobarrier(void);
+/* Stop-the-world cycles from now on (mark procedures); waits for a
+ * concurrent cycle to end. */
+void compat_procs_stw(void);
 /* Whether the object starting at @p was allocated noscan. */
 bool compat_is_noscan(gch_heap *h, const void *p);
 

@@ -6,10 +6,14 @@
  * the layouts always agree.  Two things have no public API yet:
  *
  *  - the collector mode: bdwgc programs never call gch_store(), so the
- *    concurrent collector (which needs the write barrier) would free
- *    reachable objects.  gc_mode_force_stw() fixes the process's mode to
- *    stop-the-world whatever GCHEAP_GCMODE says (the environment is left
- *    alone: child processes see what the user set).
+ *    concurrent collector with its write barrier would free reachable
+ *    objects.  gc_mode_force_nobarrier() fixes the process's mode to the
+ *    one without a barrier whatever GCHEAP_BARRIER says: concurrent with
+ *    the module's dirty bits where it tracks them, stop-the-world
+ *    elsewhere (the environment is left alone: child processes see what
+ *    the user set).  A program that registers a mark procedure is
+ *    collected stop-the-world from then on (compat_procs_stw()): bdwgc
+ *    runs mark procedures only with the world stopped.
  *  - an object's kind: GC_realloc must keep an atomic object atomic (and a
  *    pointerful one pointerful), and GC_free clears pointerful objects.
  *    The span class's low bit is "noscan".
@@ -24,7 +28,7 @@
  *    (GC_expand_hp), the start callback, the heap's address range (the
  *    plausible-heap-address bounds).
  *
- * No locking: compat_force_stw() runs inside GC_init's pthread_once, before
+ * No locking: compat_force_nobarrier() runs inside GC_init's pthread_once, before
  * the heap exists; compat_is_noscan() reads span metadata that stays put
  * while the object is allocated (the caller holds a pointer to it).
  */
@@ -34,14 +38,14 @@
 #include "gc_internal.h"
 #include "compat_core.h"
 
-void compat_force_stw(void)
+void compat_force_nobarrier(void)
 {
-	gc_mode_force_stw();
+	gc_mode_force_nobarrier();
 }
 
-bool compat_mode_is_stw(void)
+void compat_procs_stw(void)
 {
-	return !gc_mode_concurrent();
+	gc_mode_stw_from_now();
 }
 
 bool compat_is_noscan(gch_heap *h, const void *p)

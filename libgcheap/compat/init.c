@@ -3,9 +3,11 @@
  * init.c - GC_init and the process-wide settings of libgc.so.1.
  *
  * Maps onto: one gch_heap opened by gch_open() on the first GC_ call (bdwgc
- * initialises implicitly too), the stop-the-world collector latched before
- * it opens (core_glue.c: unmodified programs call no write barrier), the
- * data and bss of the program and every library made roots
+ * initialises implicitly too), the collector without a write barrier
+ * latched before it opens (core_glue.c: unmodified programs call none, so
+ * cycles mark beside them with the module's dirty bits, or stop the world
+ * where the module cannot track), the data and bss of the program and
+ * every library made roots
  * (gch_register_data_segments(), as bdwgc scans them by default).
  *
  * Settings map onto libgcheap's knobs: GC_set_max_heap_size onto the hard
@@ -92,7 +94,7 @@ static void open_heap(void)
 	struct gch_options o = { .size = sizeof(o) };
 
 	read_env();
-	compat_force_stw();
+	compat_force_nobarrier();
 	compat_set_proc_hook();
 	compat_latch_extra_bytes();
 	pthread_mutex_lock(&settings_lock);
@@ -175,10 +177,13 @@ void compat_warn(const char *msg, GC_word arg)
 /* ---- incremental mode ---------------------------------------------------- */
 
 /*
- * Accepted and declined, as bdwgc declines it where it has no dirty-bit
- * support: the collector here stays stop-the-world (concurrent marking
- * needs the write barrier unmodified programs never call), and
- * GC_is_incremental_mode() says so.
+ * Accepted, and nothing to do: where the module tracks dirty pages every
+ * cycle already marks beside the program with its dirty bits (bdwgc's
+ * incremental mode done by the kernel, core_glue.c), and elsewhere it
+ * stops the world.  GC_is_incremental_mode() stays 0 either way: the
+ * program owes this collector none of incremental mode's duties (no
+ * GC_end_stubborn_change(), no GC_dirty()), which is what a program asks
+ * it to find out.
  */
 void GC_enable_incremental(void)
 {

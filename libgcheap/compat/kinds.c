@@ -94,6 +94,8 @@ unsigned GC_new_proc(GC_mark_proc proc)
 {
 	unsigned i;
 
+	/* bdwgc runs them with the world stopped: so do we from now on */
+	compat_procs_stw();
 	pthread_mutex_lock(&kinds_lock);
 	i = atomic_load(&nprocs);
 	if (i == GC_MAX_MARK_PROCS)

@@ -12,11 +12,15 @@
  * is found unreachable, or when the program unregisters it.  bdwgc's
  * contract is kept as gc.h states it: the collector does not hide *link;
  * a program that wants the link to be weak stores a disguised pointer
- * there, or keeps it in pointer-free (atomic) memory.  Since libgc.so.1
- * always runs the stop-the-world collector, a plain load of *link between
- * collections is safe (bdwgc asks for the allocation lock around it only
- * for its incremental and parallel modes; a thread stopped mid-read has
- * the pointer in a register, which is a root).
+ * there, or keeps it in pointer-free (atomic) memory.  A plain load of
+ * *link is safe at any time (bdwgc asks for the allocation lock around it
+ * in its incremental and parallel modes): links are cleared only with the
+ * world stopped, after marking has finished -- and a cycle that marks
+ * beside the program (no barrier, the module's dirty bits: core_glue.c)
+ * finishes only after its last pause has scanned every stack and register
+ * set again and every page written since marking began, so an object
+ * whose pointer a thread loaded, and holds or stored anywhere, is marked
+ * and its link stays.
  *
  * Checks and results are bdwgc's: a NULL or misaligned link to register,
  * or a link outside any heap object for GC_register_disappearing_link,

@@ -14,8 +14,10 @@
  * used + tombs stays under half the capacity (a power of two), so probes
  * end.  count mirrors the number of members for lock-free "empty" checks
  * on the GC_free/GC_realloc paths.  The table is replaced, never resized
- * in place; the collector runs stop-the-world, so storing the new table
- * into the root needs no write barrier.
+ * in place.  No store needs a barrier: libgc.so.1's collector has none
+ * (core_glue.c); the root is a registered range, scanned again in a
+ * concurrent cycle's last pause, and stores into the table dirty its
+ * pages, which that cycle scans again.
  *
  * Locking: set_lock serialises every access; a growth allocates under it
  * (a collection that starts then only waits for this thread to park).

@@ -77,6 +77,7 @@
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -538,6 +539,8 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
  */
 enum { GC_MODE_STW, GC_MODE_BARRIER, GC_MODE_DIRTY };
 static int gc_mode = -1;
+/* Every cycle from now on stops the world (gc_mode_stw_from_now()). */
+static atomic_bool stw_only;
 
 static int mode_get(void)
 {
@@ -560,16 +563,6 @@ bool gc_mode_concurrent(void)
 }
 
 /*
- * Stop-the-world for the life of the process, whatever GCHEAP_GCMODE says:
- * for a library whose callers store pointers without the write barrier
- * (libgc.so.1, compat/).  Before the first heap opens.
- */
-void gc_mode_force_stw(void)
-{
-	gc_mode = GC_MODE_STW;
-}
-
-/*
  * No barrier for the life of the process, whatever GCHEAP_BARRIER says:
  * for a library whose callers store pointers without it (libgc.so.1,
  * compat/).  Cycles then mark beside the program where the module tracks
@@ -589,7 +582,7 @@ void gc_mode_force_nobarrier(void)
  */
 static bool cycle_concurrent(struct gc_heap *g)
 {
-	int mode = mode_get();
+	int mode = atomic_load(&stw_only) ? GC_MODE_STW : mode_get();
 	bool track = gc_dirty_usable(g->h);
 	bool conc = mode == GC_MODE_BARRIER || (mode == GC_MODE_DIRTY && track);
 
@@ -906,6 +899,21 @@ static void wait_marking_done(void)
 {
 	while (gc_marking)
 		gc_cond_wait_blocking(&cycle_cv, &gc_lock);
+}
+
+/*
+ * From now on every cycle stops the world, whatever the mode: libgc.so.1
+ * calls it when the program registers a mark procedure (GC_new_proc),
+ * which bdwgc only ever runs with the world stopped and which may walk
+ * structures the program is changing -- a cycle without a barrier would
+ * run it beside the program.  Returns once no cycle marks concurrently.
+ */
+void gc_mode_stw_from_now(void)
+{
+	gc_lock_blocking(&gc_lock);
+	atomic_store(&stw_only, true);
+	wait_marking_done();
+	pthread_mutex_unlock(&gc_lock);
 }
 
 /* bdwgc's start callback (libgc.so.1); set and read under no lock: a

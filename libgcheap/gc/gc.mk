@@ -60,13 +60,27 @@ $(OUT)/tests/gc_dirty_test: tests/gc_concurrent_test.c
 # the last dirty set must lose items in one of eight runs.  The binary
 # goes to the guest's PATH (bin/); gc_dirty_proof_test runs it.
 DIRTY_PROOF := $(BARRIER_PROOF)/nofinal
-vmtests: $(VMOUT)/bin/gc_dirty_nofinal $(VMOUT)/gc_dirty_proof_test
+vmtests: $(VMOUT)/bin/gc_dirty_nofinal $(VMOUT)/gc_dirty_proof_test \
+	 $(VMOUT)/gc_model_dirty_test
 $(VMOUT)/bin/gc_dirty_nofinal: tests/gc_dirty_test.c tests/gc_concurrent_test.c $(SRCS) $(GC_SRCS) $(HDRS) $(GC_HDRS)
 	$(MAKE) --no-print-directory OUT=$(DIRTY_PROOF) \
 		CFLAGS="$(CFLAGS) -DGC_DIRTY_TEST_NO_FINAL_RESCAN" $(DIRTY_PROOF)/libgcheap.a >/dev/null
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -pthread -static \
 		tests/gc_dirty_test.c $(DIRTY_PROOF)/libgcheap.a -o $@
-$(VMOUT)/gc_dirty_proof_test: tests/gc_dirty_proof_test
+$(VMOUT)/gc_dirty_proof_test $(VMOUT)/gc_model_dirty_test: $(VMOUT)/%: tests/%
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
+
+# Minutes of gc_dirty_test's mutators in dirty mode, in the VM (thousands
+# of cycles; not part of check):  make -C libgcheap dirty-soak-vm, then
+#   VM_MODULE=kmod/gcheap.ko scripts/vm -T 1800 build/dirty-soak
+# DIRTY_SOAK_SECONDS per run (600).
+DIRTY_SOAK_SECONDS ?= 600
+.PHONY: dirty-soak-vm
+dirty-soak-vm: vmtests
+	rm -rf $(TOP)/build/dirty-soak && mkdir -p $(TOP)/build/dirty-soak/bin
+	cp $(VMOUT)/gc_dirty_test $(TOP)/build/dirty-soak/bin/
+	printf '#!/bin/sh\nexec gc_dirty_test %s\n' '$(DIRTY_SOAK_SECONDS)' \
+		> $(TOP)/build/dirty-soak/gc_dirty_soak
+	chmod +x $(TOP)/build/dirty-soak/gc_dirty_soak

@@ -519,8 +519,8 @@ void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
 		    long ncpu);
 /* Concurrent cycles (the default) or stop-the-world (GCHEAP_GCMODE=stw). */
 bool gc_mode_concurrent(void);
-void gc_mode_force_stw(void);	/* before any heap opens (compat/) */
-void gc_mode_force_nobarrier(void);	/* the same */
+void gc_mode_force_nobarrier(void);	/* before any heap opens (compat/) */
+void gc_mode_stw_from_now(void);	/* mark procedures (compat/) */
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);
 /* A collection starts: re-read the cgroup's limit (at most once a second). */
 void gc_pacer_cgroup_poll(struct gc_heap *g, int64_t now);

@@ -105,7 +105,7 @@ static void test_init(void)
 	if (dir)
 		CHECK(strstr(info.dli_fname, dir) != NULL,
 		      "GC_malloc from %s, not %s", info.dli_fname, dir);
-	/* the library latches GCHEAP_GCMODE=stw, then restores ours */
+	/* the library latches its mode without a barrier, leaving ours be */
 	CHECK((!mode0 && !getenv("GCHEAP_GCMODE")) ||
 	      (mode0 && getenv("GCHEAP_GCMODE") &&
 	       !strcmp(mode0, getenv("GCHEAP_GCMODE"))),
