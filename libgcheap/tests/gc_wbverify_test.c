@@ -243,7 +243,9 @@ int main(void)
 	rep = strstr(r.err, "skipped gch_store(): slot ");
 	if (rep)
 		sscanf(rep + strlen("skipped gch_store(): slot "), "%p", &slot);
-	printf("# %.300s", r.err);
+	/* the report's first line, whole, and nothing that could run into
+	 * the summary line */
+	printf("# %.*s\n", (int)strcspn(r.err, "\n"), r.err);
 	CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
 	      "unbarriered moves: the verifier aborts the program (status %#x)",
 	      r.status);
