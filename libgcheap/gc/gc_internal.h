@@ -500,6 +500,13 @@ void gc_dirty_verify(struct gc_heap *g);
  * @page (mark.c). */
 void gc_rescan_page(struct gc_work *w, uintptr_t page, bool all);
 
+/* bgmark.c: the worker's CPU clocks across a cycle (since it began, since
+ * its last step), and a stretch of marking beside the program, paced. */
+struct gc_bg_clock {
+	int64_t c0, cs;
+};
+void gc_bg_drain(struct gc_heap *g, struct gc_work *w, void *arg);
+
 /* verify.c: GCHEAP_GCVERIFY=1; world stopped, gc/roots/fin locks held */
 bool gc_verify_enabled(void);
 void gc_verify_start(struct gc_heap *g);

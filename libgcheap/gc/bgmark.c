@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bgmark.c - the background mark worker's share of the machine: how much
+ * it marks between credits to the assists, how long it rests, and when it
+ * takes an idle CPU.  gc.c's mark_background() drives the cycle's phases
+ * and calls gc_bg_drain() for each stretch of marking beside the program.
+ *
+ * Locking: none of its own.  What it reads and writes of struct gc_heap
+ * (bg_speed, bg_alloc_rate, cycle_gc_cpu_ns, cycle_idle_cpu_ns) is the
+ * worker's alone while a cycle marks (gc_internal.h).
+ */
+#define _GNU_SOURCE
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "gc_internal.h"
+
+/*
+ * Bytes the background worker scans between credits to the assists; a
+ * quarter of that while it works a fraction of the time, for it rests as
+ * long as a step takes, and in a long rest the program's allocation would
+ * run up a debt past the assists' slack (an assist in the program's path,
+ * where the worker would have paid it a moment later).
+ */
+#define GC_BG_STEP		(1 << 20)
+#define GC_BG_STEP_FRAC		(GC_BG_STEP / 4)
+/* Its rest after each step while the GC CPU limiter is on, bounds. */
+#define GC_BG_REST_MIN_NS	1000000L
+#define GC_BG_REST_MAX_NS	50000000L
+
+/*
+ * The background worker's share of the machine while a cycle marks: Go's
+ * 25% of the CPUs.  Below one whole CPU (fewer than four) it is a
+ * fractional worker, which rests after each step to stay within its share;
+ * assists make up what it leaves.
+ *
+ * Idle-time marking, when it is needed: while fewer threads are attached
+ * than there are CPUs, a CPU is left over whatever the program does, and
+ * the worker may take it -- but only when marking at its share would end
+ * after the program reaches the goal (bg_boost), that is, when the
+ * program would otherwise pay in assists or wait at the goal.  A program
+ * that allocates slowly beside a big heap keeps the collector within its
+ * 25%; one that allocates fast gets the idle CPU's marking instead of
+ * assists.  (Taking the idle CPU whenever one is free made the collector
+ * use 75% of a two-CPU machine while marking a big heap that needed a
+ * third of that.)
+ */
+long gc_ncpu(void)
+{
+	static long cached;	/* racy first reads all compute the same */
+	long n = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+
+	if (!n) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 1)
+			n = 1;
+		__atomic_store_n(&cached, n, __ATOMIC_RELAXED);
+	}
+	return n;
+}
+
+/* Fewer attached threads than CPUs: a CPU is idle for the worker. */
+static bool bg_idle(void)
+{
+	return (long)gc_thread_count() < gc_ncpu();
+}
+
+static double bg_share(void)
+{
+	double share = 0.25 * (double)gc_ncpu();
+
+	return share > 1.0 ? 1.0 : share;
+}
+
+/* Before a cycle has measured anything: a guess that boosts. */
+#define BG_SPEED_GUESS		1.0	/* scan bytes per CPU ns */
+/* Finish at the share this much before the goal, or boost. */
+#define BG_BOOST_MARGIN		0.8
+
+/*
+ * Would marking at the worker's share end after the program reaches the
+ * goal?  The work left is the cycle's expected scan work less what all
+ * markers have done; the worker scans it at its measured speed times its
+ * share; the program uses the runway left at its allocation rate since the
+ * mark began (last cycle's until a millisecond has passed).  Always when a
+ * thread waits for the cycle (gch_gc(), or no runway left).
+ */
+static bool bg_boost(struct gc_heap *g, const struct gc_work *w,
+		     int64_t worker_cpu_ns)
+{
+	uint64_t done = gc_assist_scan_done(), live = gc_heap_live(g);
+	int64_t elapsed = gc_now_ns() - g->mark_started_ns;
+	double left, speed = g->bg_speed, rate = g->bg_alloc_rate;
+
+	if (!bg_idle() || bg_share() >= 1.0)
+		return false;	/* no idle CPU, or a whole one already */
+	if (g->cycle_reason != GC_REASON_HEAP || !g->heap_goal ||
+	    live >= g->heap_goal)
+		return true;
+	if (worker_cpu_ns > 1000000 && w->bytes_scanned)
+		speed = (double)w->bytes_scanned / (double)worker_cpu_ns;
+	if (elapsed > 1000000 && live > g->last.heap_before)
+		rate = (double)(live - g->last.heap_before) / (double)elapsed;
+	g->bg_speed = speed;
+	g->bg_alloc_rate = rate;
+	if (speed <= 0.0)
+		speed = BG_SPEED_GUESS;
+	if (rate <= 0.0)
+		return false;	/* nothing allocates: no hurry */
+	left = g->cycle_scan_expected > done ?
+	       (double)(g->cycle_scan_expected - done) : 0.0;
+	return left / (speed * bg_share()) >
+	       BG_BOOST_MARGIN * (double)(g->heap_goal - live) / rate;
+}
+
+/*
+ * Rest after a step of @step_ns CPU so that the worker stays within its
+ * share (none when boosted, or with a whole CPU).  While the GC CPU
+ * limiter is on: as long as the step took.  The gray work it holds goes to
+ * the pool first, within the assists' reach.
+ */
+static void bg_pace(struct gc_work *w, int64_t step_ns, bool boosted)
+{
+	double share = bg_share();
+	int64_t rest;
+	struct timespec ts;
+
+	if (gc_limiter_on()) {
+		/*
+		 * The collector has had its half: rest as long as the step
+		 * took (at most half a CPU), but never until the limiter is
+		 * off, for threads may be waiting for this cycle to end, and
+		 * then nothing would drain the bucket.
+		 */
+		rest = step_ns < GC_BG_REST_MIN_NS ? GC_BG_REST_MIN_NS :
+		       step_ns > GC_BG_REST_MAX_NS ? GC_BG_REST_MAX_NS :
+		       step_ns;
+	} else {
+		if (boosted || share >= 1.0)
+			return;
+		rest = (int64_t)((double)step_ns * (1.0 - share) / share);
+		if (rest > 10000000)	/* never more than 10 ms at a time */
+			rest = 10000000;
+		if (rest <= 0)
+			return;
+	}
+	gc_work_publish(w);
+	ts.tv_sec = rest / 1000000000;
+	ts.tv_nsec = rest % 1000000000;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * A step of background marking done, its CPU since *@last: GC CPU for the
+ * limiter and the pacer, unless the worker marked on an idle CPU (@idle:
+ * the step was boosted).
+ */
+static int64_t bg_step_done(struct gc_heap *g, int64_t *last, bool idle)
+{
+	int64_t now = gc_thread_cpu_ns(), step = now - *last;
+
+	if (!idle) {
+		gc_limiter_account((uint64_t)(now - *last));
+		g->cycle_gc_cpu_ns += (uint64_t)(now - *last);
+	} else {
+		g->cycle_idle_cpu_ns += (uint64_t)(now - *last);
+	}
+	*last = now;
+	return step;
+}
+
+/*
+ * Drain beside the program, in steps, so that assisting threads see the
+ * credit, and resting between them to keep to the worker's share.
+ */
+void gc_bg_drain(struct gc_heap *g, struct gc_work *w, void *arg)
+{
+	struct gc_bg_clock *clk = arg;
+	uint64_t scanned = w->bytes_scanned;
+	bool boost = bg_boost(g, w, 0);
+	int64_t step;
+
+	while (gc_drain_budget(w, boost || bg_share() >= 1.0 ?
+				  GC_BG_STEP : GC_BG_STEP_FRAC)) {
+		gc_assist_credit(w->bytes_scanned - scanned);
+		scanned = w->bytes_scanned;
+		step = bg_step_done(g, &clk->cs, boost);
+		bg_pace(w, step, boost);
+		boost = bg_boost(g, w, gc_thread_cpu_ns() - clk->c0);
+	}
+	gc_assist_credit(w->bytes_scanned - scanned);
+	bg_step_done(g, &clk->cs, boost);
+}
