@@ -125,6 +125,13 @@ static struct {
 	size_t nbuckets, count;
 	struct fin_rec *qhead, *qtail;
 	unsigned running;
+	/*
+	 * The record the finalizer thread took off the queue and runs: its
+	 * object and arg stay roots until the finalizer has them (between
+	 * the dequeue and the call they are only in this malloc()ed record,
+	 * which nothing scans).
+	 */
+	struct fin_rec *current;
 	struct gch_weak *weak;
 	struct wslot **wbuckets;
 	size_t nwbuckets, nwslots;
@@ -531,6 +538,10 @@ void gc_fin_mark_roots(struct gc_work *w)
 		gc_mark_ptr(w, (uintptr_t)reveal(r->hidden));
 		gc_mark_ptr(w, (uintptr_t)r->arg);
 	}
+	if (fin.current && fin.current->h == w->h) {
+		gc_mark_ptr(w, (uintptr_t)reveal(fin.current->hidden));
+		gc_mark_ptr(w, (uintptr_t)fin.current->arg);
+	}
 }
 
 static void queue_push(struct fin_rec *r)
@@ -715,13 +726,15 @@ static void *finalizer_main(void *arg)
 		if (!fin.qhead)
 			fin.qtail = NULL;
 		fin.running++;
+		fin.current = r;
 		pthread_mutex_unlock(&fin.lock);
 
 		run_one(r);
-		free(r);
 		wipe_stack_below();
 
 		gc_lock_blocking(&fin.lock);
+		fin.current = NULL;
+		free(r);
 		fin.running--;
 		if (!fin.qhead && !fin.running)
 			pthread_cond_broadcast(&fin.idle);
