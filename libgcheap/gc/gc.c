@@ -440,6 +440,19 @@ void gc_mode_force_nobarrier(void)
 }
 
 /*
+ * Do @g's cycles mark beside the program?  Not in stop-the-world mode, nor
+ * without a barrier where the module cannot track dirty pages (the pacer
+ * then triggers at the goal, as for a stop-the-world cycle).
+ */
+bool gc_heap_concurrent(struct gc_heap *g)
+{
+	int mode = atomic_load(&stw_only) ? GC_MODE_STW : mode_get();
+
+	return mode == GC_MODE_BARRIER ||
+	       (mode == GC_MODE_DIRTY && gc_dirty_usable(g->h));
+}
+
+/*
  * Under gc_lock, a cycle of @g about to start: may it mark beside the
  * program, and how does it learn of the program's stores?  Sets
  * g->cycle_dirty (no barrier: dirty tracking instead) and g->cycle_verify
@@ -447,13 +460,11 @@ void gc_mode_force_nobarrier(void)
  */
 static bool cycle_concurrent(struct gc_heap *g)
 {
-	int mode = atomic_load(&stw_only) ? GC_MODE_STW : mode_get();
-	bool track = gc_dirty_usable(g->h);
-	bool conc = mode == GC_MODE_BARRIER || (mode == GC_MODE_DIRTY && track);
+	bool conc = gc_heap_concurrent(g);
 
-	g->cycle_dirty = conc && mode == GC_MODE_DIRTY;
-	g->cycle_verify = conc && mode == GC_MODE_BARRIER && track &&
-			  gc_dirty_verify_enabled();
+	g->cycle_dirty = conc && mode_get() == GC_MODE_DIRTY;
+	g->cycle_verify = conc && mode_get() == GC_MODE_BARRIER &&
+			  gc_dirty_usable(g->h) && gc_dirty_verify_enabled();
 	return conc;
 }
 

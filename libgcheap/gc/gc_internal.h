@@ -526,6 +526,7 @@ void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
 		    long ncpu);
 /* Concurrent cycles (the default) or stop-the-world (GCHEAP_GCMODE=stw). */
 bool gc_mode_concurrent(void);
+bool gc_heap_concurrent(struct gc_heap *g);	/* this heap's cycles */
 void gc_mode_force_nobarrier(void);	/* before any heap opens (compat/) */
 void gc_mode_stw_from_now(void);	/* mark procedures (compat/) */
 bool gc_pacer_periodic_due(struct gc_heap *g, int64_t now);

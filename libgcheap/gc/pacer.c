@@ -171,7 +171,7 @@ static void set_trigger(struct gc_heap *g)
 	g->heap_goal = goal == UINT64_MAX ? 0 : goal;
 	if (goal != UINT64_MAX) {
 		trig = goal > g->heap_marked ? goal - g->heap_marked : 1;
-		if (gc_mode_concurrent() && trig > 8)
+		if (gc_heap_concurrent(g) && trig > 8)
 			trig = (uint64_t)((double)trig * g->trigger_frac);
 		if (!trig)
 			trig = 1;
