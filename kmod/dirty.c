@@ -12,7 +12,7 @@
  *    adds ->page_mkwrite, and the read-only vm_page_prot the core gives a
  *    write-notify shared mapping (vm_get_page_prot() without VM_SHARED, as
  *    vma_set_page_prot() would); then every present PTE is write-protected
- *    and cleaned (apply_to_existing_page_range(), under the PTE lock), the
+ *    and cleaned (gch_vma_walk(), under the PTE lock), the
  *    TLBs of every CPU are flushed, and the bits are cleared.
  *    Why switch the ops instead of always having ->page_mkwrite: the core
  *    decides write-notify once, after ->mmap (vma_set_page_prot()), so a
@@ -70,12 +70,18 @@
  * A write through a pin (O_DIRECT) is not a fault and is not seen; taking
  * the pin for writing is (uAPI).
  *
- * TLB flush: flush_tlb_mm_range() is not exported, and a CPU that ran the
- * owner earlier keeps its TLB entries under the mm's PCID without being in
- * mm_cpumask() (x86 switches back without a flush when the mm's tlb_gen did
- * not move, and writing PTEs by hand does not move it).  So every online CPU
- * does a full flush of all PCIDs (__flush_tlb_all()), by IPI, and only when
- * some PTE lost its write bit: a PTE that was already read-only can have no
+ * TLB flush: flush_tlb_mm_range() is not exported, so the module does what
+ * it does for a whole mm, with what the headers give it.  x86 keeps a CPU
+ * that ran the owner earlier holding TLB entries under the mm's PCID
+ * without being in mm_cpumask(); when it switches the mm in again it
+ * flushes only if the mm's TLB generation moved (switch_mm_irqs_off()).
+ * So gch_flush_mm() first moves the generation (inc_mm_tlb_gen(), a full
+ * barrier: a CPU that sets its mm_cpumask() bit after we read the mask
+ * reads the new generation after setting it, and flushes), then flushes,
+ * by IPI, only the CPUs in mm_cpumask() (__flush_tlb_all(): the one
+ * exported flush that covers the user PCID).  A single-threaded owner pays
+ * a local flush and no IPI, as mprotect() does; it flushes only when some
+ * PTE lost its write bit: a PTE that was already read-only can have no
  * writable TLB entry (whoever protected it flushed).
  * The PTEs are cleaned as well as protected because mprotect() upgrades a
  * dirty PTE of a write-notify mapping to writable without a fault
@@ -183,67 +189,127 @@ bool gch_dirty_valid(const struct gch_dirty *d)
 
 /* ---- PTEs and TLBs ---- */
 
+/*
+ * The module's own page-table walk, as mprotect()'s change_pte_range() is
+ * one loop per PTE table: apply_to_existing_page_range() would cost an
+ * indirect call per PTE, which made arming slower per page than mprotect().
+ * The caller holds the mmap_lock (the tables stay) and the walk takes each
+ * PTE table's lock.  These mappings never have a huge PMD or PUD: the arena
+ * fault handler and populate map system pages.
+ */
+enum gch_pte_op { GCH_PTE_PROTECT, GCH_PTE_UNPROTECT };
+
 struct gch_pte_walk {
 	struct vm_area_struct *vma;
-	/* system pages of the arena to protect; NULL: every one */
+	enum gch_pte_op op;
+	/* system pages of the arena to visit; NULL: every one */
 	const unsigned long *want;
-	unsigned long changed;
+	unsigned long changed;	/* PTEs whose write bit changed */
 };
 
-static bool gch_walk_wants(const struct gch_pte_walk *w, unsigned long addr)
+/* One PTE, under its table's lock: true if its write bit changed. */
+static bool gch_pte_apply(struct vm_area_struct *vma, enum gch_pte_op op,
+			  pte_t *ptep, unsigned long addr)
 {
-	return !w->want ||
-	       test_bit((addr - w->vma->vm_start) >> PAGE_SHIFT, w->want);
-}
-
-/* apply_to_existing_page_range() callback, under the PTE lock */
-static int gch_pte_protect(pte_t *ptep, unsigned long addr, void *data)
-{
-	struct gch_pte_walk *w = data;
 	pte_t old = ptep_get(ptep);
 
-	if (!pte_present(old) || !(pte_write(old) || pte_dirty(old)) ||
-	    !gch_walk_wants(w, addr))
-		return 0;
-	old = ptep_modify_prot_start(w->vma, addr, ptep);
-	ptep_modify_prot_commit(w->vma, addr, ptep, old,
-				pte_mkclean(pte_wrprotect(old)));
+	if (!pte_present(old))
+		return false;
+	if (op == GCH_PTE_PROTECT) {
+		if (!pte_write(old) && !pte_dirty(old))
+			return false;
+		old = ptep_modify_prot_start(vma, addr, ptep);
+		ptep_modify_prot_commit(vma, addr, ptep, old,
+					pte_mkclean(pte_wrprotect(old)));
+		return pte_write(old);
+	}
 	if (pte_write(old))
-		w->changed++;
-	return 0;
-}
-
-/* apply_to_existing_page_range() callback, under the PTE lock */
-static int gch_pte_unprotect(pte_t *ptep, unsigned long addr, void *data)
-{
-	struct gch_pte_walk *w = data;
-	pte_t old = ptep_get(ptep);
-
-	if (!pte_present(old) || pte_write(old))
-		return 0;
+		return false;
 	/* soft-dirty tracking (clear_refs) still wants this PTE's write fault */
 	if (IS_ENABLED(CONFIG_MEM_SOFT_DIRTY) &&
-	    !(w->vma->vm_flags & VM_SOFTDIRTY) && !pte_soft_dirty(old))
-		return 0;
-	old = ptep_modify_prot_start(w->vma, addr, ptep);
-	ptep_modify_prot_commit(w->vma, addr, ptep, old, pte_mkwrite(old));
-	w->changed++;
-	return 0;
+	    !(vma->vm_flags & VM_SOFTDIRTY) && !pte_soft_dirty(old))
+		return false;
+	old = ptep_modify_prot_start(vma, addr, ptep);
+	ptep_modify_prot_commit(vma, addr, ptep, old, pte_mkwrite(old));
+	return true;
 }
 
-/* System pages [lo, hi) of @vma's arena: PTEs changed by @fn. */
-static unsigned long gch_vma_walk(struct vm_area_struct *vma, pte_fn_t fn,
-				  const unsigned long *want, unsigned int lo,
-				  unsigned int hi)
+static void gch_walk_ptes(struct gch_pte_walk *w, pmd_t *pmd,
+			  unsigned long addr, unsigned long end)
 {
-	struct gch_pte_walk w = { .vma = vma, .want = want };
+	unsigned long idx = (addr - w->vma->vm_start) >> PAGE_SHIFT;
+	spinlock_t *ptl;
+	pte_t *start, *ptep;
+
+	start = pte_offset_map_lock(w->vma->vm_mm, pmd, addr, &ptl);
+	ptep = start;
+	arch_enter_lazy_mmu_mode();
+	for (; addr != end; addr += PAGE_SIZE, ptep++, idx++) {
+		if (w->want && !test_bit(idx, w->want))
+			continue;
+		w->changed += gch_pte_apply(w->vma, w->op, ptep, addr);
+	}
+	arch_leave_lazy_mmu_mode();
+	pte_unmap_unlock(start, ptl);
+}
+
+static void gch_walk_pmds(struct gch_pte_walk *w, pud_t *pud,
+			  unsigned long addr, unsigned long end)
+{
+	pmd_t *pmd = pmd_offset(pud, addr);
+	unsigned long next;
+	pmd_t val;
+
+	do {
+		next = pmd_addr_end(addr, end);
+		val = READ_ONCE(*pmd);
+		if (pmd_none(val) || pmd_bad(val))
+			continue;
+		gch_walk_ptes(w, pmd, addr, next);
+		cond_resched();
+	} while (pmd++, addr = next, addr != end);
+}
+
+static void gch_walk_puds(struct gch_pte_walk *w, p4d_t *p4d,
+			  unsigned long addr, unsigned long end)
+{
+	pud_t *pud = pud_offset(p4d, addr);
+	unsigned long next;
+
+	do {
+		next = pud_addr_end(addr, end);
+		if (!pud_none(*pud) && !pud_bad(*pud))
+			gch_walk_pmds(w, pud, addr, next);
+	} while (pud++, addr = next, addr != end);
+}
+
+/* System pages [lo, hi) of @vma's arena: PTEs whose write bit @op changed. */
+static unsigned long gch_vma_walk(struct vm_area_struct *vma,
+				  enum gch_pte_op op, const unsigned long *want,
+				  unsigned int lo, unsigned int hi)
+{
+	struct gch_pte_walk w = { .vma = vma, .op = op, .want = want };
+	unsigned long addr = vma->vm_start + ((unsigned long)lo << PAGE_SHIFT);
+	unsigned long end = vma->vm_start + ((unsigned long)hi << PAGE_SHIFT);
+	unsigned long next, p4d_next;
+	pgd_t *pgd;
+	p4d_t *p4d;
 
 	lockdep_assert_held(&vma->vm_mm->mmap_lock);
-	/* only fails on a huge PMD, which these mappings never have */
-	apply_to_existing_page_range(vma->vm_mm,
-				     vma->vm_start + ((unsigned long)lo << PAGE_SHIFT),
-				     (unsigned long)(hi - lo) << PAGE_SHIFT,
-				     fn, &w);
+	if (addr >= end)
+		return 0;
+	pgd = pgd_offset(vma->vm_mm, addr);
+	do {
+		next = pgd_addr_end(addr, end);
+		if (pgd_none(*pgd) || pgd_bad(*pgd))
+			continue;
+		p4d = p4d_offset(pgd, addr);
+		do {
+			p4d_next = p4d_addr_end(addr, next);
+			if (!p4d_none(*p4d) && !p4d_bad(*p4d))
+				gch_walk_puds(&w, p4d, addr, p4d_next);
+		} while (p4d++, addr = p4d_next, addr != next);
+	} while (pgd++, addr = next, addr != end);
 	return w.changed;
 }
 
@@ -252,10 +318,11 @@ static void gch_flush_local(void *unused)
 	__flush_tlb_all();
 }
 
-/* Every CPU's TLB, every PCID: see "TLB flush" above. */
-static void gch_flush_all(void)
+/* Every TLB entry of @mm, wherever it is: see "TLB flush" above. */
+static void gch_flush_mm(struct mm_struct *mm)
 {
-	on_each_cpu(gch_flush_local, NULL, 1);
+	atomic64_inc_return(&mm->context.tlb_gen);
+	on_each_cpu_mask(mm_cpumask(mm), gch_flush_local, NULL, true);
 }
 
 static bool gch_dirty_vma(struct gch_heap *heap, struct vm_area_struct *vma)
@@ -306,10 +373,10 @@ static unsigned long gch_dirty_switch(struct gch_heap *heap,
 		 */
 		WRITE_ONCE(vma->vm_page_prot, vm_get_page_prot(flags));
 		if (on)
-			changed += gch_vma_walk(vma, gch_pte_protect, NULL, 0,
+			changed += gch_vma_walk(vma, GCH_PTE_PROTECT, NULL, 0,
 						GCH_SYS_PER_ARENA);
 		else if (vma->vm_flags & VM_WRITE)
-			changed += gch_vma_walk(vma, gch_pte_unprotect, NULL,
+			changed += gch_vma_walk(vma, GCH_PTE_UNPROTECT, NULL,
 						0, GCH_SYS_PER_ARENA);
 	}
 	return changed;
@@ -327,7 +394,7 @@ static int gch_dirty_arm(struct gch_heap *heap, struct gch_dirty *d)
 	mmap_write_lock(mm);
 	wp = gch_dirty_switch(heap, mm, true);
 	if (wp)
-		gch_flush_all();
+		gch_flush_mm(mm);
 	/* no fault can run: nothing marks a page until we unlock */
 	gch_dirty_clear_all(heap);
 	WRITE_ONCE(heap->dirty_armed, true);
@@ -356,7 +423,7 @@ static int gch_dirty_disarm(struct gch_heap *heap, struct gch_dirty *d)
 	n = gch_dirty_switch(heap, mm, false);
 	/* an upgrade needs no flush, but a stale entry would fault once */
 	if (n)
-		gch_flush_all();
+		gch_flush_mm(mm);
 	gch_dirty_clear_all(heap);
 	WRITE_ONCE(heap->dirty_armed, false);
 	mmap_write_unlock(mm);
@@ -517,7 +584,7 @@ static void gch_collect_protect(struct gch_collect *c, unsigned int lo,
 		return;
 	for_each_vma(vmi, vma) {
 		if (gch_dirty_vma(c->heap, vma) && vma->vm_pgoff == pgoff)
-			c->wp += gch_vma_walk(vma, gch_pte_protect, c->locked,
+			c->wp += gch_vma_walk(vma, GCH_PTE_PROTECT, c->locked,
 					      lo, hi);
 	}
 }
@@ -580,7 +647,7 @@ static void gch_collect_batch(struct gch_collect *c)
 	gch_collect_protect(c, lo, hi);
 	/* only a PTE that lost its write bit can have a writable TLB entry */
 	if (c->wp != wp_before)
-		gch_flush_all();
+		gch_flush_mm(c->mm);
 	gch_collect_take(c, wp_before);
 	gch_collect_unlock(c);
 	c->n = 0;
