@@ -637,7 +637,8 @@ struct gch_pressure {
  *    heap page takes one fault that marks the page dirty.  Already armed:
  *    -EBUSY.
  *  - GCH_DIRTY_COLLECT, for each dirty heap page of the range, re-arms it
- *    (write-protects it and has every CPU drop its writable translations)
+ *    (write-protects it and has every CPU that may hold a writable
+ *    translation drop it)
  *    and only then reports it and clears its bit, atomically for each page
  *    with respect to writers: a write is reported by the first COLLECT of
  *    its page that re-arms the page after the write; one racing with a
@@ -651,7 +652,9 @@ struct gch_pressure {
  * Reads never dirty a page; a write dirties it once per arm or collect, so
  * writing a page many times between two collects costs one fault (one per
  * system page written).  ARM, and a COLLECT that write-protects anything,
- * flush the TLB of every CPU (one IPI round per 512 heap pages re-armed);
+ * flush the TLB of the CPUs running the owner's threads (one IPI round per
+ * 512 heap pages re-armed; a single-threaded owner pays a local flush, as
+ * for mprotect(), and costs about what mprotect() does per page);
  * COLLECT holds the owner's mmap lock for reading while it works, so
  * mmap() and munmap() in other threads wait for it.  Successful calls fire
  * the gcheap_dirty_arm, gcheap_dirty_collect and gcheap_dirty_disarm
