@@ -44,7 +44,11 @@
  * since pause 1 is marked only when its allocation window closes
  * (span.c), and the dirty bit its initialising stores set must not be
  * spent on a scan that skipped it.  Garbage among them keeps what it
- * points to until the next cycle, as floating garbage always does.
+ * points to until the next cycle, as floating garbage always does.  The
+ * same goes for arenas mapped while the cycle marks: everything on them is
+ * new, but their dirty pages are rescanned like any other (the worker's
+ * view of the heap grows to them first, gc_work_extend()); leaving them
+ * out lost old objects whose last pointer had moved into a new one.
  *
  * Keeping pause 2 short: its cost is the threads' stacks and the global
  * roots, as pause 1's is, plus the last dirty set.  The concurrent rounds
@@ -247,6 +251,8 @@ int64_t gc_dirty_rescan(struct gc_heap *g, struct gc_work *w, bool all)
 
 	if (n <= 0)
 		return n;
+	/* pages of arenas mapped since the worker's gc_work_init() */
+	gc_work_extend(w);
 	for_each_dirty(g, npages, rescan_cb, &c);
 	return n;
 }
@@ -261,6 +267,7 @@ void gc_dirty_rescan_all(struct gc_heap *g, struct gc_work *w)
 	struct gch_heap *h = g->h;
 	uint64_t npages = gch_load_acq(&h->mapped_pages);
 
+	gc_work_extend(w);
 	for (uint64_t p = 0; p < npages; p++)
 		if (h->pagemap[p])
 			gc_rescan_page(w, h->base + (uintptr_t)p * GCH_PAGE_SIZE,

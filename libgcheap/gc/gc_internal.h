@@ -286,6 +286,7 @@ struct gc_work {
 };
 
 void gc_work_init(struct gc_work *w, struct gch_heap *h);
+void gc_work_extend(struct gc_work *w);
 void gc_work_dispose(struct gc_work *w);	/* buffers back to the pool */
 /* Gray buffers to the pool (the worker, before it sleeps). */
 void gc_work_publish(struct gc_work *w);

@@ -149,6 +149,20 @@ void gc_work_init(struct gc_work *w, struct gch_heap *h)
 	w->spanslots = h->spanslots;
 }
 
+/*
+ * Take in the arenas mapped since gc_work_init(w).  Marking may leave them
+ * out (everything in them was allocated since the cycle began: black), but
+ * a rescan of dirty pages may not: without a barrier, the objects on a new
+ * arena's pages hold pointers no scan has seen (dirty.c).
+ */
+void gc_work_extend(struct gc_work *w)
+{
+	uintptr_t limit = gch_load_acq(&w->h->mapped_pages) << GCH_PAGE_SHIFT;
+
+	if (limit > w->heap_limit)
+		w->heap_limit = limit;
+}
+
 /* Hand w's gray buffers to the pool, where assists can take them. */
 void gc_work_publish(struct gc_work *w)
 {
