@@ -264,6 +264,8 @@ void gch_slots_clear(struct gch_arena *arena, u32 first, u32 n);
 void gch_pagealloc_arena_init(struct gch_heap *heap, struct gch_arena *arena);
 int gch_span_alloc(struct gch_heap *heap, u32 npages, bool cross, u64 *page,
 		   bool *zeroed);
+int gch_spans_alloc(struct gch_heap *heap, u32 npages, u32 count,
+		    struct gch_span_out *out);
 int gch_spans_free(struct gch_heap *heap, struct gch_span_ref *refs,
 		   u32 count);
 

@@ -21,6 +21,10 @@
  * before the undo runs (the bug this replaced).  Read-only ioctls (VERSION,
  * STATS) use copy_to_user(): their failure changes nothing.
  *
+ * GCH_SPAN_ALLOC_BATCH pins its out array the same way, next to the struct
+ * (both fit the two pages a struct gch_uout holds), so a batch either fails
+ * before anything is allocated or writes every span it allocated.
+ *
  * No heap lock is ever held across copy_{to,from}_user() or a pin: see
  * gcheap_priv.h.
  */
@@ -34,7 +38,7 @@
 
 /* The size of each struct's first published version. */
 #define GCH_V1_VERSION		sizeof(struct gch_version)
-#define GCH_V1_SPAN_ALLOC	sizeof(struct gch_span_alloc)
+#define GCH_V1_SPAN_ALLOC	offsetofend(struct gch_span_alloc, reserved)
 #define GCH_V1_SPAN_FREE	sizeof(struct gch_span_free)
 #define GCH_V1_LIMITS		sizeof(struct gch_limits)
 #define GCH_V1_STATS		offsetofend(struct gch_stats, heap_goal)
@@ -124,7 +128,7 @@ static u64 gch_features(void)
 	return GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS | GCH_FEAT_TRACEPOINTS |
 	       GCH_FEAT_GC_PHASE | GCH_FEAT_SCAVENGER | GCH_FEAT_SHRINKER |
 	       GCH_FEAT_GC_PAUSE | GCH_FEAT_PRESSURE | GCH_FEAT_CROSS_SPANS |
-	       GCH_FEAT_DIRTY;
+	       GCH_FEAT_DIRTY | GCH_FEAT_SPAN_BATCH;
 }
 
 static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
@@ -151,31 +155,128 @@ static int gch_ioc_version(struct gch_heap *heap, void __user *uarg)
 	return gch_copy_out(uarg, &v, sizeof(v), usize);
 }
 
+/* A batch's entries fit the two pages struct gch_uout can pin. */
+static_assert(GCH_SPAN_BATCH_MAX * sizeof(struct gch_span_out) <= PAGE_SIZE);
+
+/*
+ * Populate the spans of a batch as single calls would, but a run of spans
+ * adjacent in one arena in one go: first fit hands out fresh pages in
+ * address order, so a batch is usually one run and one mmap_lock round trip.
+ */
+static void gch_batch_populate(struct gch_heap *heap,
+			       const struct gch_span_out *out, u32 n,
+			       u32 npages)
+{
+	u64 start = out[0].page;
+	u32 i, len = npages;
+
+	for (i = 1; i <= n; i++) {
+		if (i < n && out[i].page == start + len &&
+		    out[i].page / GCH_PAGES_PER_ARENA ==
+		    start / GCH_PAGES_PER_ARENA) {
+			len += npages;
+			continue;
+		}
+		gch_span_populate(heap, start, len);
+		if (i < n) {
+			start = out[i].page;
+			len = npages;
+		}
+	}
+}
+
+/*
+ * GCH_SPAN_ALLOC_BATCH: pin the struct and the whole out array for writing
+ * before allocating, so that an unwritable one allocates nothing and the
+ * write-back of what was allocated cannot fail.
+ */
+static int gch_ioc_span_batch(struct gch_heap *heap, void __user *uarg,
+			      struct gch_span_alloc *a, u32 usize)
+{
+	size_t len = (size_t)a->count * sizeof(struct gch_span_out);
+	struct gch_uout out, arr;
+	struct gch_span_out *spans;
+	int n, err;
+
+	spans = kmalloc_array(a->count, sizeof(*spans), GFP_KERNEL);
+	if (!spans)
+		return -ENOMEM;
+	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(*a), usize));
+	if (err)
+		goto err_free;
+	err = gch_uout_pin(&arr, u64_to_user_ptr(a->spans), len);
+	if (err)
+		goto err_drop_out;
+	n = gch_spans_alloc(heap, a->npages, a->count, spans);
+	if (n < 0) {
+		err = n;
+		goto err_drop_arr;
+	}
+	/* after heap->lock is dropped, best effort, as for one span */
+	gch_batch_populate(heap, spans, n, a->npages);
+	a->done = n;
+	a->page = spans[0].page;
+	a->out_flags = spans[0].out_flags;
+	arr.len = (size_t)n * sizeof(*spans);	/* entries past done: untouched */
+	gch_uout_write(&arr, spans);
+	gch_uout_write(&out, a);
+	kfree(spans);
+	return 0;
+
+err_drop_arr:
+	gch_uout_drop(&arr);
+err_drop_out:
+	gch_uout_drop(&out);
+err_free:
+	kfree(spans);
+	return err;
+}
+
+/* Are @a's flags and lengths a call this module takes? */
+static bool gch_span_alloc_valid(const struct gch_span_alloc *a)
+{
+	bool cross = a->flags & GCH_SPAN_ALLOC_CROSS;
+
+	if ((a->flags & ~(GCH_SPAN_ALLOC_CROSS | GCH_SPAN_ALLOC_BATCH)) ||
+	    a->reserved || !a->npages)
+		return false;
+	if (a->flags & GCH_SPAN_ALLOC_BATCH)
+		return !cross && a->npages <= GCH_SPAN_BATCH_MAX_PAGES &&
+		       a->count && a->count <= GCH_SPAN_BATCH_MAX;
+	/* the batch fields belong to the flag (@done is out: ignored) */
+	if (a->count || a->spans)
+		return false;
+	return a->npages <= (cross ? GCH_MAX_CROSS_SPAN_PAGES :
+				     GCH_MAX_SPAN_PAGES);
+}
+
 static int gch_ioc_span_alloc(struct gch_heap *heap, void __user *uarg)
 {
 	struct gch_span_alloc a;
 	struct gch_uout out;
-	bool zeroed, cross;
+	bool zeroed;
 	u32 usize;
 	int err;
 
 	err = gch_copy_in(&a, sizeof(a), GCH_V1_SPAN_ALLOC, uarg, &usize);
 	if (err)
 		return err;
-	cross = a.flags & GCH_SPAN_ALLOC_CROSS;
-	if ((a.flags & ~GCH_SPAN_ALLOC_CROSS) || a.reserved || !a.npages ||
-	    a.npages > (cross ? GCH_MAX_CROSS_SPAN_PAGES : GCH_MAX_SPAN_PAGES))
+	if (!gch_span_alloc_valid(&a))
 		return -EINVAL;
+	if (a.flags & GCH_SPAN_ALLOC_BATCH)
+		return gch_ioc_span_batch(heap, uarg, &a, usize);
 
 	err = gch_uout_pin(&out, uarg, min_t(size_t, sizeof(a), usize));
 	if (err)
 		return err;
-	err = gch_span_alloc(heap, a.npages, cross, &a.page, &zeroed);
+	err = gch_span_alloc(heap, a.npages, a.flags & GCH_SPAN_ALLOC_CROSS,
+			     &a.page, &zeroed);
 	if (err) {
 		gch_uout_drop(&out);
 		return err;
 	}
 	a.out_flags = zeroed ? GCH_SPAN_ZEROED : 0;
+	a.done = 0;
 	/*
 	 * After heap->lock is dropped (it allocates memory), and best effort:
 	 * the span is the caller's whatever populating achieves.

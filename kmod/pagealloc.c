@@ -43,6 +43,11 @@
  * level, so coalescing costs nothing extra: free runs are implicit in the
  * bitmap and the summaries merge neighbours automatically.
  *
+ * Batched allocation (GCH_SPAN_ALLOC_BATCH) is the single allocation in a
+ * loop under one lock hold (gch_span_take()), so each span of a batch is
+ * exactly the span a call of its own would have got at that moment; only a
+ * limit refusal of the first span counts as one (see the uAPI).
+ *
  * Free is batched and all-or-nothing: the batch is sorted by page, checked
  * for duplicates and validated against the page map (each entry must be the
  * head of a live span with exactly that length) before anything changes.
@@ -320,19 +325,27 @@ static u64 gch_find(struct gch_heap *heap, u32 npages, bool cross)
 	       gch_arena_find(arena, npages);
 }
 
-int gch_span_alloc(struct gch_heap *heap, u32 npages, bool cross, u64 *page,
-		   bool *zeroed)
+/*
+ * One span under heap->lock: the limits, first fit, the claim and the
+ * counters.  A limit refusal is counted (limit_hits, traced) only if
+ * @refusal: a batch that stops at a limit after its first span was not
+ * refused (see GCH_SPAN_ALLOC_BATCH in the uAPI).
+ */
+static int gch_span_take(struct gch_heap *heap, u32 npages, bool cross,
+			 bool refusal, u64 *page, bool *zeroed)
 {
 	u64 first;
 
-	mutex_lock(&heap->lock);
+	lockdep_assert_held(&heap->lock);
 	if (heap->hard_pages && heap->span_pages + npages > heap->hard_pages) {
-		gch_limit_hit(heap, npages, false);
-		goto err_unlock;
+		if (refusal)
+			gch_limit_hit(heap, npages, false);
+		return -ENOMEM;
 	}
 	if (atomic_long_add_return(npages, &gch_total_span_pages) >
 	    READ_ONCE(gch_max_total_pages)) {
-		gch_limit_hit(heap, npages, true);
+		if (refusal)
+			gch_limit_hit(heap, npages, true);
 		goto err_unreserve;
 	}
 	first = gch_find(heap, npages, cross);
@@ -345,15 +358,53 @@ int gch_span_alloc(struct gch_heap *heap, u32 npages, bool cross, u64 *page,
 	heap->span_pages += npages;
 	heap->spans++;
 	heap->alloc_calls++;
-	mutex_unlock(&heap->lock);
-	trace_gcheap_span_alloc(heap, first, npages, *zeroed);
 	return 0;
 
 err_unreserve:
 	atomic_long_sub(npages, &gch_total_span_pages);
-err_unlock:
-	mutex_unlock(&heap->lock);
 	return -ENOMEM;
+}
+
+int gch_span_alloc(struct gch_heap *heap, u32 npages, bool cross, u64 *page,
+		   bool *zeroed)
+{
+	int err;
+
+	mutex_lock(&heap->lock);
+	err = gch_span_take(heap, npages, cross, true, page, zeroed);
+	mutex_unlock(&heap->lock);
+	if (!err)
+		trace_gcheap_span_alloc(heap, *page, npages, *zeroed);
+	return err;
+}
+
+/*
+ * GCH_SPAN_ALLOC_BATCH: up to @count spans of @npages (a small span: no
+ * crossing), each allocated as gch_span_alloc() would, one after the other
+ * under one hold of heap->lock so that the batch costs one lock round trip.
+ * Fills @out[0..n) and returns n >= 1, or -ENOMEM if not even the first
+ * span fits; a limit or the arenas running out later only ends the batch.
+ */
+int gch_spans_alloc(struct gch_heap *heap, u32 npages, u32 count,
+		    struct gch_span_out *out)
+{
+	bool zeroed;
+	u32 n, i;
+
+	mutex_lock(&heap->lock);
+	for (n = 0; n < count; n++) {
+		if (gch_span_take(heap, npages, false, n == 0, &out[n].page,
+				  &zeroed))
+			break;
+		out[n].out_flags = zeroed ? GCH_SPAN_ZEROED : 0;
+		out[n].reserved = 0;
+	}
+	mutex_unlock(&heap->lock);
+	/* traced outside the lock, as a single allocation is */
+	for (i = 0; i < n; i++)
+		trace_gcheap_span_alloc(heap, out[i].page, npages,
+					out[i].out_flags & GCH_SPAN_ZEROED);
+	return n ? n : -ENOMEM;
 }
 
 static int gch_ref_cmp(const void *a, const void *b)

@@ -1339,7 +1339,7 @@ static const struct ioc {
 	{ "VERSION", GCH_IOC_VERSION, sizeof(struct gch_version),
 	  sizeof(struct gch_version), 0, -1, 0, true },
 	{ "SPAN_ALLOC", GCH_IOC_SPAN_ALLOC, sizeof(struct gch_span_alloc),
-	  sizeof(struct gch_span_alloc), GCH_SPAN_ALLOC_CROSS,
+	  offsetof(struct gch_span_alloc, reserved) + 8, GCH_SPAN_ALLOC_CROSS,
 	  offsetof(struct gch_span_alloc, reserved), 8, true },
 	{ "SPAN_FREE", GCH_IOC_SPAN_FREE, sizeof(struct gch_span_free),
 	  sizeof(struct gch_span_free), 0,

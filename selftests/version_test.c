@@ -168,7 +168,7 @@ TEST_F(ioc, handshake)
 	/* The page map and span slots are what this ABI is built on. */
 	EXPECT_EQ(GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS,
 		  v.features & (GCH_FEAT_PAGEMAP | GCH_FEAT_SPANSLOTS));
-	EXPECT_EQ(0, v.features & ~((GCH_FEAT_DIRTY << 1) - 1))
+	EXPECT_EQ(0, v.features & ~((GCH_FEAT_SPAN_BATCH << 1) - 1))
 		TH_LOG("unknown feature bits %#llx", (unsigned long long)v.features);
 	ASSERT_EQ(0, gch_stats(self->fd, &st));
 	EXPECT_EQ(v.heap_id, st.heap_id);
@@ -241,8 +241,9 @@ TEST_F(ioc, unknown_ioctl_enotty)
 
 /*
  * The size of a struct's first published version: anything shorter is
- * refused.  gch_stats grew released_memcg_bytes after heap_goal, and
- * gch_gc_phase the pause fields after its heap_goal; a caller built against
+ * refused.  gch_stats grew released_memcg_bytes after heap_goal,
+ * gch_gc_phase the pause fields after its heap_goal, and gch_span_alloc the
+ * batch fields after its reserved; a caller built against
  * the first version must keep working.
  */
 static __u32 first_size(const struct ioc_desc *d)
@@ -251,6 +252,8 @@ static __u32 first_size(const struct ioc_desc *d)
 		return offsetof(struct gch_stats, heap_goal) + 8;
 	if (d->cmd == GCH_IOC_GC_PHASE)
 		return offsetof(struct gch_gc_phase, heap_goal) + 8;
+	if (d->cmd == GCH_IOC_SPAN_ALLOC)	/* batch fields came later */
+		return offsetof(struct gch_span_alloc, reserved) + 8;
 	return d->size;
 }
 

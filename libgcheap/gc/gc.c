@@ -164,6 +164,13 @@ void gc_announce(struct gch_heap *h, unsigned phase, uint64_t live)
 		.heap_goal = g ? g->heap_goal : 0,
 	};
 
+	/*
+	 * The sweep is done: spans the page layer keeps for later allocations
+	 * go back first, so the scavenger this announcement resumes can give
+	 * their memory back if the heap does not need it.
+	 */
+	if (phase == GCH_GC_SWEEP_END)
+		gch_pl_trim(h);
 	if (fd < 0)
 		return;
 	if (ioctl(fd, GCH_IOC_GC_PHASE, &ph) && phase == GCH_GC_MARK_END) {

@@ -80,6 +80,7 @@ static void answer(unsigned i)
 	}
 	p = (struct gch_pressure){ .size = sizeof(p),
 				   .flags = GCH_PRESSURE_ANSWER };
+	gch_pl_trim(h);		/* stashed spans: free, then released */
 	p.answered_bytes = release_all(fd);
 	ioctl(fd, GCH_IOC_PRESSURE, &p);
 }

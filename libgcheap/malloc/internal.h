@@ -322,6 +322,9 @@ struct gch_pagelayer {
 	int (*limits)(struct gch_heap *h, struct gch_limits *l);
 	int (*stats)(struct gch_heap *h, struct gch_stats *st);
 	void (*close)(struct gch_heap *h);
+	/* Give back pages the layer holds for later spans (none: NULL);
+	 * returns how many spans it gave back.  Thread-safe. */
+	uint32_t (*trim)(struct gch_heap *h);
 };
 
 int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
@@ -498,6 +501,13 @@ struct gch_heap {
 
 	struct gch_mcentral central[GCH_NUM_SPANCLASSES];
 };
+
+/* The collector's hook: a cycle swept, or memory is short. */
+static inline void gch_pl_trim(struct gch_heap *h)
+{
+	if (h->pl->trim)
+		h->pl->trim(h);
+}
 
 struct gch_span *gch_span_new(struct gch_heap *h, unsigned spanclass,
 			      uint32_t npages) GCH_HIDDEN;

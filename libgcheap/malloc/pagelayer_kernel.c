@@ -43,8 +43,29 @@
  * populated).  A module without the feature cannot hold such a span:
  * ENOMEM, as the library always said.
  *
+ * Batches: one GCH_IOC_SPAN_ALLOC per small span was most of what a small
+ * object cost beyond the in-process backend (about 3 to 7 us per call under
+ * TCG, bench/kmod-populate.md).  With GCH_FEAT_SPAN_BATCH, a request for a
+ * span of 1 or 2 pages (the small size classes) that finds the per-heap
+ * stash empty asks the kernel for STASH_BATCH_PAGES worth of such spans in
+ * one call (GCH_SPAN_ALLOC_BATCH), keeps the first and stashes the rest,
+ * each with its own GCH_SPAN_ZEROED.  The kernel populates the whole batch
+ * at once; the allocator would have written those spans soon anyway.
+ * Stashed spans are allocated as far as the kernel is concerned but are no
+ * object's: mheap never saw them, so the library's span and object counts
+ * leave them out.  So that they never hold memory the scavenger could give
+ * back, the stash goes back to the kernel (GCH_IOC_SPAN_FREE, pl->trim) at
+ * the end of every GC cycle's sweep (gc_announce(GCH_GC_SWEEP_END), which
+ * also lets the kernel's scavenger resume), before answering a memory
+ * pressure event, when any allocation gets -ENOMEM (before the limit
+ * check or a new arena: the allocation is retried, since stashed pages must
+ * neither make it fail nor make the heap grow around them), and when the
+ * heap closes.  A module without the feature gets one call per span.
+ *
  * Locking: grow_lock serialises arena creation and limit_hits bookkeeping;
- * everything else is the kernel's to serialise.  h->mapped_pages is
+ * stash_lock guards the stash and is never held across a system call (a
+ * batch is made into a local array, then stashed); everything else is the
+ * kernel's to serialise.  h->mapped_pages is
  * published with a release store after the arena's mmap() succeeded, so a
  * reader that sees the page count can read those page-map entries.
  */
@@ -57,12 +78,28 @@
 
 #include "internal.h"
 
+/* Spans of at most this many pages are batched and stashed. */
+#define STASH_NPAGES		2
+/* Pages one batch asks for: 128 KiB, the populate chunk of both backends. */
+#define STASH_BATCH_PAGES	16
+/* Room per length: two racing refills never have to free what they got. */
+#define STASH_CAP		(2 * STASH_BATCH_PAGES)
+
+/* Spans of one length, allocated from the kernel and not yet handed out. */
+struct stash {
+	uint32_t n;
+	struct gch_span_out spans[STASH_CAP];
+};
+
 struct kernel_pl {
 	int fd;
 	struct gch_version ver;
 	uint32_t narenas;		/* under grow_lock, read relaxed */
 	uint64_t seen_limit_hits;	/* under grow_lock */
 	struct gch_lock grow_lock;
+	bool batch;			/* module has GCH_FEAT_SPAN_BATCH */
+	struct gch_lock stash_lock;
+	struct stash stash[STASH_NPAGES];	/* [npages - 1], stash_lock */
 	void *pagemap;
 	void *spanslots;
 };
@@ -152,12 +189,139 @@ static int grow(struct gch_heap *h, uint32_t seen, uint32_t npages)
 	return r ? -ENOMEM : 0;
 }
 
+static int kernel_span_free(struct gch_heap *h,
+			    const struct gch_span_ref *refs, uint32_t n);
+
+/* A stashed span of @npages, or false. */
+static bool stash_take(struct kernel_pl *k, uint32_t npages, uint32_t *page,
+		       bool *zeroed)
+{
+	struct stash *st = &k->stash[npages - 1];
+	bool got = false;
+
+	gch_lock(&k->stash_lock);
+	/* the lowest first: spans go out in address order, as unbatched */
+	if (st->n) {
+		struct gch_span_out *o = &st->spans[0];
+
+		*page = (uint32_t)o->page;
+		*zeroed = o->out_flags & GCH_SPAN_ZEROED;
+		memmove(st->spans, st->spans + 1, --st->n * sizeof(*o));
+		got = true;
+	}
+	gch_unlock(&k->stash_lock);
+	return got;
+}
+
+/* Stash the spans @o[0..n) of @npages; free those that find no room. */
+static void stash_put(struct gch_heap *h, uint32_t npages,
+		      const struct gch_span_out *o, uint32_t n)
+{
+	struct kernel_pl *k = kpl(h);
+	struct stash *st = &k->stash[npages - 1];
+	struct gch_span_ref over[STASH_BATCH_PAGES];
+	uint32_t nover = 0;
+
+	gch_lock(&k->stash_lock);
+	for (uint32_t i = 0; i < n; i++) {
+		if (st->n < STASH_CAP) {
+			st->spans[st->n++] = o[i];
+		} else {
+			over[nover].page = (uint32_t)o[i].page;
+			over[nover++].npages = npages;
+		}
+	}
+	gch_unlock(&k->stash_lock);
+	if (nover)
+		kernel_span_free(h, over, nover);
+}
+
+/*
+ * Give every stashed span back to the kernel; returns how many.  The
+ * pagelayer's trim op: see "Batches" at the top for who calls it.
+ */
+static uint32_t kernel_trim(struct gch_heap *h)
+{
+	struct kernel_pl *k = kpl(h);
+	struct gch_span_ref refs[STASH_NPAGES * STASH_CAP];
+	uint32_t n = 0;
+
+	if (!k->batch)
+		return 0;
+	gch_lock(&k->stash_lock);
+	for (uint32_t len = 1; len <= STASH_NPAGES; len++) {
+		struct stash *st = &k->stash[len - 1];
+
+		for (uint32_t i = 0; i < st->n; i++) {
+			refs[n].page = (uint32_t)st->spans[i].page;
+			refs[n++].npages = len;
+		}
+		st->n = 0;
+	}
+	gch_unlock(&k->stash_lock);
+	/* spans we allocated and hold: only a broken module refuses them */
+	if (n)
+		kernel_span_free(h, refs, n);
+	return n;
+}
+
+/*
+ * One SPAN_ALLOC call for @npages: a batch when @batch (the first span is
+ * the caller's, the rest go to the stash), else a single span.
+ */
+static int span_alloc_call(struct gch_heap *h, uint32_t npages,
+			   uint32_t flags, bool batch, uint32_t *page,
+			   bool *zeroed)
+{
+	struct gch_span_out out[STASH_BATCH_PAGES];
+	struct gch_span_alloc a = {
+		.size = sizeof(a),
+		.flags = flags,
+		.npages = npages,
+	};
+	int r;
+
+	if (batch) {
+		a.flags |= GCH_SPAN_ALLOC_BATCH;
+		a.count = STASH_BATCH_PAGES / npages;
+		a.spans = (uint64_t)(uintptr_t)out;
+	}
+	r = kioctl(kpl(h)->fd, GCH_IOC_SPAN_ALLOC, &a);
+	if (r)
+		return r;
+	*page = (uint32_t)a.page;
+	*zeroed = a.out_flags & GCH_SPAN_ZEROED;
+	if (batch && a.done > 1)
+		stash_put(h, npages, out + 1, a.done - 1);
+	return 0;
+}
+
+/*
+ * A trim made room after an -ENOMEM: if a limit caused it, the kernel counted
+ * a limit hit that the retry overcame, and grow() must not take it for a new
+ * one later.  (Another thread's hit read here too only costs that thread an
+ * arena mapped in vain before it sees the next one.)
+ */
+static void limit_hits_seen(struct gch_heap *h)
+{
+	struct kernel_pl *k = kpl(h);
+	struct gch_stats st = { .size = sizeof(st) };
+
+	gch_lock(&k->grow_lock);
+	if (!kioctl(k->fd, GCH_IOC_STATS, &st))
+		k->seen_limit_hits = st.limit_hits;
+	gch_unlock(&k->grow_lock);
+}
+
 static int kernel_span_alloc(struct gch_heap *h, uint32_t npages,
 			     uint32_t *page, bool *zeroed)
 {
 	struct kernel_pl *k = kpl(h);
+	bool batch = k->batch && npages && npages <= STASH_NPAGES;
 	uint32_t flags = 0;
 
+	if (batch && stash_take(k, npages, page, zeroed))
+		return 0;
 	if (npages > GCH_MAX_SPAN_PAGES) {
 		if (!(k->ver.features & GCH_FEAT_CROSS_SPANS) ||
 		    npages > (uint64_t)h->max_arenas * GCH_PAGES_PER_ARENA)
@@ -165,21 +329,17 @@ static int kernel_span_alloc(struct gch_heap *h, uint32_t npages,
 		flags = GCH_SPAN_ALLOC_CROSS;
 	}
 	for (;;) {
-		struct gch_span_alloc a = {
-			.size = sizeof(a),
-			.flags = flags,
-			.npages = npages,
-		};
 		uint32_t seen = gch_load(&k->narenas);
-		int r = kioctl(k->fd, GCH_IOC_SPAN_ALLOC, &a);
+		int r = span_alloc_call(h, npages, flags, batch, page, zeroed);
 
-		if (!r) {
-			*page = (uint32_t)a.page;
-			*zeroed = a.out_flags & GCH_SPAN_ZEROED;
-			return 0;
-		}
 		if (r != -ENOMEM)
 			return r;
+		/* stashed spans first: they may be what the limit or the
+		 * arena lacks, and the heap should not grow around them */
+		if (kernel_trim(h)) {
+			limit_hits_seen(h);
+			continue;
+		}
 		r = grow(h, seen, npages);
 		if (r)
 			return r;
@@ -225,6 +385,7 @@ static void kernel_close(struct gch_heap *h)
 {
 	struct kernel_pl *k = kpl(h);
 
+	kernel_trim(h);		/* the heap dies with them anyway; be exact */
 	munmap((void *)h->base, (size_t)h->max_arenas << GCH_ARENA_SHIFT);
 	munmap(k->pagemap, GCH_PAGEMAP_SIZE);
 	munmap(k->spanslots, GCH_PAGEMAP_SIZE);
@@ -241,6 +402,7 @@ static const struct gch_pagelayer kernel_ops = {
 	.limits = kernel_limits,
 	.stats = kernel_stats,
 	.close = kernel_close,
+	.trim = kernel_trim,
 };
 
 int gch_heap_kernel_fd(struct gch_heap *h)
@@ -320,6 +482,7 @@ int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
 	if (!k)
 		return -ENOMEM;
 	gch_lock_init(&k->grow_lock);
+	gch_lock_init(&k->stash_lock);
 	k->fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (k->fd < 0) {
 		r = -errno;
@@ -328,6 +491,7 @@ int gch_pl_kernel_open(struct gch_heap *h, const struct gch_options *o)
 	r = handshake(k);
 	if (r)
 		goto err_close;
+	k->batch = k->ver.features & GCH_FEAT_SPAN_BATCH;
 	h->max_arenas = k->ver.max_arenas;
 	if (o->max_arenas && o->max_arenas < h->max_arenas)
 		h->max_arenas = o->max_arenas;

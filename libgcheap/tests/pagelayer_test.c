@@ -111,6 +111,9 @@ static void t_recycled_zeroing(void)
 	page = s->page;
 	memset((void *)s->base, 0x5a, GCH_PAGE_SIZE);
 	gch_span_release(h, &s, 1);
+	/* spans the kernel layer stashed would come first, fresh: give them
+	 * back so that first fit hands out the page just released */
+	gch_pl_trim(h);
 	s = gch_span_new(h, gch_spanclass(4, 0), 1);
 	EXPECT(s && s->page == page);
 	if (!s)

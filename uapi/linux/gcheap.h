@@ -148,6 +148,7 @@
 #define GCH_FEAT_PRESSURE	(1ULL << 7)	/* GCH_IOC_PRESSURE, poll() */
 #define GCH_FEAT_CROSS_SPANS	(1ULL << 8)	/* GCH_SPAN_ALLOC_CROSS */
 #define GCH_FEAT_DIRTY		(1ULL << 9)	/* GCH_IOC_DIRTY */
+#define GCH_FEAT_SPAN_BATCH	(1ULL << 10)	/* GCH_SPAN_ALLOC_BATCH */
 
 #define GCH_IOC_MAGIC		0xB6
 
@@ -197,18 +198,33 @@ struct gch_version {
 #define GCH_IOC_VERSION		_IO(GCH_IOC_MAGIC, GCH_CMD_VERSION)
 
 /**
- * struct gch_span_alloc - GCH_IOC_SPAN_ALLOC: allocate one span
+ * struct gch_span_alloc - GCH_IOC_SPAN_ALLOC: allocate one span, or a batch
  * @size: sizeof(struct gch_span_alloc)
- * @flags: in, 0 or GCH_SPAN_ALLOC_CROSS (module has GCH_FEAT_CROSS_SPANS;
- *         an older one refuses the flag with -EINVAL); any other bit: -EINVAL
+ * @flags: in, 0, GCH_SPAN_ALLOC_CROSS (module has GCH_FEAT_CROSS_SPANS;
+ *         an older one refuses the flag with -EINVAL) or GCH_SPAN_ALLOC_BATCH
+ *         (module has GCH_FEAT_SPAN_BATCH; an older one: -EINVAL); both
+ *         together, or any other bit: -EINVAL
  * @npages: in, the span's length in heap pages, 1..GCH_MAX_SPAN_PAGES, or
- *          1..GCH_MAX_CROSS_SPAN_PAGES with GCH_SPAN_ALLOC_CROSS
- *          (0 or more: -EINVAL)
+ *          1..GCH_MAX_CROSS_SPAN_PAGES with GCH_SPAN_ALLOC_CROSS, or
+ *          1..GCH_SPAN_BATCH_MAX_PAGES with GCH_SPAN_ALLOC_BATCH, where it
+ *          is the length of every span of the batch (0 or more: -EINVAL)
  * @out_flags: out, GCH_SPAN_ZEROED when every byte of the span is known to
  *             be zero (its pages were never touched since the kernel gave
- *             them, or were released since), so userspace need not clear it
- * @page: out, heap page number of the span's first page
+ *             them, or were released since), so userspace need not clear it;
+ *             with GCH_SPAN_ALLOC_BATCH, the first span's
+ * @page: out, heap page number of the span's first page; with
+ *        GCH_SPAN_ALLOC_BATCH, the first span's
  * @reserved: must be 0
+ * @count: in, with GCH_SPAN_ALLOC_BATCH the number of spans wanted,
+ *         1..GCH_SPAN_BATCH_MAX (0 or more: -EINVAL); without it must be 0
+ *         (-EINVAL).  Not in the first version of the struct, nor are @done
+ *         and @spans: a caller whose size stops before them (an older binary)
+ *         allocates one span exactly as before.
+ * @done: out, with GCH_SPAN_ALLOC_BATCH the number of spans allocated,
+ *        1..@count, which are entries 0..@done - 1 of @spans; without it 0
+ * @spans: in, with GCH_SPAN_ALLOC_BATCH a user pointer to @count
+ *         struct gch_span_out that the kernel fills; without it must be 0
+ *         (-EINVAL)
  *
  * Address-ordered first fit over the arenas created so far: the span is the
  * lowest-addressed free run that fits.  The page map entries of the span's
@@ -281,8 +297,47 @@ struct gch_version {
  *    and GCH_IOC_SCAVENGE release arena by arena;
  *  - allocating or freeing it costs O(npages) (its page-map entries) and holds
  *    the heap's lock throughout, as for any span.
+ *
+ * Batches (GCH_SPAN_ALLOC_BATCH, module has GCH_FEAT_SPAN_BATCH): one call
+ * allocates up to @count small spans of @npages pages each, so that a program
+ * that uses many of them (an allocator's small size classes) pays one system
+ * call per batch instead of one per span, which under qemu's TCG is most of
+ * what a span costs (about 3 to 7 us per call, bench/kmod-populate.md).
+ * Span i of the batch is allocated exactly as a call without the flag made
+ * right after span i - 1 would allocate it: address-ordered first fit, its
+ * page-map entries and span slots set, GCH_SPAN_ZEROED decided for it alone
+ * (in its entry's out_flags), the hard limit and the module's cap checked
+ * for it, populated under the same rules ("Populating" above: the batch is
+ * small spans only), counted in alloc_calls and traced (gcheap_span_alloc)
+ * one span at a time.  The spans are allocated under one hold of the heap's
+ * lock, so no other thread's span comes between them.  Results:
+ *  - @done spans allocated, written to entries 0..@done - 1 of @spans in the
+ *    order of allocation, which is ascending page order (no run below a
+ *    span that fitted first can fit the next span of the same length).
+ *    Entries from @done on are not written.
+ *  - Partial success: when the hard limit, the module's cap or the created
+ *    arenas' free runs run out after the first span, the call returns 0 with
+ *    @done < @count, and the spans it got are the caller's as usual.  Such a
+ *    stop is no refusal: limit_hits does not move and no gcheap_limit_hit is
+ *    traced.  Only when not even the first span fits does the call fail with
+ *    -ENOMEM, exactly as a call without the flag (limit_hits moves once when
+ *    a limit is the reason; nothing else changes).  -ENOMEM also when the
+ *    module cannot get the few bytes it keeps the entries in (nothing
+ *    changes then either).
+ *  - Populating is best effort for the batch as for one span: where it
+ *    stops (see "Populating"), the batch's later spans fault on demand.
+ *  - -EFAULT when the struct or any byte of the @count entries at @spans
+ *    cannot be written (read-only, PROT_NONE, unmapped): both are pinned for
+ *    writing before anything is allocated, so such a call allocates nothing
+ *    and changes no counter.
+ * Freeing is as for any span: GCH_IOC_SPAN_FREE, one entry per span (spans
+ * of a batch are separate spans, even when adjacent).
  */
 #define GCH_POPULATE_MAX_PAGES	16U	/* 128 KiB */
+/* Most spans one GCH_SPAN_ALLOC_BATCH call may ask for. */
+#define GCH_SPAN_BATCH_MAX	64U
+/* The longest span a batch may hold: the small spans populating covers. */
+#define GCH_SPAN_BATCH_MAX_PAGES	GCH_POPULATE_MAX_PAGES
 
 struct gch_span_alloc {
 	__u32 size;
@@ -291,9 +346,25 @@ struct gch_span_alloc {
 	__u32 out_flags;
 	__aligned_u64 page;
 	__aligned_u64 reserved;
+	__u32 count;
+	__u32 done;
+	__aligned_u64 spans;
 };
 #define GCH_SPAN_ZEROED		(1U << 0)	/* out_flags */
 #define GCH_SPAN_ALLOC_CROSS	(1U << 0)	/* flags: may cross arenas */
+#define GCH_SPAN_ALLOC_BATCH	(1U << 1)	/* flags: @count spans */
+
+/**
+ * struct gch_span_out - one span of a GCH_SPAN_ALLOC_BATCH call; all out
+ * @page: heap page number of the span's first page
+ * @out_flags: GCH_SPAN_ZEROED as for a single span, decided for this one
+ * @reserved: written as 0
+ */
+struct gch_span_out {
+	__aligned_u64 page;
+	__u32 out_flags;
+	__u32 reserved;
+};
 #define GCH_IOC_SPAN_ALLOC	_IO(GCH_IOC_MAGIC, GCH_CMD_SPAN_ALLOC)
 
 /* One span to free: exactly what GCH_IOC_SPAN_ALLOC returned. */
@@ -373,7 +444,8 @@ struct gch_limits {
  * @resident_bytes: memory backing the heap's arenas now
  * @free_resident_bytes: part of @resident_bytes backing free pages
  * @hard_limit_pages: the hard limit in force (0: none)
- * @alloc_calls: successful span allocations
+ * @alloc_calls: successful span allocations: a GCH_SPAN_ALLOC_BATCH call
+ *               counts each span it allocated (its @done), not one call
  * @free_calls: successful GCH_IOC_SPAN_FREE calls
  * @spans_freed: spans freed by them
  * @faults: system pages populated by page faults (a user access, or
