@@ -249,10 +249,10 @@ int64_t gc_dirty_rescan(struct gc_heap *g, struct gc_work *w, bool all)
 	uint64_t npages;
 	int64_t n = collect(g, &npages);
 
-	if (n <= 0)
-		return n;
 	/* pages of arenas mapped since the worker's gc_work_init() */
 	gc_work_extend(w);
+	if (n <= 0)
+		return n;
 	for_each_dirty(g, npages, rescan_cb, &c);
 	return n;
 }

@@ -61,14 +61,21 @@ $(OUT)/tests/gc_dirty_test: tests/gc_concurrent_test.c
 # goes to the guest's PATH (bin/); gc_dirty_proof_test runs it.
 DIRTY_PROOF := $(BARRIER_PROOF)/nofinal
 vmtests: $(VMOUT)/bin/gc_dirty_nofinal $(VMOUT)/gc_dirty_proof_test \
-	 $(VMOUT)/gc_model_dirty_test
+	 $(VMOUT)/gc_model_dirty_test $(VMOUT)/gc_dirty_growth_test \
+	 $(VMOUT)/bin/bigheap_plain
 $(VMOUT)/bin/gc_dirty_nofinal: tests/gc_dirty_test.c tests/gc_concurrent_test.c $(SRCS) $(GC_SRCS) $(HDRS) $(GC_HDRS)
 	$(MAKE) --no-print-directory OUT=$(DIRTY_PROOF) \
 		CFLAGS="$(CFLAGS) -DGC_DIRTY_TEST_NO_FINAL_RESCAN" $(DIRTY_PROOF)/libgcheap.a >/dev/null
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -pthread -static \
 		tests/gc_dirty_test.c $(DIRTY_PROOF)/libgcheap.a -o $@
-$(VMOUT)/gc_dirty_proof_test $(VMOUT)/gc_model_dirty_test: $(VMOUT)/%: tests/%
+# gc_dirty_growth_test runs the big-heap benchmark's plain-store build.
+$(VMOUT)/bin/bigheap_plain: ../bench/bigheap.c $(OUT)/libgcheap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -pthread -static \
+		-DBH_GCHEAP -DBH_PLAIN $< $(OUT)/libgcheap.a -lm -o $@
+$(VMOUT)/gc_dirty_proof_test $(VMOUT)/gc_model_dirty_test \
+$(VMOUT)/gc_dirty_growth_test: $(VMOUT)/%: tests/%
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
