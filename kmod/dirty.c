@@ -12,8 +12,9 @@
  *    adds ->page_mkwrite, and the read-only vm_page_prot the core gives a
  *    write-notify shared mapping (vm_get_page_prot() without VM_SHARED, as
  *    vma_set_page_prot() would); then every present PTE is write-protected
- *    and cleaned (gch_vma_walk(), under the PTE lock), the
- *    TLBs of every CPU are flushed, and the bits are cleared.
+ *    and cleaned (gch_vma_walk(), under the PTE lock), the owner's TLB
+ *    entries are flushed wherever they are (gch_flush_mm()), and the bits
+ *    are cleared.
  *    Why switch the ops instead of always having ->page_mkwrite: the core
  *    decides write-notify once, after ->mmap (vma_set_page_prot()), so a
  *    permanent ->page_mkwrite would make every untracked mapping pay a
@@ -30,9 +31,9 @@
  *    because vm_page_prot is.
  *  - COLLECT, per batch of up to GCH_DIRTY_BATCH dirty heap pages of one
  *    arena: lock their resident system pages (ascending), write-protect
- *    their PTEs in every owner VMA of the arena, flush every CPU's TLB, and
- *    only then, under res_lock, test-and-clear the bits and report them;
- *    unlock.
+ *    their PTEs in every owner VMA of the arena, flush the owner's TLB
+ *    entries (gch_flush_mm()), and only then, under res_lock, test-and-clear
+ *    the bits and report them; unlock.
  *  - DISARM (write mmap_lock): the plain ops and protection come back, the
  *    present PTEs of writable VMAs are made writable (so no write faults
  *    again), TLBs are flushed, the bits are cleared.
@@ -75,11 +76,12 @@
  * that ran the owner earlier holding TLB entries under the mm's PCID
  * without being in mm_cpumask(); when it switches the mm in again it
  * flushes only if the mm's TLB generation moved (switch_mm_irqs_off()).
- * So gch_flush_mm() first moves the generation (inc_mm_tlb_gen(), a full
- * barrier: a CPU that sets its mm_cpumask() bit after we read the mask
- * reads the new generation after setting it, and flushes), then flushes,
- * by IPI, only the CPUs in mm_cpumask() (__flush_tlb_all(): the one
- * exported flush that covers the user PCID).  A single-threaded owner pays
+ * So gch_flush_mm() first moves the generation (what inc_mm_tlb_gen() does;
+ * the header hides it from modules), a full barrier: a CPU that sets its
+ * mm_cpumask() bit after we read the mask reads the new generation after
+ * setting it, and flushes.  Then it flushes, by IPI, only the CPUs in
+ * mm_cpumask() (__flush_tlb_all(): the one exported flush that covers the
+ * user PCID).  A single-threaded owner pays
  * a local flush and no IPI, as mprotect() does; it flushes only when some
  * PTE lost its write bit: a PTE that was already read-only can have no
  * writable TLB entry (whoever protected it flushed).
