@@ -40,24 +40,37 @@ static bool kernel_populates(void)
 
 enum { NOBJ = 100000, OBJ = 64 };	/* 6.4 MB of small objects */
 
-static void t_small_objects_take_no_fault(void)
+/*
+ * Allocate @n objects of OBJ bytes into @objs (stopping at the first
+ * failure), fill each with @fill after counting its non-zero bytes: fresh
+ * objects must read as zeroes.  Returns that count.
+ */
+static int alloc_fresh(char **objs, int n, int fill)
 {
-	static char *objs[NOBJ];
-	struct gch_stats s0, s1;
-	bool k = kernel_populates();
 	int nonzero = 0;
-	double mib = (double)NOBJ * OBJ / (1 << 20);
 
-	if (k)
-		EXPECT(kstats(&s0));
-	for (int i = 0; i < NOBJ; i++) {
+	for (int i = 0; i < n; i++) {
 		objs[i] = gch_malloc(h, OBJ);
 		if (!objs[i])
 			break;
 		for (int j = 0; j < OBJ; j++)
 			nonzero += objs[i][j] != 0;
-		memset(objs[i], 0x3c, OBJ);
+		memset(objs[i], fill, OBJ);
 	}
+	return nonzero;
+}
+
+static void t_small_objects_take_no_fault(void)
+{
+	static char *objs[NOBJ];
+	struct gch_stats s0, s1;
+	bool k = kernel_populates();
+	int nonzero;
+	double mib = (double)NOBJ * OBJ / (1 << 20);
+
+	if (k)
+		EXPECT(kstats(&s0));
+	nonzero = alloc_fresh(objs, NOBJ, 0x3c);
 	EXPECT(objs[NOBJ - 1] != NULL);
 	EXPECTF(nonzero == 0, "%d non-zero bytes in fresh objects", nonzero);
 	if (!k) {
@@ -129,7 +142,7 @@ static void t_small_spans_come_in_batches(void)
 	enum { N = 3 * 128 + 1 };	/* 64 B objects: four 8 KiB spans */
 	static char *objs[N];
 	struct gch_stats s0, s1;
-	int nonzero = 0;
+	int nonzero;
 	int64_t st;
 
 	if (!has_batch(h)) {
@@ -140,14 +153,7 @@ static void t_small_spans_come_in_batches(void)
 	EXPECTF(stashed(h) == 0, "%lld stashed after a trim",
 		(long long)stashed(h));
 	EXPECT(kstats(&s0));
-	for (int i = 0; i < N; i++) {
-		objs[i] = gch_malloc(h, OBJ);
-		if (!objs[i])
-			break;
-		for (int j = 0; j < OBJ; j++)
-			nonzero += objs[i][j] != 0;
-		memset(objs[i], 0x5a, OBJ);
-	}
+	nonzero = alloc_fresh(objs, N, 0x5a);
 	EXPECT(objs[N - 1] != NULL);
 	EXPECTF(nonzero == 0, "%d non-zero bytes in fresh objects", nonzero);
 	st = stashed(h);
