@@ -23,7 +23,8 @@
 // ended during the churn: two pauses (sweep termination, mark
 // termination), marking wall time (the three clock phases), GC CPU (the
 // five cpu fields: Go's own accounting, pauses counted as wall x
-// GOMAXPROCS, idle marking included); all_pause* cover build and churn.  /cpu/classes/gc/total:cpu-seconds,
+// GOMAXPROCS, idle marking included; gc_cpu_share_mark_noidle leaves out
+// the fourth, the idle workers'); all_pause* cover build and churn.  /cpu/classes/gc/total:cpu-seconds,
 // which the issue names, appeared only in Go 1.20.  lib_pause_* are the
 // runtime/metrics /gc/pauses:seconds histogram over the whole run (bucket
 // upper bounds), as a cross-check.
@@ -389,6 +390,7 @@ type cycle struct {
 	n                     uint64
 	sweepTerm, mark, term float64 // ms, clock
 	cpu                   float64 // ms
+	idle                  float64 // ms of cpu: idle-time marking
 	live                  float64 // MB
 }
 
@@ -415,12 +417,17 @@ func parseTrace(line string) (cycle, bool) {
 		}
 	}
 	c.sweepTerm, c.mark, c.term = v[0], v[1], v[2]
-	for _, part := range strings.FieldsFunc(f[7], func(r rune) bool { return r == '+' || r == '/' }) {
+	// sweep termination + assist/background/idle + mark termination
+	parts := strings.FieldsFunc(f[7], func(r rune) bool { return r == '+' || r == '/' })
+	for _, part := range parts {
 		x, err := strconv.ParseFloat(part, 64)
 		if err != nil {
 			return c, false
 		}
 		c.cpu += x
+	}
+	if len(parts) == 5 {
+		c.idle, _ = strconv.ParseFloat(parts[3], 64)
 	}
 	if heap := strings.Split(f[10], "->"); len(heap) == 3 {
 		c.live, _ = strconv.ParseFloat(heap[2], 64)
@@ -497,7 +504,7 @@ func parent() int {
 	}
 
 	var ph, pall hist
-	var markNs, gcCPU float64
+	var markNs, gcCPU, idleCPU float64
 	var nmark uint64
 	live := "-"
 	for _, c := range cycles {
@@ -514,20 +521,22 @@ func parent() int {
 		ph.add(uint64(c.term * 1e6))
 		markNs += (c.sweepTerm + c.mark + c.term) * 1e6
 		gcCPU += c.cpu * 1e6
+		idleCPU += c.idle * 1e6
 		live = fmt.Sprintf("%.1f", c.live)
 	}
-	shareMark := "-"
+	shareMark, shareNoIdle := "-", "-"
 	if markNs > 0 {
 		shareMark = fmt.Sprintf("%.3f", gcCPU/(markNs*float64(ncpu)))
+		shareNoIdle = fmt.Sprintf("%.3f", (gcCPU-idleCPU)/(markNs*float64(ncpu)))
 	}
 	fmt.Printf("%s live_mb=%s %s pauses=%d pause_p50_ms=%.3f pause_p99_ms=%.3f "+
 		"pause_max_ms=%.3f all_pauses=%d all_pause_p99_ms=%.3f all_pause_max_ms=%.3f "+
 		"%s gc_cpu_s=%.3f bg_cpu_s=- mark_wall_s=%.3f mark_cycles=%d "+
-		"gc_cpu_share_wall=%.3f gc_cpu_share_mark=%s %s\n",
+		"gc_cpu_share_wall=%.3f gc_cpu_share_mark=%s gc_cpu_share_mark_noidle=%s %s\n",
 		res[0], live, res[1], ph.n, float64(ph.quantile(0.5))/1e6,
 		float64(ph.quantile(0.99))/1e6, float64(ph.max)/1e6, pall.n,
 		float64(pall.quantile(0.99))/1e6, float64(pall.max)/1e6, res[2], gcCPU/1e9,
-		markNs/1e9, nmark, gcCPU/(churnS*1e9*float64(ncpu)), shareMark, res[3])
+		markNs/1e9, nmark, gcCPU/(churnS*1e9*float64(ncpu)), shareMark, shareNoIdle, res[3])
 	return rc
 }
 

@@ -428,18 +428,12 @@ struct gc_heap {
 	uint64_t cycle_marked;		/* bytes the roots marked in pause 1 */
 	int64_t mark_started_ns;
 	enum gc_reason cycle_reason;	/* what started the marking cycle */
-	uint64_t cycle_gc_cpu_ns;	/* its worker's CPU, not idle-time */
-	uint64_t cycle_idle_cpu_ns;	/* its worker's idle-time CPU */
+	uint64_t cycle_gc_cpu_ns;	/* its worker's CPU within its share */
+	uint64_t cycle_idle_cpu_ns;	/* its worker's beyond it, on a CPU
+					 * the program left idle */
 	uint64_t cycle_scan_expected;	/* the assists' estimate of its work */
 	uint64_t last_scan_work;	/* bytes the last concurrent mark
 					 * scanned, all markers (0: none) */
-	/*
-	 * The worker's outlook (gc.c bg_boost): its scanning speed (bytes
-	 * per CPU ns) and the program's allocation rate while marking
-	 * (bytes per ns), as measured in the last cycle; the worker's own,
-	 * written and read by it alone while it marks.
-	 */
-	double bg_speed, bg_alloc_rate;
 	/*
 	 * Marking without a barrier (dirty.c): whether this cycle tracks
 	 * dirty pages instead (set when it starts, under gc_lock), whether

@@ -317,9 +317,9 @@ const char *gch_backend_name(gch_heap *h);
  * cycle so that marking ends near the goal (Go's pacer), and a thread that
  * allocates while it marks does mark work in proportion (mark assists).
  * The background mark worker uses 25% of the CPUs while a cycle marks (on
- * fewer than four CPUs, by resting between steps), more only on a CPU the
- * program leaves idle and only when, at 25%, marking would end after the
- * goal -- where the program would otherwise do that work in assists.
+ * fewer than four CPUs, by resting between steps), and a whole CPU while
+ * the program has fewer threads than there are CPUs: it leaves one idle
+ * (idle-time marking, as Go's idle mark workers).
  * With a memory limit set, the GC CPU limiter holds the collector to about
  * half of the process's CPU: a live heap the limit cannot hold makes the
  * heap grow past the limit (and the goal), not the program stall.
@@ -451,9 +451,8 @@ struct gch_gc_stats {
 					 * worker marking beyond its 25% on
 					 * a CPU the program leaves idle
 					 * (fewer attached threads than
-					 * CPUs), which it does only when
-					 * marking at 25% would end after
-					 * the program reached the goal */
+					 * CPUs); part of gc_cpu_ns, not of
+					 * gc_dedicated_cpu_ns */
 	uint64_t gc_limiter_ns;		/* time the GC CPU limiter has been
 					 * on: with a memory limit set, the
 					 * collector (assists, worker,
