@@ -14,12 +14,20 @@
  * what was allocated while the last cycle marked) against the live set.
  * The limit's bound holds unless the GC CPU limiter engaged.  Also: the environment
  * variables override the options, and cycles scale with the churn.
+ *
+ * Idle-time marking: this program has one thread, so on a machine of two or
+ * three CPUs the background worker marks on the CPU it leaves idle, and
+ * its CPU splits between its 25% share (dedicated) and idle-time marking
+ * in proportion; on one CPU, or on four and more (where the share is a
+ * whole CPU), there is no idle-time marking.  Either way the kinds of GC
+ * CPU add up to no more than the total.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gcheap.h"
 #include "gc_test.h"
@@ -35,6 +43,7 @@ struct run {
 	uint64_t goal;
 	uint64_t live;
 	uint64_t limiter_ns;	/* time the GC CPU limiter was on */
+	uint64_t cpu, dedicated, idle, assist, pause_cpu;	/* GC CPU, ns */
 };
 
 static struct run churn(int percent, uint64_t limit)
@@ -72,6 +81,11 @@ static struct run churn(int percent, uint64_t limit)
 	r.goal = st.heap_goal_bytes;
 	r.live = st.heap_live_bytes;
 	r.limiter_ns = st.gc_limiter_ns;
+	r.cpu = st.gc_cpu_ns;
+	r.dedicated = st.gc_dedicated_cpu_ns;
+	r.idle = st.gc_idle_cpu_ns;
+	r.assist = st.gc_assist_cpu_ns;
+	r.pause_cpu = st.gc_pause_cpu_ns;
 	gch_remove_roots(live, NLIVE * sizeof(void *));
 	free(live);
 	gch_close(h);
@@ -83,6 +97,35 @@ static void report(const char *what, const struct run *r)
 	printf("# %-22s peak %6.1f MiB, goal %6.1f MiB, live %5.1f MiB, %llu cycles\n",
 	       what, r->peak / 1048576.0, r->goal / 1048576.0,
 	       r->live / 1048576.0, (unsigned long long)r->cycles);
+}
+
+/* The worker's CPU split (see the top) over the run at GC percent 100. */
+static void check_idle_marking(const struct run *r)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *mode = getenv("GCHEAP_GCMODE");
+	double share = 0.25 * (double)ncpu, want;
+
+	printf("# GC CPU %.3f s: dedicated %.3f, idle %.3f, assists %.3f, "
+	       "pauses %.3f (%ld CPUs)\n", r->cpu / 1e9, r->dedicated / 1e9,
+	       r->idle / 1e9, r->assist / 1e9, r->pause_cpu / 1e9, ncpu);
+	CHECK(r->dedicated + r->idle + r->assist <= r->cpu + r->cpu / 100,
+	      "the kinds of GC CPU add up to no more than the total");
+	if (mode && !strcmp(mode, "stw")) {
+		CHECK(r->idle == 0 && r->dedicated == 0,
+		      "stop-the-world: no background marking");
+		return;
+	}
+	if (ncpu < 2 || ncpu >= 4) {
+		CHECK(r->idle == 0, "%ld CPUs: no idle-time marking", ncpu);
+		return;
+	}
+	CHECK(r->idle > 0, "one thread on %ld CPUs: idle-time marking", ncpu);
+	/* every step is on the idle CPU: share / (1 - share) of it dedicated */
+	want = (double)r->idle * share / (1.0 - share);
+	CHECK(r->dedicated >= want * 0.8 && r->dedicated <= want * 1.2 + 2e6,
+	      "dedicated %.3f s is the share of the worker's %.3f s",
+	      r->dedicated / 1e9, (r->dedicated + r->idle) / 1e9);
 }
 
 int main(void)
@@ -100,6 +143,7 @@ int main(void)
 	report("GC percent 50", &r50);
 	rlim = churn(-1, limit);
 	report("off + limit 1.4L", &rlim);
+	check_idle_marking(&r100);
 
 	CHECK(r100.goal >= 2 * r100.live - r100.live / 50 &&
 	      r100.goal <= 2 * r100.live + r100.live / 50,
