@@ -41,10 +41,10 @@
  * every processor that has no goroutine to run.  Of what it uses then, its
  * share counts as the fractional worker's (GC CPU) and the rest as
  * idle-time marking (gc_idle_cpu_ns).  Marking sooner means less is
- * allocated (black) while it marks: less floating garbage, fewer cycles,
- * a lower peak.  (Before, the worker took the idle CPU only when marking
- * at its share would have ended after the goal; the big-heap benchmark
- * then peaked 9% higher, at twice the marking time.)
+ * allocated (black) while it marks: less floating garbage, a lower peak.
+ * (Before, the worker took the idle CPU only when marking at its share
+ * would have ended after the goal; the big-heap benchmark then peaked 9%
+ * higher and marked half as long again.)
  */
 long gc_ncpu(void)
 {
