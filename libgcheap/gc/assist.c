@@ -37,8 +37,14 @@
  * pause (about 0.1-0.3 ms).  A bigger debt is paid over several sections.
  */
 #define ASSIST_STEP	(256 * 1024)
-/* Looks for shared work before a thread at the goal waits instead. */
+/*
+ * A thread at the goal that finds no gray work yields this many times, then
+ * naps between looks until marking ends: ASSIST_NAP_NS, doubled after each
+ * dry look up to ASSIST_NAP_MAX_NS.
+ */
 #define ASSIST_DRY_TRIES	64
+#define ASSIST_NAP_NS		20000
+#define ASSIST_NAP_MAX_NS	640000
 /* Fixed point of the ratio. */
 #define RATIO_SHIFT	16
 
@@ -47,6 +53,7 @@ static struct {
 	uint64_t ratio;			/* scan bytes per alloc byte << 16 */
 	uint64_t alloc_base;		/* h->alloc_since_cycle at start */
 	_Atomic uint64_t scan_done;	/* bytes scanned this cycle */
+	_Atomic uint64_t scan_assists;	/* of which by assists */
 	_Atomic uint64_t assist_ns;	/* thread CPU spent assisting */
 } as;
 
@@ -62,6 +69,7 @@ void gc_assist_start(struct gch_heap *h, uint64_t scan_expected,
 		   (scan_expected << RATIO_SHIFT) / runway;
 	as.alloc_base = gch_load(&h->alloc_since_cycle);
 	atomic_store(&as.scan_done, 0);
+	atomic_store(&as.scan_assists, 0);
 	atomic_store_explicit(&as.h, h, memory_order_release);
 }
 
@@ -86,6 +94,11 @@ void gc_assist_credit(uint64_t scanned)
 uint64_t gc_assist_scan_done(void)
 {
 	return atomic_load_explicit(&as.scan_done, memory_order_relaxed);
+}
+
+uint64_t gc_assist_scan_assists(void)
+{
+	return atomic_load_explicit(&as.scan_assists, memory_order_relaxed);
 }
 
 /* Scan work the allocation so far owes beyond what has been done. */
@@ -117,6 +130,8 @@ static bool assist_step(struct gch_heap *h, uint64_t owe)
 	gc_drain_budget(&w, owe);
 	paid = w.bytes_scanned > 0;
 	gc_assist_credit(w.bytes_scanned);
+	atomic_fetch_add_explicit(&as.scan_assists, w.bytes_scanned,
+				  memory_order_relaxed);
 	gc_work_dispose(&w);	/* what is left goes back to the pool */
 	gc_barrier_marked(w.bytes_marked);
 	gc_nopreempt_exit();
@@ -158,12 +173,25 @@ void gc_assist(struct gch_heap *h)
  * The same for a thread that has reached the goal while @h is marked: the
  * program must not outrun marking, so it does whatever gray work it can
  * find (in steps, each one no-preemption section, so that mark
- * termination can come in between), and then waits for the cycle to end
- * (gc.c).  Go's assists get the same effect from a ratio that grows
- * without bound as the heap nears the goal.
+ * termination can come in between) until the cycle ends.  Go's assists
+ * get the same effect from a ratio that grows without bound as the heap
+ * nears the goal.
+ *
+ * When the pool is dry the worker may still hold plenty: the thread asks
+ * it to share (hungry: mark.c's balance() then hands out half a buffer)
+ * and keeps looking -- at once for a few tries, then after naps growing
+ * from 20 us, so that threads waiting here do not take the worker's CPU.
+ * A nap is a blocked wait (gc_nap_blocking): a stop of the world takes
+ * the thread as parked without a signal, which ThreadSanitizer would hold
+ * back in nanosleep().  It used to give up after the tries and sleep
+ * until marking ended: on a cycle that started late, the program then
+ * idled a CPU through most of the mark while the worker marked alone
+ * (churn: 40% slower than stop-the-world with the trigger at 95% of the
+ * runway; now at its time).
  */
 void gc_assist_all(struct gch_heap *h)
 {
+	struct timespec nap = { 0, ASSIST_NAP_NS };
 	unsigned dry = 0;
 	bool hungry = false;
 
@@ -171,21 +199,20 @@ void gc_assist_all(struct gch_heap *h)
 	       !gc_limiter_on()) {
 		if (assist_step(h, ASSIST_STEP)) {
 			dry = 0;
+			nap.tv_nsec = ASSIST_NAP_NS;
 			continue;
 		}
-		/*
-		 * The pool is dry, but the worker may hold plenty: ask it to
-		 * share (mark.c's balance()), and look again for a little
-		 * while before waiting for the cycle's end.  A thread at the
-		 * goal would otherwise idle a CPU through most of the mark.
-		 */
 		if (!hungry) {
 			gc_work_hungry(true);
 			hungry = true;
 		}
-		if (++dry > ASSIST_DRY_TRIES)
-			break;
-		sched_yield();
+		if (++dry <= ASSIST_DRY_TRIES) {
+			sched_yield();
+			continue;
+		}
+		gc_nap_blocking(&nap);
+		if (nap.tv_nsec < ASSIST_NAP_MAX_NS)
+			nap.tv_nsec *= 2;
 	}
 	if (hungry)
 		gc_work_hungry(false);

@@ -552,6 +552,7 @@ static void mark_start(struct gc_heap *g)
 	gc_fin_unlock();
 	gc_roots_unlock();
 	g->mark_started_ns = gc_now_ns();
+	g->mark_alloc_base = gch_load(&h->alloc_since_cycle);
 }
 
 static void flush_thread_cb(struct gc_thread *t, bool is_self, void *arg)
@@ -578,12 +579,19 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 		gc_dirty_verify(g);	/* GCHEAP_GCVERIFY=barrier (dirty.c) */
 	gc_barrier_disable();
 	g->last_scan_work = gc_assist_scan_done();
+	if (g->cycle_reason == GC_REASON_HEAP) {
+		struct gc_mark_sample m = {
+			.run_ns = g->mark_started_ns - g->last_gc_ns,
+			.run_alloc = g->mark_alloc_base,
+			.mark_ns = gc_now_ns() - g->mark_started_ns,
+			.scanned = g->last_scan_work,
+			.assist_scanned = gc_assist_scan_assists(),
+		};
+
+		gc_pacer_adapt(g, &m);
+	}
 	g->last.cpu_assist_ns = (int64_t)gc_assist_stop();
 	g->last.heap_end = gc_heap_live(g);
-	if (g->cycle_reason == GC_REASON_HEAP)
-		gc_pacer_adapt(g, gc_now_ns() - g->mark_started_ns,
-			       g->cycle_gc_cpu_ns + g->cycle_idle_cpu_ns +
-			       (uint64_t)g->last.cpu_assist_ns, gc_ncpu());
 	gch_black_lo = gch_black_hi = 0;
 	gc_fin_after_mark(w);
 	gc_mark_set_concurrent(false);
@@ -796,7 +804,8 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		   (!gch_load(&h->pacer_trigger) ||
 		    gch_load(&h->alloc_since_cycle) <
 		    gch_load(&h->pacer_trigger))) ||
-	    (why == GC_REASON_TIME && !gc_pacer_periodic_due(g, gc_now_ns()))) {
+	    (why == GC_REASON_TIME && !gc_pacer_periodic_due(g, gc_now_ns())) ||
+	    (why == GC_REASON_HEAP && gc_pacer_defer(g))) {
 		pthread_mutex_unlock(&gc_lock);
 		return 0;
 	}

@@ -155,6 +155,8 @@ int gc_thread_register(void);	/* 0 or -errno; idempotent */
  */
 void gc_lock_blocking(pthread_mutex_t *m);
 void gc_cond_wait_blocking(pthread_cond_t *cv, pthread_mutex_t *m);
+/* Sleep @ts the same way (a nap between looks for work). */
+void gc_nap_blocking(const struct timespec *ts);
 /* Start a detached library thread with every signal blocked; 0 or errno. */
 int gc_spawn(void *(*fn)(void *), void *arg);
 void gc_thread_unregister(void);
@@ -209,6 +211,8 @@ uint64_t gc_assist_stop(void);
 void gc_assist_credit(uint64_t scanned);
 /* Bytes scanned so far this cycle, by every marker (the credit). */
 uint64_t gc_assist_scan_done(void);
+/* Of them, by assists. */
+uint64_t gc_assist_scan_assists(void);
 /* A thread allocating into @h while it is marked, below the goal, pays
  * its debt (as far as there is gray work to take). */
 void gc_assist(struct gch_heap *h);
@@ -408,7 +412,17 @@ struct gc_heap {
 					 * what was allocated black */
 	uint64_t heap_goal;
 	uint64_t heap_trigger;		/* bytes of allocation that start one */
-	double trigger_frac;		/* of the runway (concurrent cycles) */
+	/*
+	 * The concurrent trigger (pacer.c): the background worker's scan
+	 * rate while each of the last GC_MARK_RATES cycles marked (ring,
+	 * next at mark_rate_at) and the program's allocation rate before the
+	 * last one, bytes per ns (0: not measured); whether this run's
+	 * trigger was looked at again (gc_pacer_defer).
+	 */
+#define GC_MARK_RATES	4
+	double mark_rates[GC_MARK_RATES], alloc_rate;
+	unsigned mark_rate_at;
+	bool trigger_checked;
 	int64_t last_gc_ns;
 	/* sweep progress */
 	_Atomic bool sweep_pending;	/* a cycle's sweep is not done yet */
@@ -427,6 +441,7 @@ struct gc_heap {
 	/* the concurrent cycle (gc.c), under gc_lock */
 	uint64_t cycle_marked;		/* bytes the roots marked in pause 1 */
 	int64_t mark_started_ns;
+	uint64_t mark_alloc_base;	/* alloc_since_cycle at pause 1 */
 	enum gc_reason cycle_reason;	/* what started the marking cycle */
 	uint64_t cycle_gc_cpu_ns;	/* its worker's CPU within its share */
 	uint64_t cycle_idle_cpu_ns;	/* its worker's beyond it, on a CPU
@@ -516,9 +531,24 @@ void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit);
 void gc_pacer_cycle_done(struct gc_heap *g);
 /* A concurrent cycle began: the hook runs at every flush (assists). */
 void gc_pacer_mark_started(struct gc_heap *g);
-/* Mark termination of a triggered concurrent cycle: adapt the trigger. */
-void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
-		    long ncpu);
+/*
+ * What a triggered concurrent cycle's marking measured, for the next
+ * trigger: gc_pacer_adapt() at mark termination.
+ */
+struct gc_mark_sample {
+	int64_t run_ns;		/* last cycle's end to this one's pause 1 */
+	uint64_t run_alloc;	/* bytes the program allocated meanwhile */
+	int64_t mark_ns;	/* pause 1 to mark termination */
+	uint64_t scanned;	/* bytes scanned by all markers */
+	uint64_t assist_scanned;	/* of which by assists */
+};
+void gc_pacer_adapt(struct gc_heap *g, const struct gc_mark_sample *m);
+/*
+ * The allocation that crossed a concurrent cycle's trigger: true if the
+ * program's allocation rate since the last cycle puts the trigger later
+ * (then moved there, and no cycle starts now).  gc_lock held.
+ */
+bool gc_pacer_defer(struct gc_heap *g);
 /* Concurrent cycles (the default) or stop-the-world (GCHEAP_GCMODE=stw). */
 bool gc_mode_concurrent(void);
 bool gc_heap_concurrent(struct gc_heap *g);	/* this heap's cycles */

@@ -31,23 +31,42 @@
  * A stop-the-world cycle (GCHEAP_GCMODE=stw) has no reason to start before
  * the goal, so its trigger is exactly the runway, goal - heap_marked bytes
  * of allocation.  A concurrent cycle must start earlier, for the program
- * allocates while it marks: at a fraction f of the runway, which adapts
- * (Go's pacer of 1.5 to 1.17).  At the end of each cycle the allocator
- * started, with h_a the fraction of the runway allocated when marking
- * ended and u_a the GC CPU utilisation while it marked (background worker,
- * its idle-time marking included, and assists, over the machine),
- *     e = (1 - f) - (u_a / u_g) * (h_a - f),    f += e / 2,
- * clamped to [0.6, 0.95] and starting at 7/8: a cycle that ended past the
- * goal, or needed assists beyond the goal utilisation u_g (0.30: the
- * worker's 25% and a margin for assists, as Go), starts the next one
- * earlier; one that ended early with CPU to spare starts it later.
- * Idle-time marking counts: it is what decides when marking ends, and
- * leaving it out made a program that left a CPU idle look as if marking
- * cost nothing -- the trigger went to 0.95, and the program then waited at
- * the goal for most of every mark (churn: 42% slower than stop-the-world).
- * Allocation while a cycle marks pays in mark assists (assist.c), and a
- * thread that reaches the goal with no gray work left to take waits for
- * marking to end -- unless the GC CPU limiter is on (limiter.c).
+ * allocates while it marks.  How much earlier comes from the cons/mark
+ * ratio (Go 1.18's pacer): bytes the program allocates per byte the
+ * background worker scans, each at its own pace -- the program's
+ * allocation rate A since the last cycle ended, the worker's scan rate w
+ * while it marked (idle-time marking included; the slowest of the last 4
+ * cycles, as Go takes the largest ratio of its last 4: a worker slower
+ * than measured makes the program assist).  Marking a cycle's work (what
+ * the last one scanned, S) with the worker alone lets the program
+ * allocate need = A / w * S * 5/4 meanwhile (a quarter of margin); with R
+ * the runway:
+ *  - need <= 40% of R: the trigger is R - need (at most 95% of R).  The
+ *    worker alone ends marking near the goal, assists are rare and GC CPU
+ *    while marking is the worker's 25% (and idle time).  Starting later
+ *    would make the program assist; earlier would only make more
+ *    floating garbage (what is allocated while marking is black and
+ *    survives one cycle) and so more cycles.
+ *  - need <= R: at 60% of R, the earliest; assists make up the rest.
+ *  - need > R: the program outruns the worker whenever the cycle starts,
+ *    and marking is the assists' work.  Then the trigger is at 95% of R:
+ *    an earlier one only adds floating garbage, which shortens the next
+ *    runway by as much -- more cycles, more marking in all.  Binary-trees,
+ *    churn and GCBench (need 2-3 R) made 30-40% more cycles than the
+ *    stop-the-world mode and took 11-21% longer with Go's 1.5 pacer
+ *    (trigger fraction adapted to GC CPU utilisation, which assists made
+ *    always too high); at 95% they make as many cycles and take its time,
+ *    at up to 15% less memory.  While the GC CPU limiter is on nobody
+ *    assists, and the trigger stays at 60%.
+ * A is measured again when the allocation crosses the trigger
+ * (gc_pacer_defer): a trigger set from the last cycle's rate moves later
+ * if the program has slowed down since -- which is why one whose program
+ * outran the worker is set at 60% first and moved to 95% only then: the
+ * program may have left the phase that outran it (the big heap's build
+ * for its churn).  Before the first measure the trigger is at 7/8 of R.
+ * Allocation while a cycle marks pays in mark assists (assist.c); a thread
+ * that reaches the goal takes gray work as it finds it until marking
+ * ends -- unless the GC CPU limiter is on (limiter.c).
  * The kernel is told the goal at every mark termination (gc.c announces it
  * with GCH_IOC_GC_PHASE) and the memory limit as the heap's soft limit
  * (GCH_LIMIT_SOFT), so the scavenger keeps free memory within budget and
@@ -73,11 +92,16 @@
 #define GC_PERCENT_DEFAULT	100
 #define GC_MIN_HEAP		(4ULL << 20)
 #define GC_PERIOD_NS		(120LL * 1000000000LL)
-/* The adaptive trigger: start, bounds, and goal utilisation. */
+/* The concurrent trigger, as fractions of the runway (see the top). */
 #define TRIGGER_INIT		0.875
 #define TRIGGER_MIN		0.6
 #define TRIGGER_MAX		0.95
-#define GOAL_UTILISATION	0.30
+/*
+ * A worker that scanned less than this share of a cycle's work did not
+ * mark at its own pace (assists took the rest as fast as it was queued):
+ * the program outran it.
+ */
+#define WORKER_SHARE_MIN	(1.0 / 64)
 
 static int parse_percent(const char *e, int *out)
 {
@@ -157,11 +181,38 @@ static uint64_t compute_goal(struct gc_heap *g)
 }
 
 /*
- * Program the allocator's trigger for the current goal.  A concurrent cycle
- * must start before the goal, for the program allocates while it marks:
- * for now at 7/8 of the runway from the live heap to the goal; while it
- * marks, the hook runs at every allocation flush so that each thread
- * checks its assist debt (gc_pacer_mark_started).
+ * Bytes of @runway (> 8) a concurrent cycle lets pass before it starts,
+ * for a program that allocates @alloc_rate bytes per ns; @tentative: the
+ * trigger will be looked at again when crossed (gc_pacer_defer), so one
+ * that the program outruns is at the earliest point instead of the latest,
+ * where a program that has slowed down gets a cycle without assists.
+ */
+static uint64_t concurrent_trigger(struct gc_heap *g, uint64_t runway,
+				   double alloc_rate, bool tentative)
+{
+	double r = (double)runway, need, w = 0;
+
+	/* the slowest of the last cycles' workers: Go 1.19 takes the
+	 * largest cons/mark ratio of its last four for the same reason */
+	for (unsigned i = 0; i < GC_MARK_RATES; i++)
+		if (g->mark_rates[i] > 0 && (w <= 0 || g->mark_rates[i] < w))
+			w = g->mark_rates[i];
+	if (w <= 0 || alloc_rate <= 0)
+		return (uint64_t)(r * TRIGGER_INIT);
+	need = alloc_rate / w * (double)g->last_scan_work * 1.25;
+	if (need <= r * (1.0 - TRIGGER_MIN))
+		return need >= r * (1.0 - TRIGGER_MAX) ?
+		       (uint64_t)(r - need) : (uint64_t)(r * TRIGGER_MAX);
+	if (need <= r || tentative || gc_limiter_on())
+		return (uint64_t)(r * TRIGGER_MIN);
+	return (uint64_t)(r * TRIGGER_MAX);
+}
+
+/*
+ * Program the allocator's trigger for the current goal: the whole runway
+ * for a stop-the-world cycle, less for a concurrent one (see the top).
+ * While a cycle marks, the hook runs at every allocation flush so that
+ * each thread checks its assist debt (gc_pacer_mark_started).
  */
 static void set_trigger(struct gc_heap *g)
 {
@@ -172,7 +223,8 @@ static void set_trigger(struct gc_heap *g)
 	if (goal != UINT64_MAX) {
 		trig = goal > g->heap_marked ? goal - g->heap_marked : 1;
 		if (gc_heap_concurrent(g) && trig > 8)
-			trig = (uint64_t)((double)trig * g->trigger_frac);
+			trig = concurrent_trigger(g, trig, g->alloc_rate,
+						  !g->trigger_checked);
 		if (!trig)
 			trig = 1;
 	}
@@ -182,28 +234,22 @@ static void set_trigger(struct gc_heap *g)
 
 /*
  * Mark termination of a concurrent cycle that the trigger started, before
- * gc_pacer_cycle_done(): adapt the trigger fraction (see the top).
- * @mark_ns is the wall time marking ran beside the program, @gc_cpu_ns
- * the worker's (idle-time included) and the assists' CPU in it.
+ * gc_pacer_cycle_done() sets the next trigger: take in the rates the cycle
+ * measured (see the top).
  */
-void gc_pacer_adapt(struct gc_heap *g, int64_t mark_ns, uint64_t gc_cpu_ns,
-		    long ncpu)
+void gc_pacer_adapt(struct gc_heap *g, const struct gc_mark_sample *m)
 {
-	uint64_t runway = g->heap_goal > g->last.heap_marked ?
-			  g->heap_goal - g->last.heap_marked : 0;
-	double f = g->trigger_frac, h_a, u_a, e;
+	uint64_t worker;
 
-	if (!runway || mark_ns <= 0 || ncpu < 1)
+	if (m->run_ns <= 0 || m->mark_ns <= 0 || !m->run_alloc || !m->scanned)
 		return;
-	h_a = (double)gch_load(&g->h->alloc_since_cycle) / (double)runway;
-	u_a = (double)gc_cpu_ns / ((double)mark_ns * (double)ncpu);
-	e = (1.0 - f) - u_a / GOAL_UTILISATION * (h_a - f);
-	f += e / 2;
-	if (f < TRIGGER_MIN)
-		f = TRIGGER_MIN;
-	if (f > TRIGGER_MAX)
-		f = TRIGGER_MAX;
-	g->trigger_frac = f;
+	worker = m->scanned > m->assist_scanned ?
+		 m->scanned - m->assist_scanned : 0;
+	if ((double)worker < (double)m->scanned * WORKER_SHARE_MIN)
+		worker = (uint64_t)((double)m->scanned * WORKER_SHARE_MIN);
+	g->mark_rates[g->mark_rate_at] = (double)worker / (double)m->mark_ns;
+	g->mark_rate_at = (g->mark_rate_at + 1) % GC_MARK_RATES;
+	g->alloc_rate = (double)m->run_alloc / (double)m->run_ns;
 }
 
 void gc_pacer_mark_started(struct gc_heap *g)
@@ -260,7 +306,10 @@ void gc_pacer_init(struct gc_heap *g, int percent, uint64_t limit)
 		fprintf(stderr, "gcheap: ignoring bad GCHEAP_GC=%s\n", e);
 	init_limit(g, limit);
 	g->heap_marked = 0;
-	g->trigger_frac = TRIGGER_INIT;
+	memset(g->mark_rates, 0, sizeof(g->mark_rates));
+	g->mark_rate_at = 0;
+	g->alloc_rate = 0;
+	g->trigger_checked = false;
 	set_trigger(g);
 	if (g->mem_limit) {
 		push_soft_limit(g);
@@ -290,10 +339,33 @@ void gc_pacer_cgroup_poll(struct gc_heap *g, int64_t now)
 	gc_limiter_rearm();
 }
 
+bool gc_pacer_defer(struct gc_heap *g)
+{
+	uint64_t alloc = gch_load(&g->h->alloc_since_cycle), runway, trig;
+	int64_t run = gc_now_ns() - g->last_gc_ns;
+
+	if (!gc_heap_concurrent(g) || g->trigger_checked || !g->heap_goal ||
+	    g->heap_goal <= g->heap_marked || run <= 0 || !alloc)
+		return false;
+	g->trigger_checked = true;
+	runway = g->heap_goal - g->heap_marked;
+	if (runway <= 8)
+		return false;
+	trig = concurrent_trigger(g, runway, (double)alloc / (double)run,
+				  false);
+	/* not for less than 1/64 of the runway: start now */
+	if (trig <= alloc + runway / 64)
+		return false;
+	g->heap_trigger = trig;
+	gch_store_rlx(&g->h->pacer_trigger, trig);
+	return true;
+}
+
 /* Mark termination: the next cycle's goal; allocation counting restarts. */
 void gc_pacer_cycle_done(struct gc_heap *g)
 {
 	gch_store_rlx(&g->h->alloc_since_cycle, 0);
+	g->trigger_checked = false;
 	set_trigger(g);
 	g->last.heap_marked = g->heap_marked;
 	g->last.goal = g->heap_goal;

@@ -243,6 +243,17 @@ void gc_cond_wait_blocking(pthread_cond_t *cv, pthread_mutex_t *m)
 	block_call(wait_fn, cv, m);
 }
 
+static void nap_fn(void *ts, void *unused)
+{
+	(void)unused;
+	nanosleep(ts, NULL);
+}
+
+void gc_nap_blocking(const struct timespec *ts)
+{
+	block_call(nap_fn, (void *)ts, NULL);
+}
+
 /* A stop request arrived inside a no-preemption section: honour it now. */
 void gc_park_self(void)
 {

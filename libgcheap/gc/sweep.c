@@ -103,7 +103,7 @@ static uint32_t sweep_span(struct gch_heap *h, struct gch_span *s)
 	if (unlikely(s->samples))	/* heap profile: frees of samples */
 		gch_profile_sweep(h, s);
 	for (uint32_t i = 0; i < words; i++) {
-		live += (uint32_t)__builtin_popcountll(mark[i]);
+		live += gch_popcount64(mark[i]);
 		s->typedbits[i] &= mark[i];
 	}
 	if (s->nalloc > live)

@@ -296,8 +296,9 @@ const char *gch_backend_name(gch_heap *h);
  * system call; sleeps and polls may then return EINTR, as with any signal;
  * SIGXCPU restarts it, so a program must leave both signals to the
  * library.  An allocation that reaches the heap goal while a cycle still
- * marks waits for the cycle to end, so the program cannot outrun it
- * (unless the GC CPU limiter is on: see below).
+ * marks does not return before the cycle ends (it marks whatever gray
+ * work it can take meanwhile), so the program cannot outrun it (unless
+ * the GC CPU limiter is on: see below).
  *
  * Roots: the stacks and registers of attached threads (conservatively:
  * any word that points into or at an object keeps it alive, interior
@@ -313,9 +314,14 @@ const char *gch_backend_name(gch_heap *h);
  * Collections aim to end when the heap has grown by gc_percent of the live
  * heap (the goal: default 100, minimum heap 4 MiB), sooner as the memory
  * limit nears, and run every 2 minutes if none ran; gch_gc() forces one.
- * A cycle starts before the goal, at a point the pacer moves after every
- * cycle so that marking ends near the goal (Go's pacer), and a thread that
- * allocates while it marks does mark work in proportion (mark assists).
+ * A cycle starts before the goal, at a point the pacer computes from how
+ * fast the program allocates and the background worker marks, so that
+ * marking ends near the goal (Go's pacer), and a thread that allocates
+ * while it marks does mark work in proportion (mark assists).  A program
+ * that allocates faster than the worker marks has its cycles start late
+ * (95% of the way to the goal) and does most of their marking in assists:
+ * starting early would only grow the garbage allocated during marking,
+ * which survives to the next cycle.
  * The background mark worker uses 25% of the CPUs while a cycle marks (on
  * fewer than four CPUs, by resting between steps), and a whole CPU while
  * the program has fewer threads than there are CPUs: it leaves one idle
