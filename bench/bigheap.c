@@ -79,7 +79,8 @@
  *
  * Output, one line ("-" where a collector has no such figure):
  *   bench=bigheap alloc=<variant> entries= duration_s= build_s= churn_s=
- *   wall_s= cpu_s= maxrss_mb= table_mb= live_mb= ops= mops= op_p50_us=
+ *   wall_s= cpu_s= maxrss_mb= build_maxrss_mb= table_mb= live_mb= ops=
+ *   mops= op_p50_us=
  *   op_p99_us= op_p999_us= op_max_us= gcs= gcs_total= pauses=
  *   pause_p50_ms= pause_p99_ms= pause_max_ms= all_pauses=
  *   all_pause_p99_ms= all_pause_max_ms= lib_pause_p99_ms=
@@ -87,8 +88,13 @@
  *   gc_cpu_share_wall= gc_cpu_share_mark= gc_cpu_share_mark_noidle= maps=
  *   max_map_count= check=
  *   variant="..."
- * table_mb is what the table's objects take as requested (104 B an entry
- * plus the buckets); live_mb the collector's live heap after its last
+ * build_maxrss_mb is the peak RSS when the table is built: every
+ * collector has done the same work by then, where the peak over the churn
+ * grows with the operations a collector gets through (at full size under
+ * TCG a 30 s churn ends no cycle, and the faster program's garbage is
+ * simply more).  table_mb is what the table's objects take as requested
+ * (104 B an entry plus the buckets); live_mb the collector's live heap
+ * after its last
  * mark; maps the process's mappings at the end (bdwgc-inc's page
  * protection multiplies them, and vm.max_map_count bounds them).
  */
@@ -965,6 +971,7 @@ int main(int argc, char **argv)
 	char lib[512], var[160], live[32], share_mark[32], share_noidle[32];
 	char check[32];
 	struct rusage ru;
+	long build_rss_kb;
 
 	entries = arg_u64(argc, argv, 1, "ENTRIES", 10000000);
 	duration = arg_u64(argc, argv, 2, "DURATION", 10);
@@ -978,6 +985,8 @@ int main(int argc, char **argv)
 	t_start = now_ns();
 	table_build();
 	t_built = now_ns();
+	getrusage(RUSAGE_SELF, &ru);
+	build_rss_kb = ru.ru_maxrss;
 
 	gc_churn_start();
 	/* process clock first at the start, last at the end: the other
@@ -1030,7 +1039,8 @@ int main(int argc, char **argv)
 
 	printf("bench=bigheap alloc=%s entries=%llu duration_s=%llu "
 	       "build_s=%.2f churn_s=%.2f wall_s=%.2f cpu_s=%.2f "
-	       "maxrss_mb=%.1f table_mb=%.1f live_mb=%s ops=%llu mops=%.3f "
+	       "maxrss_mb=%.1f build_maxrss_mb=%.1f table_mb=%.1f live_mb=%s "
+	       "ops=%llu mops=%.3f "
 	       "op_p50_us=%.3f op_p99_us=%.3f op_p999_us=%.3f op_max_us=%.1f "
 	       "gcs=%llu gcs_total=%llu pauses=%llu pause_p50_ms=%.3f "
 	       "pause_p99_ms=%.3f pause_max_ms=%.3f all_pauses=%llu "
@@ -1045,7 +1055,7 @@ int main(int argc, char **argv)
 	       (double)(now_ns() - t_start) / 1e9,
 	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
-	       ru.ru_maxrss / 1024.0,
+	       ru.ru_maxrss / 1024.0, build_rss_kb / 1024.0,
 	       (double)entries * (sizeof(struct entry) + sizeof(struct key) +
 				  sizeof(struct val)) / 1048576.0 +
 	       (double)nbuckets * sizeof(void *) / 1048576.0,

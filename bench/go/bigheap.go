@@ -312,6 +312,8 @@ func child() {
 	t0 := time.Now()
 	build()
 	built := time.Since(t0)
+	var bru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &bru)
 
 	c0, _ := readMetrics()
 	var opH hist
@@ -366,9 +368,10 @@ func child() {
 	ncpu := runtime.GOMAXPROCS(0)
 	fmt.Fprintf(os.Stderr, "bigheap-churn: %d %d %.6f %d\n", c0, c1, churnS, ncpu)
 	fmt.Fprintf(os.Stderr, "bigheap-result-a: bench=bigheap alloc=go entries=%d duration_s=%d "+
-		"build_s=%.2f churn_s=%.2f wall_s=%.2f cpu_s=%.2f maxrss_mb=%.1f table_mb=%.1f\n",
+		"build_s=%.2f churn_s=%.2f wall_s=%.2f cpu_s=%.2f maxrss_mb=%.1f "+
+		"build_maxrss_mb=%.1f table_mb=%.1f\n",
 		nentries, duration, built.Seconds(), churnS, time.Since(t0).Seconds(), cpu,
-		float64(ru.Maxrss)/1024, tableMB)
+		float64(ru.Maxrss)/1024, float64(bru.Maxrss)/1024, tableMB)
 	fmt.Fprintf(os.Stderr, "bigheap-result-b: ops=%d mops=%.3f op_p50_us=%.3f op_p99_us=%.3f "+
 		"op_p999_us=%.3f op_max_us=%.1f gcs=%d gcs_total=%d\n",
 		ops, float64(ops)/churnS/1e6, float64(opH.quantile(0.5))/1e3,
