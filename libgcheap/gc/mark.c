@@ -309,8 +309,13 @@ static inline void view_flush(struct mark_view *v, struct gc_work *w)
 
 /*
  * The span holding @p, or NULL: gch_span_of with the geometry cached in the
- * view (the world is stopped; no arena appears meanwhile).  The slot may
- * read 0 for a span being created or released.
+ * view (arenas mapped since are left out until gc_work_extend()).  The
+ * slot may read 0 for a span being created or released.  A concurrent
+ * marker runs while the program creates spans, so the slot is read as
+ * gch_span_of reads it, with acquire: a span is initialised before its
+ * slot is published (release, mheap.c), and its fields must be seen so.
+ * (On x86 both loads are plain moves; the atomics only keep the compiler
+ * from reordering.)
  */
 static inline struct gch_span *lookup(const struct mark_view *v, uintptr_t p,
 				      uintptr_t *span_base)
@@ -320,12 +325,13 @@ static inline struct gch_span *lookup(const struct mark_view *v, uintptr_t p,
 
 	if (off >= v->heap_limit)
 		return NULL;
-	pme = v->pagemap[off >> GCH_PAGE_SHIFT];
+	pme = gch_load(&v->pagemap[off >> GCH_PAGE_SHIFT]);
 	if (!pme)
 		return NULL;
 	*span_base = v->heap_base +
 		     ((uintptr_t)GCH_PME_START(pme) << GCH_PAGE_SHIFT);
-	return (struct gch_span *)(uintptr_t)v->spanslots[GCH_PME_START(pme)];
+	return (struct gch_span *)(uintptr_t)
+		gch_load_acq(&v->spanslots[GCH_PME_START(pme)]);
 }
 
 /* The allocated object containing @p, or NULL; *idx its slot. */
