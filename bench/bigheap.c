@@ -80,8 +80,8 @@
  * Output, one line ("-" where a collector has no such figure):
  *   bench=bigheap alloc=<variant> entries= duration_s= build_s= churn_s=
  *   wall_s= cpu_s= maxrss_mb= build_maxrss_mb= table_mb= live_mb= ops=
- *   mops= op_p50_us=
- *   op_p99_us= op_p999_us= op_max_us= gcs= gcs_total= pauses=
+ *   mops= op_p50_us= op_p99_us= op_p999_us= op_max_us= gcs= gcs_total=
+ *   pauses=
  *   pause_p50_ms= pause_p99_ms= pause_max_ms= all_pauses=
  *   all_pause_p99_ms= all_pause_max_ms= lib_pause_p99_ms=
  *   lib_pause_max_ms= gc_cpu_s= bg_cpu_s= mark_wall_s= mark_cycles=
@@ -94,9 +94,8 @@
  * TCG a 30 s churn ends no cycle, and the faster program's garbage is
  * simply more).  table_mb is what the table's objects take as requested
  * (104 B an entry plus the buckets); live_mb the collector's live heap
- * after its last
- * mark; maps the process's mappings at the end (bdwgc-inc's page
- * protection multiplies them, and vm.max_map_count bounds them).
+ * after its last mark; maps the process's mappings at the end (bdwgc-inc's
+ * page protection multiplies them, and vm.max_map_count bounds them).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -500,7 +499,7 @@ static uint64_t gc_cpu_churn(uint64_t bg_cpu)
 	return st1.gc_cpu_ns - st0.gc_cpu_ns;
 }
 
-/* Of which idle-time marking (SCHED_IDLE, or while the program waits). */
+/* Of which idle-time marking: the worker beyond its share on an idle CPU. */
 static uint64_t gc_idle_churn(void)
 {
 	return st1.gc_idle_cpu_ns - st0.gc_idle_cpu_ns;

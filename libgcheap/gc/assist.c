@@ -101,6 +101,11 @@ uint64_t gc_assist_scan_assists(void)
 	return atomic_load_explicit(&as.scan_assists, memory_order_relaxed);
 }
 
+uint64_t gc_assist_alloc_base(void)
+{
+	return as.alloc_base;
+}
+
 /* Scan work the allocation so far owes beyond what has been done. */
 static uint64_t debt(struct gch_heap *h)
 {

@@ -552,7 +552,6 @@ static void mark_start(struct gc_heap *g)
 	gc_fin_unlock();
 	gc_roots_unlock();
 	g->mark_started_ns = gc_now_ns();
-	g->mark_alloc_base = gch_load(&h->alloc_since_cycle);
 }
 
 static void flush_thread_cb(struct gc_thread *t, bool is_self, void *arg)
@@ -582,7 +581,7 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 	if (g->cycle_reason == GC_REASON_HEAP) {
 		struct gc_mark_sample m = {
 			.run_ns = g->mark_started_ns - g->last_gc_ns,
-			.run_alloc = g->mark_alloc_base,
+			.run_alloc = gc_assist_alloc_base(),
 			.mark_ns = gc_now_ns() - g->mark_started_ns,
 			.scanned = g->last_scan_work,
 			.assist_scanned = gc_assist_scan_assists(),

@@ -213,6 +213,8 @@ void gc_assist_credit(uint64_t scanned);
 uint64_t gc_assist_scan_done(void);
 /* Of them, by assists. */
 uint64_t gc_assist_scan_assists(void);
+/* The heap's allocation since its last cycle when this one's marking began. */
+uint64_t gc_assist_alloc_base(void);
 /* A thread allocating into @h while it is marked, below the goal, pays
  * its debt (as far as there is gray work to take). */
 void gc_assist(struct gch_heap *h);
@@ -441,7 +443,6 @@ struct gc_heap {
 	/* the concurrent cycle (gc.c), under gc_lock */
 	uint64_t cycle_marked;		/* bytes the roots marked in pause 1 */
 	int64_t mark_started_ns;
-	uint64_t mark_alloc_base;	/* alloc_since_cycle at pause 1 */
 	enum gc_reason cycle_reason;	/* what started the marking cycle */
 	uint64_t cycle_gc_cpu_ns;	/* its worker's CPU within its share */
 	uint64_t cycle_idle_cpu_ns;	/* its worker's beyond it, on a CPU
