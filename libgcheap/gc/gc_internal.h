@@ -544,6 +544,10 @@ struct gc_mark_sample {
 	uint64_t assist_scanned;	/* of which by assists */
 };
 void gc_pacer_adapt(struct gc_heap *g, const struct gc_mark_sample *m);
+/* The concurrent trigger's rule (pacer.c's top), pure: bytes of @runway. */
+uint64_t gc_pacer_trigger(const double rates[GC_MARK_RATES],
+			  uint64_t scan_work, uint64_t runway,
+			  double alloc_rate, bool early);
 /*
  * The allocation that crossed a concurrent cycle's trigger: true if the
  * program's allocation rate since the last cycle puts the trigger later

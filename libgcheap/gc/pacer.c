@@ -181,31 +181,44 @@ static uint64_t compute_goal(struct gc_heap *g)
 }
 
 /*
- * Bytes of @runway (> 8) a concurrent cycle lets pass before it starts,
- * for a program that allocates @alloc_rate bytes per ns; @tentative: the
- * trigger will be looked at again when crossed (gc_pacer_defer), so one
- * that the program outruns is at the earliest point instead of the latest,
- * where a program that has slowed down gets a cycle without assists.
+ * The rule at the top, apart from the heap so that a test can hold it to
+ * its numbers: bytes of @runway (> 8) a concurrent cycle lets pass before
+ * it starts, given the last cycles' worker scan rates @rates (bytes/ns, 0:
+ * not measured), the last cycle's scan work @scan_work and the program's
+ * allocation rate @alloc_rate (bytes/ns).  @early: a program that outruns
+ * the worker gets the earliest trigger instead of the latest -- the
+ * trigger will be looked at again when crossed (gc_pacer_defer), where a
+ * program that has slowed down gets a cycle without assists; or the GC CPU
+ * limiter is on, and nobody assists.
  */
-static uint64_t concurrent_trigger(struct gc_heap *g, uint64_t runway,
-				   double alloc_rate, bool tentative)
+uint64_t gc_pacer_trigger(const double rates[GC_MARK_RATES],
+			  uint64_t scan_work, uint64_t runway,
+			  double alloc_rate, bool early)
 {
 	double r = (double)runway, need, w = 0;
 
 	/* the slowest of the last cycles' workers: Go 1.19 takes the
 	 * largest cons/mark ratio of its last four for the same reason */
 	for (unsigned i = 0; i < GC_MARK_RATES; i++)
-		if (g->mark_rates[i] > 0 && (w <= 0 || g->mark_rates[i] < w))
-			w = g->mark_rates[i];
+		if (rates[i] > 0 && (w <= 0 || rates[i] < w))
+			w = rates[i];
 	if (w <= 0 || alloc_rate <= 0)
 		return (uint64_t)(r * TRIGGER_INIT);
-	need = alloc_rate / w * (double)g->last_scan_work * 1.25;
+	need = alloc_rate / w * (double)scan_work * 1.25;
 	if (need <= r * (1.0 - TRIGGER_MIN))
 		return need >= r * (1.0 - TRIGGER_MAX) ?
 		       (uint64_t)(r - need) : (uint64_t)(r * TRIGGER_MAX);
-	if (need <= r || tentative || gc_limiter_on())
+	if (need <= r || early)
 		return (uint64_t)(r * TRIGGER_MIN);
 	return (uint64_t)(r * TRIGGER_MAX);
+}
+
+/* @tentative: the trigger will be looked at again when crossed. */
+static uint64_t concurrent_trigger(struct gc_heap *g, uint64_t runway,
+				   double alloc_rate, bool tentative)
+{
+	return gc_pacer_trigger(g->mark_rates, g->last_scan_work, runway,
+				alloc_rate, tentative || gc_limiter_on());
 }
 
 /*
