@@ -123,6 +123,20 @@ static __attribute__((noinline)) struct node *setup(volatile uintptr_t *a_hidden
 	return gch_malloc(h, sizeof(struct node));
 }
 
+/*
+ * Sleep @us as a blocked thread, as the library's own waits do: a stop of
+ * the world takes the thread as parked without a signal.  A plain usleep()
+ * works natively, but under ThreadSanitizer the stop signal was at times
+ * held back for good (one run in three hung with the collector resending
+ * it) -- TSan delivers signals to a thread in a blocking call itself.
+ */
+static void nap_us(long us)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = us * 1000 };
+
+	gc_nap_blocking(&ts);
+}
+
 /* The child: 0 after RUN_SECONDS with nothing reported. */
 static int child(bool barrier, int out)
 {
@@ -159,11 +173,11 @@ static int child(bool barrier, int out)
 	while (time(NULL) < end) {
 		while (!__atomic_load_n(&gch__wb_on, __ATOMIC_ACQUIRE) &&
 		       time(NULL) < end)
-			usleep(100);
-		usleep(1000);
+			nap_us(100);
+		nap_us(1000);
 		move(a_hidden, b, true, barrier);
 		while (__atomic_load_n(&gch__wb_on, __ATOMIC_ACQUIRE))
-			usleep(100);
+			nap_us(100);
 		move(a_hidden, b, false, barrier);
 	}
 	atomic_store(&stop, 1);
