@@ -40,6 +40,20 @@ gch_heap *compat_heap_if_open(void);
  * a printf format with at most one conversion of an unsigned long (@arg). */
 void compat_warn(const char *msg, GC_word arg);
 
+/*
+ * bdwgc's granules: its objects are whole 16 B granules, 16 B aligned,
+ * and clients may count on it (tag bits, SSE copies).  libgcheap alone
+ * gives sizes up to 24 B less (8 B objects, 24 B ones 8 B aligned), so
+ * every client-sized request is rounded here first (saturating: a request
+ * too big still fails).
+ */
+static inline size_t compat_granules(size_t n)
+{
+	if (n > SIZE_MAX - 15)
+		return SIZE_MAX;	/* fails as too big, never wraps */
+	return n <= 16 ? 16 : (n + 15) & ~(size_t)15;
+}
+
 /* Pending finalizers run on the allocating thread, as bdwgc runs them:
  * one relaxed load when none is pending. */
 extern atomic_int compat_fin_pending;

@@ -128,13 +128,16 @@ static uint64_t bitmap_map(GC_word descr, size_t *nwords)
 	return map;
 }
 
-/* One try at an object of custom kind @k, @n bytes in all. */
+/* One try at an object of custom kind @k, @n bytes in all (before
+ * rounding to granules: a descriptor that adds the object's size adds
+ * bdwgc's, which is whole granules). */
 static void *custom_try(gch_heap *h, const struct kind *k, size_t n)
 {
 	GC_word d = k->descr, len;
 	uint64_t map[4] = { 0 };
 	size_t nwords = 0;
 
+	n = compat_granules(n);
 	switch (d & GC_DS_TAGS) {
 	case GC_DS_LENGTH:	/* the first len bytes hold pointers */
 		len = d + (k->add_size ? n : 0);
@@ -142,14 +145,14 @@ static void *custom_try(gch_heap *h, const struct kind *k, size_t n)
 		if (len >= n || nwords > 4 * 64)
 			return gch_malloc(h, n);	/* conservative: superset */
 		if (len < 8)
-			return gch_malloc_noscan(h, n < 16 ? 16 : n);
+			return gch_malloc_noscan(h, n);
 		for (size_t i = 0; i < len / 8; i++)
 			map[i / 64] |= 1ULL << (i % 64);
 		return gch_malloc_typed(h, n, map, nwords);
 	case GC_DS_BITMAP:
 		map[0] = bitmap_map(d, &nwords);
 		if (!nwords)
-			return gch_malloc_noscan(h, n < 16 ? 16 : n);
+			return gch_malloc_noscan(h, n);
 		if ((n + 7) / 8 > 64)
 			return gch_malloc(h, n);	/* conservative: superset */
 		return gch_malloc_typed(h, n, map, (n + 7) / 8);
@@ -196,10 +199,10 @@ static void *many_one(gch_heap *h, size_t lb, int k)
 	switch (k) {
 	case 0:
 	case 3:
-		return gch_malloc_noscan(h, lb < 16 ? 16 : lb);
+		return gch_malloc_noscan(h, compat_granules(lb));
 	case 1:
 	case 2:
-		return gch_malloc(h, lb);
+		return gch_malloc(h, compat_granules(lb));
 	}
 	return custom_try(h, kind_of(k), lb);
 }

@@ -17,8 +17,9 @@
  *    just past the end of an object still points into it.  A program
  *    that turns all-interior-pointers off before GC_init gets no extra
  *    byte, as in bdwgc (Guile does: pairs stay 16 bytes);
- *  - atomic objects are at least 16 B (bdwgc's granule), so they never
- *    share libgcheap's 16 B tiny blocks and GC_base is exact for them;
+ *  - every object is whole 16 B granules, 16 B aligned, as bdwgc's are
+ *    (compat_granules); so atomic ones never share libgcheap's 16 B tiny
+ *    blocks and GC_base is exact for them;
  *  - an allocation that fails collects once and retries (bdwgc collects
  *    before it gives up), then returns what the oom fn returns.
  * Pending finalizers run at allocation time (compat_fin_poll), as bdwgc
@@ -94,10 +95,10 @@ static void *raw_alloc(gch_heap *h, size_t n, const void *arg)
 {
 	if (n >= GCH_MAX_OBJECT)
 		return NULL;	/* n + 1 would not fit either */
-	n += extra_bytes;
+	n = compat_granules(n + extra_bytes);
 	if (*(const enum kind *)arg == K_ATOMIC)
-		return gch_malloc_noscan(h, n < 16 ? 16 : n);
-	return gch_malloc(h, n ? n : 1);
+		return gch_malloc_noscan(h, n);
+	return gch_malloc(h, n);
 }
 
 static void *alloc_kind(enum kind k, size_t n)

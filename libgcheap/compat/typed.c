@@ -101,13 +101,11 @@ static void *typed_try(gch_heap *h, size_t asked, const void *arg)
 {
 	const struct typed_req *r = arg;
 	uint64_t stack_map[STACK_WORDS] = { 0 };
-	size_t bytes = asked + compat_extra_bytes();
+	size_t bytes = compat_granules(asked + compat_extra_bytes());
 	size_t nwords = r->elem_words ? r->elem_words : (bytes + 7) / 8;
 	uint64_t *map = stack_map;
 	void *p;
 
-	if (!bytes)
-		bytes = 1;
 	if (nwords > STACK_WORDS * 64) {
 		map = calloc((nwords + 63) / 64, sizeof(uint64_t));
 		if (!map)

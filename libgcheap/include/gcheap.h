@@ -28,10 +28,12 @@
  * Guarantees for every successful allocation of n bytes
  *  - the memory is zeroed;
  *  - it does not overlap any other live object;
- *  - alignment: objects of 16 B or more are 16 B aligned, as malloc's are;
- *    smaller ones are aligned to the largest power of two dividing n (what
- *    any C object of n bytes can require); objects over 32 KiB are 8 KiB
- *    aligned.
+ *  - alignment: to the largest power of two dividing n, up to 16 B: what
+ *    any C object of n bytes can require (a type's size is a multiple of
+ *    its alignment; C23 asks malloc for no more).  So 16 B for every
+ *    multiple of 16, 8 B for 24 B (17..24 B share Go's 24 B class), 4 B
+ *    for 12 B; objects over 32 KiB are 8 KiB aligned.  A program that
+ *    wants 16 B for a 24 B object asks for 32 B.
  *
  * Threads
  * -------

@@ -29,11 +29,12 @@ static gch_heap *h;
 static struct obj *objs;
 static size_t nobjs, epoch_bytes;
 
+/* gcheap.h's promise: the largest power of two dividing size, up to 16. */
 static size_t min_align(size_t size)
 {
 	size_t a = size & -size;
 
-	if (!size || a > 16 || size >= 16)
+	if (!size || a > 16)
 		a = 16;
 	return a;
 }

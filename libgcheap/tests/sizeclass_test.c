@@ -18,7 +18,8 @@ static void t_table_shape(void)
 		EXPECTF(k->size % 8 == 0, "class %u", c);
 		EXPECTF(c == 1 || k->size > gch_classes[c - 1].size,
 			"class %u", c);
-		/* every class from 16 B up but Go's 24 B one keeps 16 B alignment */
+		/* every class from 16 B up but Go's 24 B one is a multiple of
+		 * 16: its slots are 16 B aligned (alloc_test checks objects) */
 		EXPECTF(k->size < 16 || k->size == 24 || k->size % 16 == 0,
 			"class %u", c);
 		EXPECTF(k->npages >= 1 && k->npages <= 10, "class %u", c);
@@ -52,8 +53,8 @@ static void t_waste(void)
 	EXPECT(gch_classes[65].nelems == 3);
 }
 
-/* Every size maps to the smallest class that holds it and keeps objects of
- * 16 B or more 16 B aligned: 17..24 B skip Go's 24 B class for 32 B. */
+/* Every size maps to the smallest class that holds it (17..24 B to Go's
+ * 24 B class, whose 8 B alignment is all a 24 B object can need). */
 static void t_lookup(void)
 {
 	EXPECT(gch_size_to_class[0] == 1);
@@ -63,15 +64,12 @@ static void t_lookup(void)
 
 		EXPECTF(c >= 1 && c < GCH_NUM_CLASSES, "size %zu", size);
 		EXPECTF(gch_classes[c].size >= size, "size %zu", size);
-		EXPECTF(gch_classes[c].size < 16 ||
-			gch_classes[c].size % 16 == 0, "size %zu -> %u",
-			size, c);
-		if (below == 3)		/* the 24 B class is never chosen */
-			below = 2;
 		EXPECTF(c == 1 || gch_classes[below].size < size,
 			"size %zu -> %u", size, c);
 	}
-	EXPECT(gch_classes[gch_size_to_class[3]].size == 32);
+	EXPECT(gch_classes[gch_size_to_class[3]].size == 24);
+	EXPECT(gch_classes[gch_size_to_class[2]].size == 16);
+	EXPECT(gch_classes[gch_size_to_class[4]].size == 32);
 }
 
 /* (off * divmul) >> 32 == off / size for every offset of every span. */
