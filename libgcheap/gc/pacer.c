@@ -7,9 +7,15 @@
  * mcache.c), i.e. heap_marked + h->alloc_since_cycle.
  *
  * After each cycle the goal is
- *     goal = max(heap_traced * (1 + gc_percent / 100), 4 MiB, min_heap)
- * (min_heap: 0 unless libgc.so.1's GC_expand_hp asked for room)
- * where heap_traced is what the mark found by tracing: heap_marked less the
+ *     goal = max(heap_traced + (heap_traced + roots) * gc_percent / 100,
+ *                4 MiB, min_heap)
+ * (min_heap: 0 unless libgc.so.1's GC_expand_hp asked for room), where
+ * roots are the bytes of root ranges, data segments and stacks the cycle
+ * scanned -- Go's rule since 1.18: they are marking work as the heap is,
+ * and a program with big roots (Guile's 0.9 MB of data segments beside a
+ * 3 MB heap) would otherwise collect more often for the same work per
+ * byte allocated than Go or bdwgc (whose trigger counts its roots too) --
+ * and heap_traced is what the mark found by tracing: heap_marked less the
  * objects allocated (black) while it marked.  Those survive one cycle
  * whether or not they are live -- floating garbage -- and counting them as
  * live would grow the goal by what the program allocates during a mark,
@@ -156,10 +162,11 @@ static uint64_t compute_goal(struct gc_heap *g)
 {
 	uint64_t marked = g->heap_marked, goal = UINT64_MAX;
 	uint64_t live = g->heap_traced;
+	uint64_t work = live + g->last.global_bytes + g->last.stack_bytes;
 
 	if (g->gc_percent >= 0) {
-		goal = live + live / 100 * (uint64_t)g->gc_percent +
-		       live % 100 * (uint64_t)g->gc_percent / 100;
+		goal = live + work / 100 * (uint64_t)g->gc_percent +
+		       work % 100 * (uint64_t)g->gc_percent / 100;
 		if (goal < GC_MIN_HEAP)
 			goal = GC_MIN_HEAP;
 		if (goal < g->min_heap)

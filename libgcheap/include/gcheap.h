@@ -122,8 +122,9 @@ struct gch_options {
 	void *oom_arg;
 	/* collector: (fields added by the collector engineer) */
 	int32_t gc_percent;		/* collect when the heap grew by this %
-					 * of the live heap; 0: 100, < 0: off.
-					 * GCHEAP_GC=<n>|off overrides */
+					 * of the live heap and the roots (see
+					 * "Collections aim"); 0: 100, < 0:
+					 * off.  GCHEAP_GC=<n>|off overrides */
 	uint32_t gc_reserved;		/* must be 0 */
 	uint64_t memory_limit_bytes;	/* soft memory limit; 0: none given
 					 * (then the cgroup's, see below).
@@ -314,8 +315,12 @@ const char *gch_backend_name(gch_heap *h);
  * only in files) hide objects from the collector, as in any C collector.
  *
  * Collections aim to end when the heap has grown by gc_percent of the live
- * heap (the goal: default 100, minimum heap 4 MiB), sooner as the memory
- * limit nears, and run every 2 minutes if none ran; gch_gc() forces one.
+ * heap and the roots the last cycle scanned (root ranges, data segments,
+ * thread stacks), as Go's GOGC since 1.18 -- the goal: live + (live +
+ * roots) x gc_percent / 100, default 100, minimum heap 4 MiB -- sooner as
+ * the memory limit nears, and run every 2 minutes if none ran; gch_gc()
+ * forces one.  Big roots are marking work as the heap is: registering a
+ * large root range makes collections rarer, not more costly each.
  * A cycle starts before the goal, at a point the pacer computes from how
  * fast the program allocates and the background worker marks, so that
  * marking ends near the goal (Go's pacer), and a thread that allocates
@@ -422,7 +427,8 @@ struct gch_gc_stats {
 					 * mark found reachable (objects
 					 * allocated while it marked are
 					 * kept but not counted: the goal is
-					 * this x (1 + gc_percent / 100)) */
+					 * this + (this + roots) x
+					 * gc_percent / 100) */
 	uint64_t heap_goal_bytes;	/* /gc/heap/goal:bytes (0: none) */
 	uint64_t heap_span_bytes;	/* bytes in spans now */
 	uint64_t resident_bytes;	/* memory backing the heap now */
