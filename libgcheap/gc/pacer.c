@@ -22,8 +22,8 @@
  * cycle after cycle (a third more heap at GC percent 100 with an early
  * trigger).  They count in heap_live instead: they shorten the runway to
  * the next cycle, which frees them.
- * (GC percent 100 by default: collect when the heap has doubled since the
- * last live heap), and with a soft memory limit L
+ * (GC percent 100 by default: collect when the heap has grown by the last
+ * live heap and the roots), and with a soft memory limit L
  *     goal = min(goal, 95% of L)
  * so that collections come more often as the heap approaches the limit (the
  * 5% is headroom for span fragmentation and metadata).  The limit is soft:
