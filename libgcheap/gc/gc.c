@@ -231,21 +231,18 @@ static void pacer_hook(struct gch_heap *h, uint64_t since)
  */
 #define SWEEP_HELP_SPANS	64
 
+/* @g (NULL: none) has a goal and its live heap has reached it. */
+static bool at_goal(struct gc_heap *g)
+{
+	return g && g->heap_goal && gc_heap_live(g) >= g->heap_goal;
+}
+
 static bool cycle_starting(struct gch_heap *h)
 {
 	struct gc_heap *g = __atomic_load_n(&gc_marking, __ATOMIC_ACQUIRE);
 
 	/* only @h's own state is read: another heap's may be freed by now */
-	return g && g == gc_of(h) && !gc_assist_active(h) &&
-	       (!g->heap_goal || gc_heap_live(g) < g->heap_goal);
-}
-
-/* @h's live heap has reached its goal. */
-static bool at_goal(struct gch_heap *h)
-{
-	struct gc_heap *g = gc_of(h);
-
-	return g && g->heap_goal && gc_heap_live(g) >= g->heap_goal;
+	return g && g == gc_of(h) && !gc_assist_active(h) && !at_goal(g);
 }
 
 /*
@@ -273,7 +270,7 @@ void *gc_pending_slow(void *p)
 		 * limiter is on: then the heap grows past the goal.
 		 */
 		if (h && gc_assist_active(h)) {
-			if (gc_limiter_on() || !at_goal(h)) {
+			if (gc_limiter_on() || !at_goal(gc_of(h))) {
 				gc_assist(h);
 				return keep;
 			}
@@ -289,7 +286,7 @@ void *gc_pending_slow(void *p)
 		    !(cycle_starting(h) && gc_sweep_some(h, SWEEP_HELP_SPANS))) {
 			gc_collect(h, GC_REASON_HEAP);
 			if (gc_assist_active(h) && !gc_limiter_on() &&
-			    at_goal(h)) {
+			    at_goal(gc_of(h))) {
 				gc_assist_all(h);
 				gc_collect(h, GC_REASON_HEAP);
 			}
@@ -821,8 +818,8 @@ static __attribute__((noinline)) int collect_locked(struct gch_heap *h,
 		g = gc_marking;
 		if (why == GC_REASON_FORCED || why == GC_REASON_PRESSURE)
 			wait_marking_done();
-		else if (why == GC_REASON_HEAP && g->h == h && g->heap_goal &&
-			 gc_heap_live(g) >= g->heap_goal && !gc_limiter_on())
+		else if (why == GC_REASON_HEAP && g->h == h && at_goal(g) &&
+			 !gc_limiter_on())
 			wait_assists_or_done(h);
 		if (why != GC_REASON_FORCED && why != GC_REASON_PRESSURE) {
 			pthread_mutex_unlock(&gc_lock);
