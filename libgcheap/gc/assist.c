@@ -55,6 +55,7 @@ static struct {
 	_Atomic uint64_t scan_done;	/* bytes scanned this cycle */
 	_Atomic uint64_t scan_assists;	/* of which by assists */
 	_Atomic uint64_t assist_ns;	/* thread CPU spent assisting */
+	_Atomic unsigned draining;	/* assist steps under way */
 } as;
 
 void gc_assist_start(struct gch_heap *h, uint64_t scan_expected,
@@ -83,6 +84,33 @@ uint64_t gc_assist_stop(void)
 bool gc_assist_active(struct gch_heap *h)
 {
 	return atomic_load_explicit(&as.h, memory_order_acquire) == h;
+}
+
+/*
+ * The background worker ran dry: wait for the assist steps under way, whose
+ * gray work is in their own buffers until they end, and say whether any
+ * came back to the pool.  Without it the worker stopped the world while
+ * an assist held the rest of the mark (a large object's next oblet, say):
+ * the stop found it in the pool, the world restarted, and after
+ * GC_TERM_RETRIES such tries the pause marked it all (churn: 9 ms pauses
+ * 2, most of its marking).  A step ends within ASSIST_STEP of scanning,
+ * and while the worker waits it hands out half its gray work.
+ */
+bool gc_assist_wait(void)
+{
+	bool more = false;
+
+	if (!atomic_load_explicit(&as.draining, memory_order_acquire))
+		return gc_pool_has_work();
+	gc_work_hungry(true);	/* the assists share half of what they hold */
+	while (atomic_load_explicit(&as.draining, memory_order_acquire)) {
+		more = gc_pool_has_work();
+		if (more)
+			break;
+		sched_yield();
+	}
+	gc_work_hungry(false);
+	return more || gc_pool_has_work();
 }
 
 void gc_assist_credit(uint64_t scanned)
@@ -131,6 +159,7 @@ static bool assist_step(struct gch_heap *h, uint64_t owe)
 		gc_nopreempt_exit();
 		return false;
 	}
+	atomic_fetch_add_explicit(&as.draining, 1, memory_order_acq_rel);
 	gc_work_init(&w, h);
 	gc_drain_budget(&w, owe);
 	paid = w.bytes_scanned > 0;
@@ -138,6 +167,8 @@ static bool assist_step(struct gch_heap *h, uint64_t owe)
 	atomic_fetch_add_explicit(&as.scan_assists, w.bytes_scanned,
 				  memory_order_relaxed);
 	gc_work_dispose(&w);	/* what is left goes back to the pool */
+	/* after the pool has it: gc_assist_wait() sees one or the other */
+	atomic_fetch_sub_explicit(&as.draining, 1, memory_order_acq_rel);
 	gc_barrier_marked(w.bytes_marked);
 	gc_nopreempt_exit();
 	c0 = gc_thread_cpu_ns() - c0;

@@ -662,7 +662,9 @@ static void mark_background(struct gc_heap *g)
 	g->dirty_lost = (g->cycle_dirty || g->cycle_verify) && !g->dirty_armed;
 	gc_work_init(&w, g->h);
 	for (unsigned tries = 0;; tries++) {
-		gc_bg_drain(g, &w, &clk);
+		do
+			gc_bg_drain(g, &w, &clk);
+		while (gc_assist_wait());
 		if (g->cycle_dirty && !g->dirty_lost &&
 		    !gc_dirty_rounds(g, &w, gc_bg_drain, &clk))
 			g->dirty_lost = true;

@@ -209,6 +209,8 @@ void gc_assist_start(struct gch_heap *h, uint64_t scan_expected,
 uint64_t gc_assist_stop(void);
 /* Background mark work done: credit against the mutators' debt. */
 void gc_assist_credit(uint64_t scanned);
+/* The worker ran dry: wait for assists under way; true if they left work. */
+bool gc_assist_wait(void);
 /* Bytes scanned so far this cycle, by every marker (the credit). */
 uint64_t gc_assist_scan_done(void);
 /* Of them, by assists. */

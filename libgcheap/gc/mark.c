@@ -109,9 +109,24 @@ static struct gc_wbuf *pool_get_empty(void)
 	return b;
 }
 
+/*
+ * Publish @b (or recycle it, empty).  A buffer that fits into the last one
+ * published is copied there: barrier flushes (up to GC_WB_ENTRIES each) and
+ * assists publish a few entries at a time, and while the background worker
+ * rests they piled up one 8 KiB buffer each -- 187 buffers, 1.5 MiB, for
+ * the big-heap benchmark's churn at host scale.
+ */
 static void pool_put(struct gc_wbuf *b)
 {
+	struct gc_wbuf *f;
+
 	pthread_mutex_lock(&pool.lock);
+	f = pool.full;
+	if (b->n && f && f->n + b->n <= GC_WBUF_OBJS) {
+		memcpy(f->obj + f->n, b->obj, b->n * sizeof(b->obj[0]));
+		f->n += b->n;
+		b->n = 0;
+	}
 	if (b->n) {
 		b->next = pool.full;
 		pool.full = b;
@@ -372,18 +387,32 @@ static inline bool typed_slot(const struct gch_span *s, uint32_t idx)
 #define GRAY_CLASS_SHIFT	56
 #define GRAY_ADDR_MASK		((1ULL << GRAY_CLASS_SHIFT) - 1)
 /*
- * A large object is scanned in oblets of OBLET_BYTES (Go's maxObletBytes):
- * its first scan covers the first oblet and queues one entry per further
- * oblet, tagged GRAY_OBLET in the class byte (no size class has it).  Whole,
- * an 8 MiB array of pointers was one unit of work: an assist or a worker
- * step could not stop inside it (a pause waited for it, an operation that
- * assisted took milliseconds), no idle marker could take half of it, and
- * all its children were queued at once -- a million entries, 8 MiB of work
- * buffers that stay mapped.  An oblet entry is not an object: it is never
- * marked, only scanned, and its object is already marked (black once all
- * its oblets are done).
+ * An object over OBLET_BYTES is scanned in oblets (Go's maxObletBytes, 128
+ * KiB there, for large objects only): its first scan covers the first
+ * oblet and queues one entry per further oblet, tagged GRAY_OBLET in the
+ * class byte (no size class has it).  Whole, an 8 MiB array of pointers
+ * was one unit of work: an assist or a worker step could not stop inside
+ * it (a pause waited for it, an operation that assisted took
+ * milliseconds), no idle marker could take half of it, and all its
+ * children were queued at once -- a million entries, 8 MiB of work buffers
+ * that stay mapped.
+ *
+ * The drain scans an oblet entry as soon as it pops it, not through the
+ * prefetch ring (gc_drain_budget): the ring takes up to PREFETCH_RING
+ * entries before it scans the first, so with a run of oblet entries on top
+ * of the gray set it scanned that many oblets back to back and queued all
+ * their children.  The big-heap benchmark's bucket array (8 MiB, 128 KiB
+ * oblets) had 422 work buffers (3.4 MiB, never unmapped) in use at its
+ * worst that way, and with 32 KiB objects scanned whole still 100.  Now an
+ * oblet's children lie over the next oblet's entry and are drained first,
+ * and every oblet entry stays in the gray set for other markers to take.
+ * 4 KiB oblets, small objects over that included, bound what one scan
+ * queues to 512 entries.
+ *
+ * An oblet entry is not an object: it is never marked, only scanned, and
+ * its object is already marked (black once all its oblets are done).
  */
-#define OBLET_BYTES		((uintptr_t)128 << 10)
+#define OBLET_BYTES		((uintptr_t)4 << 10)
 #define GRAY_OBLET		0xffu
 
 static inline uintptr_t gray_entry(const struct gch_span *s, uint32_t idx,
@@ -391,7 +420,7 @@ static inline uintptr_t gray_entry(const struct gch_span *s, uint32_t idx,
 {
 	unsigned cls = s->spanclass >> 1;
 
-	if (typed_slot(s, idx))
+	if (s->elemsize > OBLET_BYTES || typed_slot(s, idx))
 		return base;
 	return base | (uintptr_t)cls << GRAY_CLASS_SHIFT;
 }
@@ -576,29 +605,50 @@ GC_SCAN_INLINE void scan_part(struct gc_work *w, struct mark_view *v,
 		scan_conservative(w, v, lo, hi);
 }
 
-/* Oblet entry @lo: up to OBLET_BYTES of its large object (see above). */
+/*
+ * The oblet at @lo of object @idx of @s, which ends at @end; with @first,
+ * the object's first, whose scan queues the entries of the others (last
+ * first, so that they are popped in address order).
+ */
+static void scan_oblet_at(struct gc_work *w, struct mark_view *v,
+			  const struct gch_span *s, uint32_t idx,
+			  uintptr_t sbase, uintptr_t lo, uintptr_t end,
+			  bool first)
+{
+	uintptr_t hi = end - lo > OBLET_BYTES ? lo + OBLET_BYTES : end;
+
+	if (first && hi < end) {
+		uintptr_t a = lo + (end - lo - 1) / OBLET_BYTES * OBLET_BYTES;
+
+		for (; a >= hi; a -= OBLET_BYTES)
+			work_push(w, a | (uintptr_t)GRAY_OBLET <<
+				     GRAY_CLASS_SHIFT);
+	}
+	scan_part(w, v, s, idx, sbase, lo, hi);
+}
+
+/* The slot of @s holding @p; a large object's span has one. */
+static inline uint32_t slot_of(const struct gch_span *s, uintptr_t sbase,
+			       uintptr_t p)
+{
+	if (!(s->spanclass >> 1))
+		return 0;
+	return (uint32_t)(((uint64_t)(p - sbase) * s->divmul) >> 32);
+}
+
+/* Oblet entry @lo (see above). */
 static void scan_oblet(struct gc_work *w, struct mark_view *v, uintptr_t lo)
 {
-	uintptr_t sbase, end;
+	uintptr_t sbase;
 	struct gch_span *s = lookup(v, lo, &sbase);
+	uint32_t idx;
 
 	/* its object is marked: the span stays in use until the next sweep */
 	if (!s)
 		return;
-	end = sbase + s->elemsize;
-	scan_part(w, v, s, 0, sbase, lo,
-		  end - lo > OBLET_BYTES ? lo + OBLET_BYTES : end);
-}
-
-/* A large object's first oblet; the others go to the work queue. */
-static void scan_large(struct gc_work *w, struct mark_view *v,
-		       const struct gch_span *s, uintptr_t base)
-{
-	uintptr_t end = base + s->elemsize;
-
-	for (uintptr_t a = base + OBLET_BYTES; a < end; a += OBLET_BYTES)
-		work_push(w, a | (uintptr_t)GRAY_OBLET << GRAY_CLASS_SHIFT);
-	scan_part(w, v, s, 0, base, base, base + OBLET_BYTES);
+	idx = slot_of(s, sbase, lo);
+	scan_oblet_at(w, v, s, idx, sbase, lo,
+		      sbase + (uintptr_t)(idx + 1) * s->elemsize, false);
 }
 
 /* gc_set_proc_scan()'s hook; NULL until libgc.so.1 sets it. */
@@ -623,30 +673,23 @@ static void scan_looked_up(struct gc_work *w, struct mark_view *v,
 {
 	uintptr_t sbase, base;
 	struct gch_span *s = lookup(v, obj, &sbase);
-	bool large;
 	uint64_t d;
 	uint32_t idx;
 
 	if (!s || (s->spanclass & 1))
 		return;
-	large = s->elemsize > OBLET_BYTES && !(s->spanclass >> 1);
-	idx = large ? 0 : (uint32_t)(((uint64_t)(obj - sbase) * s->divmul) >> 32);
+	idx = slot_of(s, sbase, obj);
 	base = sbase + (uintptr_t)idx * s->elemsize;
 	if (typed_slot(s, idx) && (d = proc_descr(s, idx)) && proc_scan) {
 		v->bytes_scanned += s->elemsize;
 		proc_scan(w, base, s->elemsize, d);
 		return;
 	}
-	if (large) {
-		scan_large(w, v, s, sbase);
-		return;
-	}
-	if (typed_slot(s, idx))
-		scan_bitmap(w, v, base, base + s->elemsize,
-			    gch_load_acq(&s->ptrbits),
-			    (base - sbase) / GC_WORD);
+	if (s->elemsize > OBLET_BYTES)
+		scan_oblet_at(w, v, s, idx, sbase, base, base + s->elemsize,
+			      true);
 	else
-		scan_conservative(w, v, base, base + s->elemsize);
+		scan_part(w, v, s, idx, sbase, base, base + s->elemsize);
 }
 
 void gc_scan_object(struct gc_work *w, uintptr_t obj)
@@ -776,6 +819,7 @@ bool gc_drain_budget(struct gc_work *w, uint64_t budget)
 	uintptr_t ring[PREFETCH_RING], obj;
 	unsigned head = 0, n = 0, tick = 0;
 	struct mark_view v;
+	bool oblet;
 
 	view_init(&v, w);
 	for (;;) {
@@ -797,13 +841,23 @@ bool gc_drain_budget(struct gc_work *w, uint64_t budget)
 			view_flush(&v, w);
 			return true;
 		}
+		oblet = false;
 		while (n < PREFETCH_RING && work_pop(w, &obj)) {
+			/* at once, not through the ring: see OBLET_BYTES */
+			if (obj >> GRAY_CLASS_SHIFT == GRAY_OBLET) {
+				scan_oblet(w, &v, obj & GRAY_ADDR_MASK);
+				oblet = true;
+				break;
+			}
 			__builtin_prefetch((const void *)(obj & GRAY_ADDR_MASK));
 			ring[(head + n) % PREFETCH_RING] = obj;
 			n++;
 		}
-		if (!n)
+		if (!n) {
+			if (oblet)
+				continue;	/* it may have queued more */
 			break;
+		}
 		obj = ring[head];
 		head = (head + 1) % PREFETCH_RING;
 		n--;

@@ -318,21 +318,22 @@ static void test_typed(void)
 }
 
 /*
- * Large objects are scanned in 128 KiB oblets (mark.c): a pointer in any
- * oblet of a big array -- either side of each oblet boundary, and the last
- * word of a partial last oblet -- keeps its target; in a typed array only
- * the pointer words do, in every oblet.
+ * Objects over 4 KiB are scanned in 4 KiB oblets (mark.c), small and large
+ * objects alike: a pointer in any oblet of a big array -- either side of
+ * each oblet boundary, and the last word of a partial last oblet -- keeps
+ * its target; in a typed array only the pointer words do, in every oblet.
+ * Run on an array of a size class (3 oblets and a bit, about 12 KiB) and
+ * on a large one (40 oblets and a bit, about 160 KiB).
  */
-#define OBLET_WORDS	((128u << 10) / sizeof(void *))
-#define BIG_WORDS	(3 * OBLET_WORDS + 5)
+#define OBLET_WORDS	((4u << 10) / sizeof(void *))
 #define BIG_SAMPLES	8
 static gch_weak *big_live[2][BIG_SAMPLES], *big_dead[BIG_SAMPLES];
 
-static size_t big_sample(unsigned i)
+static size_t big_sample(unsigned i, size_t oblets, size_t words)
 {
-	static const size_t at[BIG_SAMPLES] = {
+	const size_t at[BIG_SAMPLES] = {
 		0, 2, OBLET_WORDS - 1, OBLET_WORDS, 2 * OBLET_WORDS - 2,
-		2 * OBLET_WORDS, 3 * OBLET_WORDS, BIG_WORDS - 1,
+		2 * OBLET_WORDS, oblets * OBLET_WORDS, words - 1,
 	};
 
 	return at[i];
@@ -348,10 +349,11 @@ static __attribute__((noinline)) void *target(gch_weak **w, uintptr_t tag)
 }
 
 static __attribute__((noinline)) void fill_big(void **conservative,
-					       uintptr_t *typed)
+					       uintptr_t *typed, size_t oblets,
+					       size_t words)
 {
 	for (unsigned i = 0; i < BIG_SAMPLES; i++) {
-		size_t at = big_sample(i);
+		size_t at = big_sample(i, oblets, words);
 
 		/* typed: even words are data, odd words pointers */
 		conservative[at] = target(&big_live[0][i], 0xb10 + i);
@@ -361,18 +363,19 @@ static __attribute__((noinline)) void fill_big(void **conservative,
 	}
 }
 
-static void test_large_pointers(void)
+static void test_large_pointers(size_t oblets)
 {
+	const size_t words = oblets * OBLET_WORDS + 5;
 	uint64_t map = 0x2;
-	void **volatile big = gch_malloc(h, BIG_WORDS * sizeof(void *));
+	void **volatile big = gch_malloc(h, words * sizeof(void *));
 	uintptr_t *volatile typed = gch_malloc_typed(
-			h, (BIG_WORDS + 1) * sizeof(void *), &map, 2);
+			h, (words + 1) * sizeof(void *), &map, 2);
 	unsigned kept = 0, dropped = 0;
 
 	CHECK(big && typed, "large arrays: %s", strerror(errno));
 	if (!big || !typed)
 		return;
-	fill_big(big, typed);
+	fill_big(big, typed, oblets, words);
 	collect();
 	collect();
 	for (unsigned i = 0; i < BIG_SAMPLES; i++) {
@@ -382,11 +385,12 @@ static void test_large_pointers(void)
 		kept += a && a[0] == 0xb10 + i && b && b[0] == 0xb20 + i;
 		dropped += gch_weak_get(big_dead[i]) == NULL;
 	}
-	CHECK(kept == BIG_SAMPLES, "targets in every oblet kept: %u of %u",
+	CHECK(kept == BIG_SAMPLES,
+	      "%zu oblets: targets in every oblet kept: %u of %u", oblets,
 	      kept, BIG_SAMPLES);
 	CHECK(dropped >= BIG_SAMPLES - 1,	/* one may be a stale stack copy */
-	      "typed data words keep nothing: %u of %u freed", dropped,
-	      BIG_SAMPLES);
+	      "%zu oblets: typed data words keep nothing: %u of %u freed",
+	      oblets, dropped, BIG_SAMPLES);
 	for (unsigned i = 0; i < BIG_SAMPLES; i++) {
 		gch_weak_free(big_live[0][i]);
 		gch_weak_free(big_live[1][i]);
@@ -511,7 +515,8 @@ int main(void)
 	test_interior_and_noscan();
 	test_registers();
 	test_large();
-	test_large_pointers();
+	test_large_pointers(3);
+	test_large_pointers(40);
 	test_finalizers();
 	test_typed();
 	test_background_sweep();
