@@ -17,6 +17,11 @@ void compat_force_nobarrier(void);
 /* Stop-the-world cycles from now on (mark procedures); waits for a
  * concurrent cycle to end. */
 void compat_procs_stw(void);
+/* Up to @want objects of @size bytes (a multiple of 16, small) into @out,
+ * which must be on the caller's stack; how many (alloc.c's
+ * gch_malloc_many). */
+size_t compat_malloc_many(gch_heap *h, size_t size, bool noscan, void **out,
+			  size_t want);
 /* Whether the object starting at @p was allocated noscan. */
 bool compat_is_noscan(gch_heap *h, const void *p);
 

@@ -55,6 +55,14 @@ bool compat_is_noscan(gch_heap *h, const void *p)
 	return s && (s->spanclass & 1);
 }
 
+size_t compat_malloc_many(gch_heap *h, size_t size, bool noscan, void **out,
+			  size_t want)
+{
+	if (size < 16 || size > GCH_MAX_SMALL)
+		return 0;
+	return gch_malloc_many(h, size, noscan, out, want);
+}
+
 int compat_set_finalizer(gch_heap *h, void *obj, gch_finalizer_fn fn,
 			 void *arg, enum compat_fin_order order)
 {

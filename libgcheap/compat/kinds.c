@@ -227,6 +227,10 @@ void GC_generic_malloc_many(size_t lb, int k, void **result)
 	want = MANY_BYTES / lb;
 	want = want < 1 ? 1 : want > MANY_MAX ? MANY_MAX : want;
 	compat_fin_poll();
+	/* the built-in kinds (many_one's 0-3) in bulk, then one at a time */
+	if (k >= 0 && k <= 3)
+		n = compat_malloc_many(h, compat_granules(lb), k == 0 || k == 3,
+				       objs, want);
 	while (n < want && (objs[n] = many_one(h, lb, k)))
 		n++;
 	if (!n && !GC_is_disabled()) {

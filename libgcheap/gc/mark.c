@@ -57,6 +57,9 @@ static struct {
 	pthread_mutex_t lock;
 	struct gc_wbuf *full;		/* under lock */
 	struct gc_wbuf *empty;		/* under lock */
+	/* under lock: never used buffers of the newest chunk, in order (so
+	 * that a chunk's pages are touched only as its buffers are needed) */
+	struct gc_wbuf *fresh, *fresh_end;
 	_Atomic size_t nfull;		/* written under lock, read racily */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -87,7 +90,7 @@ static struct gc_wbuf *pool_get_empty(void)
 	struct gc_wbuf *b;
 
 	pthread_mutex_lock(&pool.lock);
-	if (!pool.empty) {
+	if (!pool.empty && pool.fresh == pool.fresh_end) {
 		struct gc_wbuf *chunk = mmap(NULL, WBUF_CHUNK,
 					     PROT_READ | PROT_WRITE,
 					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -96,13 +99,15 @@ static struct gc_wbuf *pool_get_empty(void)
 			pthread_mutex_unlock(&pool.lock);
 			return NULL;
 		}
-		for (size_t i = 0; i < WBUF_CHUNK / sizeof(*chunk); i++) {
-			chunk[i].next = pool.empty;
-			pool.empty = &chunk[i];
-		}
+		pool.fresh = chunk;
+		pool.fresh_end = chunk + WBUF_CHUNK / sizeof(*chunk);
 	}
-	b = pool.empty;
-	pool.empty = b->next;
+	if (pool.empty) {
+		b = pool.empty;
+		pool.empty = b->next;
+	} else {
+		b = pool.fresh++;
+	}
 	pthread_mutex_unlock(&pool.lock);
 	b->n = 0;
 	b->next = NULL;

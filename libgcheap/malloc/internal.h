@@ -484,6 +484,8 @@ struct gch_heap {
 	struct gch_mcache *caches;
 	uint32_t nthreads;
 	struct gch_span *span_pool;	/* free struct gch_span, via next */
+	/* never used records of the newest chunk, handed out in order */
+	struct gch_span *span_fresh, *span_fresh_end;
 	void *span_chunks;		/* mmap'ed chunks, for close */
 	uint64_t *bits_free[GCH_BITMAP_WORDS + 1];	/* gcbits.c */
 	void *bits_chunks;
@@ -519,6 +521,9 @@ void *gch_mcache_refill_try(struct gch_heap *h, unsigned spanclass)
 	GCH_HIDDEN;
 void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
 	GCH_HIDDEN;
+/* Several small objects of one size at once (alloc.c; libgc.so.1). */
+size_t gch_malloc_many(struct gch_heap *h, size_t size, unsigned noscan,
+		       void **out, size_t want) GCH_HIDDEN;
 
 /* The span holding address @p, or NULL: O(1) through the page map. */
 static inline struct gch_span *gch_span_of(struct gch_heap *h, uintptr_t p)

@@ -49,7 +49,7 @@ static struct gch_span *span_pool_get(struct gch_heap *h, uint32_t words)
 		gch_unlock(&h->lock);
 		return NULL;
 	}
-	if (!h->span_pool) {
+	if (!h->span_pool && h->span_fresh == h->span_fresh_end) {
 		struct span_chunk *ch = mmap(NULL, SPAN_CHUNK_BYTES,
 					     PROT_READ | PROT_WRITE,
 					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -62,13 +62,20 @@ static struct gch_span *span_pool_get(struct gch_heap *h, uint32_t words)
 		ch->nspans = (SPAN_CHUNK_BYTES - sizeof(*ch)) / sizeof(ch->spans[0]);
 		ch->next = h->span_chunks;
 		h->span_chunks = ch;
-		for (size_t i = ch->nspans; i-- > 0;) {
-			ch->spans[i].next = h->span_pool;
-			h->span_pool = &ch->spans[i];
-		}
+		/*
+		 * Handed out in order, not threaded onto span_pool: linking
+		 * them all wrote to every record, and a small heap kept the
+		 * whole 256 KiB chunk resident for a few spans.
+		 */
+		h->span_fresh = ch->spans;
+		h->span_fresh_end = ch->spans + ch->nspans;
 	}
-	s = h->span_pool;
-	h->span_pool = s->next;
+	if (h->span_pool) {
+		s = h->span_pool;
+		h->span_pool = s->next;
+	} else {
+		s = h->span_fresh++;
+	}
 	s->bitmem = bits;
 	s->bitwords = words;
 	gch_unlock(&h->lock);

@@ -49,11 +49,14 @@ struct node {
 static gch_heap *h;
 static atomic_int stop;
 
+static atomic_int collector_done;
+
 static void *collector(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&stop))
 		gch_gc(h);
+	atomic_store(&collector_done, 1);
 	return NULL;
 }
 
@@ -181,6 +184,14 @@ static int child(bool barrier, int out)
 		move(a_hidden, b, false, barrier);
 	}
 	atomic_store(&stop, 1);
+	/*
+	 * Blocking naps, not pthread_join() alone: this thread is attached,
+	 * and under ThreadSanitizer a thread blocked in pthread_join() never
+	 * took the stop signal of the collector's last cycle (it hung for
+	 * minutes); a stop takes a napping thread as parked.
+	 */
+	while (!atomic_load(&collector_done))
+		nap_us(1000);
 	pthread_join(th, NULL);
 	gch_gc_stats(h, &st);
 	dprintf(out, "cycles %llu\n", (unsigned long long)st.cycles);

@@ -254,6 +254,56 @@ static void test_many_ptrfree(void)
 	keep = NULL;
 }
 
+/*
+ * Batches past a window (a span's 64 slots) and a span: every object of
+ * every call distinct, of at least the size asked, zeroed but for the
+ * link.  The pointerful chains are kept in a traced array, so that
+ * collections in between lose none; the pointer-free ones are made with
+ * no collection in between (their links are not traced).
+ */
+#define MANY_CALLS	40
+static void *chains[2][MANY_CALLS];
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void test_many_batches(void)
+{
+	static uintptr_t all[2 * MANY_CALLS * 256];
+	size_t n = 0, bad = 0, dup = 0;
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < MANY_CALLS; i++) {
+			size_t lb = k ? 48 : 80;
+
+			GC_generic_malloc_many(lb, k ? GC_I_PTRFREE :
+					       GC_I_NORMAL, &chains[k][i]);
+			for (void *c = chains[k][i]; c; c = *(void **)c) {
+				bad += GC_size(c) < lb ||
+				       !GC_is_heap_ptr(c) ||
+				       ((char *)c)[lb - 1] != 0;
+				if (n < sizeof(all) / sizeof(all[0]))
+					all[n++] = (uintptr_t)c;
+			}
+			/* a pointer-free chain's links keep nothing */
+			if (!k && i % 8 == 0)
+				collect(1);
+		}
+	qsort(all, n, sizeof(all[0]), cmp_ptr);
+	for (size_t i = 1; i < n; i++)
+		dup += all[i] < all[i - 1] + 48;
+	CHECK(n >= 2 * MANY_CALLS * 2, "%zu objects in %d calls", n,
+	      2 * MANY_CALLS);
+	CHECK(!bad, "%zu objects too small, outside the heap or not zeroed",
+	      bad);
+	CHECK(!dup, "%zu objects overlap", dup);
+	memset(chains, 0, sizeof(chains));
+}
+
 static void test_misc(void)
 {
 	void **fl = GC_new_free_list();
@@ -283,6 +333,7 @@ int main(void)
 	test_uncollectable_kind();
 	test_many_normal();
 	test_many_ptrfree();
+	test_many_batches();
 	test_misc();
 	return report("compat_kinds_test");
 }
