@@ -328,6 +328,7 @@ void gc_mark_parallel(struct gc_work *w, bool want_parallel);
 void gc_mark_set_concurrent(bool on);
 /* The shared pool has gray buffers (exact only with the world stopped). */
 bool gc_pool_has_work(void);
+size_t gc_pool_buffers(void);
 /* A thread wants gray work during a concurrent mark (on), or no longer. */
 void gc_work_hungry(bool on);
 /* Is the object containing @p marked?  (with the world stopped) */

@@ -1006,6 +1006,12 @@ bool gc_pool_has_work(void)
 	return atomic_load(&pool.nfull) != 0;
 }
 
+/* Buffers of gray work in the shared pool (racy). */
+size_t gc_pool_buffers(void)
+{
+	return atomic_load_explicit(&pool.nfull, memory_order_relaxed);
+}
+
 /*
  * Mark everything reachable from w's gray objects with @want_parallel
  * deciding whether helpers join (the caller knows whether the heap is big
