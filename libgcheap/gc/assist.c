@@ -98,19 +98,34 @@ bool gc_assist_active(struct gch_heap *h)
  */
 bool gc_assist_wait(void)
 {
-	bool more = false;
-
-	if (!atomic_load_explicit(&as.draining, memory_order_acquire))
-		return gc_pool_has_work();
-	gc_work_hungry(true);	/* the assists share half of what they hold */
-	while (atomic_load_explicit(&as.draining, memory_order_acquire)) {
-		more = gc_pool_has_work();
-		if (more)
-			break;
-		sched_yield();
+	if (atomic_load_explicit(&as.draining, memory_order_acquire)) {
+		gc_work_hungry(true);	/* the assists share half their work */
+		while (atomic_load_explicit(&as.draining,
+					    memory_order_acquire) &&
+		       !gc_pool_has_work())
+			sched_yield();
+		gc_work_hungry(false);
 	}
-	gc_work_hungry(false);
-	return more || gc_pool_has_work();
+	return gc_pool_has_work();
+}
+
+/*
+ * Drain about @budget bytes of gray work beside the worker's own: with a
+ * gc_work of its own, which starts empty and so pops from the shared pool;
+ * the scan is credit, its marks live bytes (as the barrier's), what is
+ * left goes back to the pool.  An assist step's, and the worker's when the
+ * pool backs up (bgmark.c).  Returns the bytes scanned.
+ */
+uint64_t gc_drain_apart(struct gch_heap *h, uint64_t budget)
+{
+	struct gc_work w;
+
+	gc_work_init(&w, h);
+	gc_drain_budget(&w, budget);
+	gc_assist_credit(w.bytes_scanned);
+	gc_work_dispose(&w);
+	gc_barrier_marked(w.bytes_marked);
+	return w.bytes_scanned;
 }
 
 void gc_assist_credit(uint64_t scanned)
@@ -150,8 +165,7 @@ static uint64_t debt(struct gch_heap *h)
 static bool assist_step(struct gch_heap *h, uint64_t owe)
 {
 	int64_t c0 = gc_thread_cpu_ns();
-	struct gc_work w;
-	bool paid;
+	uint64_t scanned;
 
 	gc_nopreempt_enter();
 	/* the cycle may have ended between the check and the section */
@@ -160,22 +174,18 @@ static bool assist_step(struct gch_heap *h, uint64_t owe)
 		return false;
 	}
 	atomic_fetch_add_explicit(&as.draining, 1, memory_order_acq_rel);
-	gc_work_init(&w, h);
-	gc_drain_budget(&w, owe);
-	paid = w.bytes_scanned > 0;
-	gc_assist_credit(w.bytes_scanned);
-	atomic_fetch_add_explicit(&as.scan_assists, w.bytes_scanned,
-				  memory_order_relaxed);
-	gc_work_dispose(&w);	/* what is left goes back to the pool */
-	/* after the pool has it: gc_assist_wait() sees one or the other */
+	scanned = gc_drain_apart(h, owe);
+	/* after the pool has what is left: gc_assist_wait() sees one or
+	 * the other */
 	atomic_fetch_sub_explicit(&as.draining, 1, memory_order_acq_rel);
-	gc_barrier_marked(w.bytes_marked);
+	atomic_fetch_add_explicit(&as.scan_assists, scanned,
+				  memory_order_relaxed);
 	gc_nopreempt_exit();
 	c0 = gc_thread_cpu_ns() - c0;
 	atomic_fetch_add_explicit(&as.assist_ns, (uint64_t)c0,
 				  memory_order_relaxed);
 	gc_limiter_account((uint64_t)c0);
-	return paid;
+	return scanned > 0;
 }
 
 /*

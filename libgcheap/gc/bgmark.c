@@ -144,23 +144,9 @@ static int64_t bg_step_done(struct gc_heap *g, int64_t *last, bool idle)
  * there.  In the big-heap benchmark's churn the objects the deletion
  * barrier shaded piled up so: 145 buffers (1.2 MiB) at host scale, more
  * the longer the mark.  Past GC_BG_BACKLOG buffers a step drains the
- * pool's first, with a gc_work of its own (empty, so that it pops from
- * the pool), before going on with the heap.
+ * pool's first (gc_drain_apart), before going on with the heap.
  */
 #define GC_BG_BACKLOG		8
-
-static void bg_drain_backlog(struct gch_heap *h, uint64_t budget)
-{
-	struct gc_work bw;
-
-	if (gc_pool_buffers() < GC_BG_BACKLOG)
-		return;
-	gc_work_init(&bw, h);
-	gc_drain_budget(&bw, budget);
-	gc_assist_credit(bw.bytes_scanned);
-	gc_barrier_marked(bw.bytes_marked);	/* live bytes, as an assist's */
-	gc_work_dispose(&bw);			/* what is left to the pool */
-}
 
 /*
  * Drain beside the program, in steps, so that assisting threads see the
@@ -177,7 +163,8 @@ void gc_bg_drain(struct gc_heap *g, struct gc_work *w, void *arg)
 	for (;;) {
 		budget = boost || bg_share() >= 1.0 ? GC_BG_STEP :
 			 GC_BG_STEP_FRAC;
-		bg_drain_backlog(g->h, budget);
+		if (gc_pool_buffers() >= GC_BG_BACKLOG)
+			gc_drain_apart(g->h, budget);
 		if (!gc_drain_budget(w, budget))
 			break;
 		gc_assist_credit(w->bytes_scanned - scanned);

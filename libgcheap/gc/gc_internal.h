@@ -211,6 +211,9 @@ uint64_t gc_assist_stop(void);
 void gc_assist_credit(uint64_t scanned);
 /* The worker ran dry: wait for assists under way; true if they left work. */
 bool gc_assist_wait(void);
+/* Drain about @budget bytes from the shared pool, apart from any marker's
+ * own buffers, as credit; the bytes scanned. */
+uint64_t gc_drain_apart(struct gch_heap *h, uint64_t budget);
 /* Bytes scanned so far this cycle, by every marker (the credit). */
 uint64_t gc_assist_scan_done(void);
 /* Of them, by assists. */
@@ -328,6 +331,7 @@ void gc_mark_parallel(struct gc_work *w, bool want_parallel);
 void gc_mark_set_concurrent(bool on);
 /* The shared pool has gray buffers (exact only with the world stopped). */
 bool gc_pool_has_work(void);
+/* How many (racy). */
 size_t gc_pool_buffers(void);
 /* A thread wants gray work during a concurrent mark (on), or no longer. */
 void gc_work_hungry(bool on);
