@@ -285,9 +285,8 @@ struct gc_work {
 	struct gch_heap *h;
 	/* the heap's geometry, read once per drain: base, bytes of created
 	 * arenas (a concurrent marker will also see arenas created later only
-	 * through objects allocated black), page map and span slots */
+	 * through objects allocated black) and span slots */
 	uintptr_t heap_base, heap_limit;
-	const uint64_t *pagemap;
 	const uint64_t *spanslots;
 	struct gc_wbuf *cur, *alt;
 	uint64_t bytes_marked;

@@ -8,10 +8,12 @@
  * One PROT_NONE reservation of max_arenas * 64 MiB at h->base; arena i is
  * mapped (kernel) or made accessible (host) at base + i * 64 MiB, so heap
  * page p is at base + p * 8 KiB.  h->pagemap[p] is the kernel's page-map
- * entry (GCH_PME_*) and h->spanslots[first page of a span] holds the address
- * of that span's struct gch_span; together they take any address to its span
- * in O(1).  Entries are only read for pages below h->mapped_pages (the
- * kernel's page map raises SIGBUS past the created arenas).
+ * entry (GCH_PME_*); h->spanslots[p] holds the address of the struct
+ * gch_span of the span that page p is in, 0 for a free page (written for
+ * every page of a span when it is created, cleared for every page when it
+ * is released), so any address reaches its span in one load.  Entries are
+ * only read for pages below h->mapped_pages (the kernel's maps raise SIGBUS
+ * past the created arenas).
  *
  * Allocation path (Go's mcache -> mcentral -> page heap)
  * ------------------------------------------------------
@@ -525,19 +527,15 @@ void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
 size_t gch_malloc_many(struct gch_heap *h, size_t size, unsigned noscan,
 		       void **out, size_t want) GCH_HIDDEN;
 
-/* The span holding address @p, or NULL: O(1) through the page map. */
+/* The span holding address @p, or NULL: its page's span slot. */
 static inline struct gch_span *gch_span_of(struct gch_heap *h, uintptr_t p)
 {
 	uintptr_t off = p - h->base;
-	uint64_t pme;
 
 	if (off >= gch_load_acq(&h->mapped_pages) << GCH_PAGE_SHIFT)
 		return NULL;
-	pme = gch_load(&h->pagemap[off >> GCH_PAGE_SHIFT]);
-	if (!pme)
-		return NULL;
 	return (struct gch_span *)(uintptr_t)
-		gch_load_acq(&h->spanslots[GCH_PME_START(pme)]);
+		gch_load_acq(&h->spanslots[off >> GCH_PAGE_SHIFT]);
 }
 
 /* ---- fast paths ----------------------------------------------------------- */

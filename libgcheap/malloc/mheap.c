@@ -96,8 +96,11 @@ static void span_pool_put(struct gch_heap *h, struct gch_span *s)
 
 /*
  * A new span of @npages for span class @spanclass: pages from the page layer,
- * metadata from the pool, published in the span slot last (release) so that
- * whoever finds it through the page map sees it initialised.
+ * metadata from the pool, published in the span slot of each of its pages
+ * last (release) so that whoever finds it there sees it initialised.  One
+ * store per page (Go's mheap.setSpans): a pointer's span is then one load
+ * away, where the page map's entry and the first page's slot were two
+ * dependent ones, and every candidate pointer the collector marks pays it.
  * NULL with errno ENOMEM when either runs out.
  */
 struct gch_span *gch_span_new(struct gch_heap *h, unsigned spanclass,
@@ -127,14 +130,16 @@ struct gch_span *gch_span_new(struct gch_heap *h, unsigned spanclass,
 	s->sweepgen = gch_load(&h->sweepgen);
 	gch_add(&h->span_bytes, (uint64_t)npages << GCH_PAGE_SHIFT);
 	gch_add(&h->nspans, 1);
-	gch_store_rel(&h->spanslots[page], (uint64_t)(uintptr_t)s);
+	for (uint32_t i = 0; i < npages; i++)
+		gch_store_rel(&h->spanslots[page + i], (uint64_t)(uintptr_t)s);
 	return s;
 }
 
 /*
  * Give @n spans back to the page layer in one batch (the sweeper's path).
- * The spans must be off every list and cache.  Their slots are cleared before
- * the pages go, so no later page-map hit finds the dead metadata.
+ * The spans must be off every list and cache.  The slots of all their pages
+ * are cleared before the pages go, so no later lookup finds the dead
+ * metadata.
  */
 void gch_span_release(struct gch_heap *h, struct gch_span **spans,
 		      uint32_t n)
@@ -150,7 +155,8 @@ void gch_span_release(struct gch_heap *h, struct gch_span **spans,
 			struct gch_span *s = spans[done + i];
 
 			assert(!s->incache && s->state == GCH_SPAN_INUSE);
-			gch_store_rel(&h->spanslots[s->page], 0);
+			for (uint32_t k = 0; k < s->npages; k++)
+				gch_store_rel(&h->spanslots[s->page + k], 0);
 			refs[i].page = s->page;
 			refs[i].npages = s->npages;
 			bytes += (uint64_t)s->npages << GCH_PAGE_SHIFT;

@@ -177,8 +177,10 @@ static __attribute__((noinline)) gch_weak *make_large(unsigned char **keep)
 static void test_large(void)
 {
 	unsigned char **keep = calloc(1, sizeof(*keep));
+	volatile uintptr_t hidden;	/* ~address: no pointer on the stack */
 	gch_weak *w, *wd;
 	struct gch_gc_stats a, b;
+	bool ok = true;
 
 	gch_add_roots(keep, sizeof(*keep), NULL);
 	w = make_large(keep);
@@ -188,12 +190,39 @@ static void test_large(void)
 	CHECK(gch_weak_get(w) == *keep, "live large object kept");
 	CHECK((*keep)[(1 << 20) - 1] == 0x5a, "large contents");
 	CHECK(gch_weak_get(wd) == NULL, "dead large object reclaimed");
+	/*
+	 * Every page of a span finds it (mark.c looks a pointer's span up
+	 * in its own page's slot): a pointer into the last page alone keeps
+	 * the object, and once it is gone no page of it finds a span.
+	 */
+	hidden = ~(uintptr_t)*keep;
+	*keep += (1 << 20) - 1;
+#define BIG	((uintptr_t)~hidden)
+	for (size_t off = 0; off < (1 << 20); off += GCH_PAGE_SIZE)
+		ok &= gch_span_of(h, BIG + off) == gch_span_of(h, BIG);
+	CHECK(ok && gch_span_of(h, BIG), "every page finds the span");
+	collect();
+	collect();
+	CHECK((uintptr_t)gch_weak_get(w) == BIG,
+	      "a pointer into its last page keeps it");
+	CHECK((uintptr_t)gch_base(h, *keep) == BIG, "base from its last page");
 	gch_gc_stats(h, &a);
 	*keep = NULL;
 	collect();
 	collect();
 	gch_gc_stats(h, &b);
 	CHECK(gch_weak_get(w) == NULL, "large object reclaimed once dropped");
+	for (size_t off = 0; off < (1 << 20); off += GCH_PAGE_SIZE) {
+		struct gch_span *s = gch_span_of(h, BIG + off);
+
+		/* 0, or a new span that took the page since */
+		ok &= !s || (s->state == GCH_SPAN_INUSE &&
+			     s->base <= BIG + off &&
+			     BIG + off < s->base +
+			     ((uintptr_t)s->npages << GCH_PAGE_SHIFT));
+	}
+#undef BIG
+	CHECK(ok, "no page of it finds the dead span");
 	CHECK(b.heap_span_bytes < a.heap_span_bytes,
 	      "its span went back (%llu -> %llu)",
 	      (unsigned long long)a.heap_span_bytes,

@@ -36,10 +36,12 @@
  *                      of an arena that does not exist yet raises SIGBUS.
  *  GCH_MMAP_SPANSLOTS  the span slots: same size and layout as the page map,
  *                      PROT_READ|PROT_WRITE.  One __u64 per heap page that the
- *                      kernel never reads; the slot of a span's first page
- *                      belongs to userspace while the span is allocated (for
- *                      its span-metadata index).  The kernel sets the slots of
- *                      a span's pages to 0 when it allocates the span.
+ *                      kernel never reads; the slots of a span's pages belong
+ *                      to userspace while the span is allocated (libgcheap
+ *                      stores its span-metadata address in every one of them,
+ *                      so that any address finds its span in one load).  The
+ *                      kernel sets the slots of a span's pages to 0 when it
+ *                      allocates the span, and touches no other slot.
  *
  * Any other offset (one inside a region, or past the last arena), a length
  * that is not exactly the region's size, MAP_PRIVATE, or PROT_EXEC gives
