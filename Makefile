@@ -134,8 +134,10 @@ else
 		$(MAKE) -C bench report
 endif
 
-# BPF programs, gcheap-trace (build/bpf) and their VM tests (build/vmtests-bpf)
-bpf: kernel-bits
+# BPF programs, gcheap-trace (build/bpf) and their VM tests (build/vmtests-bpf).
+# After lib: bpf/'s prof_target links libgcheap.a and makes it itself, and
+# under make -j two makes in libgcheap/ at once would write the same objects.
+bpf: kernel-bits lib
 ifeq ($(HAVE_BPF),)
 	@echo "bpf: no bpf/Makefile yet, nothing to build"
 else
