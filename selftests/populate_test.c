@@ -388,6 +388,63 @@ TEST_F(pop, zeroed_after_release_and_repopulation)
 	EXPECT_BALANCED(&st, self->spg);
 }
 
+/*
+ * The module takes a populated run's pages as one block where it can
+ * (kmod/arena.c, GCH_POPULATE_ORDER) and splits it: every page must still
+ * be released on its own.  A 16-page span populated at once, then half of
+ * its pages freed and released while the other half stays in a span: the
+ * released half reads zero when populated again, the kept half keeps its
+ * bytes, and the counters balance.
+ */
+TEST_F(pop, half_a_populated_run_released)
+{
+	struct pop_span a, b, c, d;
+	struct gch_stats st;
+	__u64 released = 0;
+	char *p;
+
+	ASSERT_EQ(0, alloc_pop(self->fd, GCH_POPULATE_MAX_PAGES, &a));
+	ASSERT_EQ(SPAN_BYTES(GCH_POPULATE_MAX_PAGES), a.populated_bytes);
+	p = gch_page_addr(self->base, a.page);
+	for (size_t off = 0; off < SPAN_BYTES(GCH_POPULATE_MAX_PAGES);
+	     off += self->spg)
+		p[off] = (char)(1 + off / self->spg);
+	ASSERT_EQ(0, gch_free1(self->fd, a.page, GCH_POPULATE_MAX_PAGES));
+
+	/* the same pages again, as two spans: resident, nothing populated */
+	ASSERT_EQ(0, alloc_pop(self->fd, GCH_POPULATE_MAX_PAGES / 2, &b));
+	ASSERT_EQ(0, alloc_pop(self->fd, GCH_POPULATE_MAX_PAGES / 2, &c));
+	ASSERT_EQ(a.page, b.page);
+	ASSERT_EQ(a.page + GCH_POPULATE_MAX_PAGES / 2, c.page);
+	EXPECT_EQ(0, b.populated_bytes + c.populated_bytes);
+
+	/* release the first half only */
+	ASSERT_EQ(0, gch_free1(self->fd, b.page, GCH_POPULATE_MAX_PAGES / 2));
+	ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL, 0, &released));
+	EXPECT_EQ(SPAN_BYTES(GCH_POPULATE_MAX_PAGES / 2), released);
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(SPAN_BYTES(GCH_POPULATE_MAX_PAGES / 2), st.resident_bytes);
+	EXPECT_BALANCED(&st, self->spg);
+	for (size_t off = SPAN_BYTES(GCH_POPULATE_MAX_PAGES / 2);
+	     off < SPAN_BYTES(GCH_POPULATE_MAX_PAGES); off += self->spg)
+		EXPECT_EQ((char)(1 + off / self->spg), p[off]);
+
+	/* the released half comes back populated and zero */
+	ASSERT_EQ(0, alloc_pop(self->fd, GCH_POPULATE_MAX_PAGES / 2, &d));
+	EXPECT_EQ(b.page, d.page);
+	EXPECT_EQ(GCH_SPAN_ZEROED, d.out_flags);
+	EXPECT_EQ(SPAN_BYTES(GCH_POPULATE_MAX_PAGES / 2), d.populated_bytes);
+	EXPECT_TRUE(all_zero(p, SPAN_BYTES(GCH_POPULATE_MAX_PAGES / 2)));
+
+	/* and everything goes back */
+	ASSERT_EQ(0, gch_free1(self->fd, c.page, GCH_POPULATE_MAX_PAGES / 2));
+	ASSERT_EQ(0, gch_free1(self->fd, d.page, GCH_POPULATE_MAX_PAGES / 2));
+	ASSERT_EQ(0, gch_scavenge(self->fd, GCH_SCAVENGE_ALL, 0, &released));
+	ASSERT_EQ(0, gch_stats(self->fd, &st));
+	EXPECT_EQ(0, st.resident_bytes);
+	EXPECT_BALANCED(&st, self->spg);
+}
+
 TEST_F(pop, hard_limit_refuses_before_populating)
 {
 	struct pop_span a;
