@@ -48,18 +48,20 @@
  * pages for the empty table entries, installs them in the table under one
  * res_lock hold (the same bookkeeping as a fault, counted in heap->populated
  * instead of heap->faults), and maps them with one vm_insert_pages() call per
- * contiguous run.  A run of empty entries takes its pages as one block of up
- * to 2^GCH_POPULATE_ORDER (128 KiB) split into single pages, when the page
- * allocator has one free without reclaim or compaction: one allocation, one
- * memory cgroup charge and one pass of zeroing per block instead of per
- * page, the first-touch costs that transparent huge pages spare anonymous
- * memory.  Measured under TCG, that took a populated 8 KiB span from 7.2 to
- * 5.8 us (bench/kmod-populate.md).  Measured under TCG (bench/kmod-populate.md), an 8 KiB
+ * contiguous run.  Measured under TCG (bench/kmod-populate.md), an 8 KiB
  * span's two first-touch faults cost about 14 us, running the same handler
  * through MADV_POPULATE_WRITE from the library about 12 us (in a syscall of
  * its own: populating ahead of the span would make the next spans
  * non-ZEROED), populating here about 5.5 us, inside a syscall the library
- * makes anyway.  Fault-around in the handler would still take one fault per
+ * makes anyway.  A run of empty entries takes its pages as one block of up
+ * to 2^GCH_POPULATE_ORDER (128 KiB) split into single pages, when the page
+ * allocator has one free without reclaim or compaction: one allocation, one
+ * memory cgroup charge and one pass of zeroing per block instead of per
+ * page, the first-touch costs that transparent huge pages spare anonymous
+ * memory (the arenas' mapping cannot have huge pages: VM_MIXEDMAP and
+ * VM_DONTEXPAND are in VM_NO_KHUGEPAGED).  That took a populated span in a
+ * batch of 16 from 7.8 to 6.1 us, under anonymous memory with huge pages
+ * (6.6).  Fault-around in the handler would still take one fault per
  * span (a small span is one heap page, two system pages: it saves half), and
  * populating untouched pages on an ordinary fault would make residency, and
  * with it GCH_SPAN_ZEROED, coarser for every user.  It is opt-in because only
