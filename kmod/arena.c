@@ -510,7 +510,8 @@ static unsigned int gch_populate_alloc(struct gch_heap *heap,
 
 	if (*blocks && want > 1) {
 		order = min_t(unsigned int, ilog2(want), GCH_POPULATE_ORDER);
-		page = alloc_pages(gfp & ~__GFP_DIRECT_RECLAIM, order);
+		/* no kswapd either: a missing block wakes no one to make it */
+		page = alloc_pages(gfp & ~__GFP_RECLAIM, order);
 		if (page)
 			split_page(page, order);
 		else
