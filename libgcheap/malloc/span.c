@@ -11,8 +11,9 @@
  *    window since it was opened (win_free - popcount(cache) of them); it is
  *    brought up to date whenever the window closes (refill or uncache).
  *  - allocbits only change when the collector sweeps (mark bits become alloc
- *    bits and win_index goes back to 0); until then a fresh span's alloc bits
- *    are all zero and its windows simply walk the span.
+ *    bits and win_index goes back to the first window with a free slot, past
+ *    the end when there is none); until then a fresh span's alloc bits are
+ *    all zero and its windows simply walk the span.
  *  - needzero: free slots may hold stale bytes (the page layer did not say
  *    zeroed, or the sweeper freed objects).  Such slots are cleared when
  *    their window opens, on the slow path, so the fast path never zeroes.
@@ -135,11 +136,27 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 
 /*
  * Start handing out slots from the beginning again: the sweeper calls this
- * after swapping mark bits into alloc bits and recounting nalloc.
+ * after swapping mark bits into alloc bits and recounting nalloc.  The
+ * window opens at the first 64 slots with a free one, past the end when
+ * the span is full, not at slot 0: every slot below the window is then
+ * allocated by the first invariant, which is what a marker asks first
+ * (gch_span_slot_allocated).  A span that survives a cycle whole -- a
+ * long-lived tree's, the common case for the spans a mark visits -- is so
+ * answered from the span's first cache line, without its alloc bits'
+ * line: marking a binary tree of 16-byte nodes took 6-10% less time per
+ * node and binary-trees 10% less CPU (bench/gc-results.md).
  */
 void gch_span_rewind(struct gch_span *s)
 {
-	open_window(s, 0, window_bits(s, 0));
+	uint32_t idx = 0;
+	uint64_t w = 0;
+
+	for (; idx < s->nelems; idx += 64) {
+		w = window_bits(s, idx);
+		if (w)
+			break;
+	}
+	open_window(s, idx, w);
 }
 
 uint32_t gch_span_close_window(struct gch_span *s)
