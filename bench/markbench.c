@@ -11,6 +11,9 @@
  *   markbench_gcheap [DEPTH [REPS [preorder|shuffled]]]
  *   GCHEAP_GCMODE=stw GCHEAP_MARKERS=1   one marker, the world stopped
  *   markbench_bdwgc ...   GC_MARKERS=1   the same tree on bdwgc
+ *   MARKBENCH_ARENAS=n    gcheap reserves n 64 MiB arenas, not the
+ *                         default 64 GiB of address space, which
+ *                         valgrind cannot map (markbench-cg, Makefile)
  *
  * The collection includes what each collector does besides marking (roots,
  * the stop and, for bdwgc, its start of the lazy sweep); with a 64 MiB tree
@@ -122,7 +125,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 #ifdef USE_GCHEAP
-	heap = gch_open(NULL);
+	struct gch_options o = { .size = sizeof(o) };
+	const char *arenas = getenv("MARKBENCH_ARENAS");
+
+	if (arenas)
+		o.max_arenas = (uint32_t)atoi(arenas);
+	heap = gch_open(&o);
 	if (!heap || gch_add_roots(&root, sizeof(root), NULL) ||
 	    gch_add_roots(&order, sizeof(order), NULL)) {
 		perror("gcheap");
