@@ -290,7 +290,6 @@ struct gc_work {
 	const uint64_t *spanslots;
 	struct gc_wbuf *cur, *alt;
 	uint64_t bytes_marked;
-	uint64_t objs_marked;
 	uint64_t bytes_scanned;
 	uint64_t helper_cpu_ns;		/* CPU of helper markers it used */
 };

@@ -305,7 +305,7 @@ static inline bool set_mark(struct gch_span *s, uint32_t idx)
 struct mark_view {
 	uintptr_t heap_base, heap_limit;
 	const uint64_t *spanslots;
-	uint64_t bytes_marked, objs_marked, bytes_scanned;
+	uint64_t bytes_marked, bytes_scanned;
 };
 
 static inline void view_init(struct mark_view *v, const struct gc_work *w)
@@ -313,15 +313,14 @@ static inline void view_init(struct mark_view *v, const struct gc_work *w)
 	v->heap_base = w->heap_base;
 	v->heap_limit = w->heap_limit;
 	v->spanslots = w->spanslots;
-	v->bytes_marked = v->objs_marked = v->bytes_scanned = 0;
+	v->bytes_marked = v->bytes_scanned = 0;
 }
 
 static inline void view_flush(struct mark_view *v, struct gc_work *w)
 {
 	w->bytes_marked += v->bytes_marked;
-	w->objs_marked += v->objs_marked;
 	w->bytes_scanned += v->bytes_scanned;
-	v->bytes_marked = v->objs_marked = v->bytes_scanned = 0;
+	v->bytes_marked = v->bytes_scanned = 0;
 }
 
 /*
@@ -458,7 +457,6 @@ GC_INLINE void mark_word(struct gc_work *w, struct mark_view *v, uintptr_t p)
 	if (!s || !set_mark(s, idx))
 		return;
 	v->bytes_marked += s->elemsize;
-	v->objs_marked++;
 	if (!(s->spanclass & 1))
 		work_push(w, gray_entry(s, idx,
 					sbase + (uintptr_t)idx * s->elemsize));
@@ -534,7 +532,6 @@ bool gc_mark_only(struct gc_work *w, uintptr_t base)
 	if (!s || !set_mark(s, idx))
 		return false;
 	w->bytes_marked += s->elemsize;
-	w->objs_marked++;
 	return true;
 }
 
@@ -921,7 +918,7 @@ static struct {
 	uint64_t phase;
 	unsigned running;		/* helpers still in this phase */
 	struct gch_heap *h;
-	uint64_t bytes, objs, scanned, cpu_ns;
+	uint64_t bytes, scanned, cpu_ns;
 } helpers = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.start = PTHREAD_COND_INITIALIZER,
@@ -953,7 +950,6 @@ static void *helper_main(void *arg)
 		pthread_mutex_lock(&helpers.lock);
 		helpers.cpu_ns += (uint64_t)c0;
 		helpers.bytes += w.bytes_marked;
-		helpers.objs += w.objs_marked;
 		helpers.scanned += w.bytes_scanned;
 		if (--helpers.running == 0)
 			pthread_cond_signal(&helpers.done);
@@ -1035,7 +1031,7 @@ void gc_mark_parallel(struct gc_work *w, bool want_parallel)
 	nmarkers = nh + 1;
 	atomic_store(&nidle, 0);
 	helpers.h = w->h;
-	helpers.bytes = helpers.objs = helpers.scanned = helpers.cpu_ns = 0;
+	helpers.bytes = helpers.scanned = helpers.cpu_ns = 0;
 	helpers.running = nh;
 	helpers.phase++;
 	pthread_cond_broadcast(&helpers.start);
@@ -1047,7 +1043,6 @@ void gc_mark_parallel(struct gc_work *w, bool want_parallel)
 	while (helpers.running)
 		pthread_cond_wait(&helpers.done, &helpers.lock);
 	w->bytes_marked += helpers.bytes;
-	w->objs_marked += helpers.objs;
 	w->bytes_scanned += helpers.scanned;
 	w->helper_cpu_ns += helpers.cpu_ns;
 	nmarkers = 1;

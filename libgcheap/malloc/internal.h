@@ -270,6 +270,15 @@ int gch_span_set_ptrbits(struct gch_span *s, uintptr_t obj,
 static inline bool gch_span_slot_allocated(const struct gch_span *s,
 					   uint32_t idx)
 {
+	/*
+	 * Below the window a slot is allocated until the next sweep, and a
+	 * window only moves up between sweeps: one load answers, without
+	 * the loop's second look -- nothing else is read that the window's
+	 * move could make stale.  The common case for a marker: a span that
+	 * was swept full has its window past the end (span.c).
+	 */
+	if (idx < gch_load_acq(&s->win_index))
+		return true;
 	for (;;) {
 		uint32_t win = gch_load_acq(&s->win_index);
 		/* cache before stash: the owner stores them in the other
