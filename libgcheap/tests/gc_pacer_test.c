@@ -22,12 +22,12 @@
  * (black, kept to the next cycle) is then a small part of the runway, and
  * the cycles are about as many as the runway allows, churn / (goal - live),
  * as in the stop-the-world mode (a tenth more on this kind of machine) --
- * not the quarter more that an early trigger made.  How far the program
- * outruns the worker depends on the machine, so the end-to-end bound is
- * loose (a quarter more) and the rule itself is checked on made-up
- * measures (check_rule).  Not in sanitizer builds: there the program's
- * allocation is instrumented and the marking not, so the worker may keep
- * up.
+ * not the quarter more that an early trigger made.  Whether the program
+ * outruns the worker depends on the machine, so the end-to-end bound
+ * follows the regime the rule chose for what the pacer measured
+ * (check_outrun), and the rule itself is checked on made-up measures
+ * (check_rule).  Not in sanitizer builds: there the program's allocation
+ * is instrumented and the marking not, so the worker may keep up.
  *
  * Idle-time marking: this program has one thread, so on a machine of two or
  * three CPUs the background worker marks on the CPU it leaves idle, and
@@ -79,7 +79,7 @@ static double regime(gch_heap *h)
 	struct gc_heap *g = gc_of(h);
 	double f = 1;
 
-	pthread_mutex_lock(&gc_lock);
+	gc_lock_blocking(&gc_lock);	/* the library's rule for its locks */
 	if (gc_heap_concurrent(g) && g->heap_goal > g->heap_marked + 8) {
 		uint64_t runway = g->heap_goal - g->heap_marked;
 
