@@ -135,6 +135,23 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
 }
 
 /*
+ * Open the first window from slot @idx (a multiple of 64) that has a free
+ * slot, or an empty one past the end when none has; its free slots.
+ */
+static uint32_t open_first_window(struct gch_span *s, uint32_t idx)
+{
+	uint64_t w = 0;
+
+	for (; idx < s->nelems; idx += 64) {
+		w = window_bits(s, idx);
+		if (w)
+			break;
+	}
+	open_window(s, idx, w);
+	return s->win_free;
+}
+
+/*
  * Start handing out slots from the beginning again: the sweeper calls this
  * after swapping mark bits into alloc bits and recounting nalloc.  The
  * window opens at the first 64 slots with a free one, past the end when
@@ -148,15 +165,7 @@ void gch_span_init(struct gch_span *s, unsigned spanclass, uint32_t page,
  */
 void gch_span_rewind(struct gch_span *s)
 {
-	uint32_t idx = 0;
-	uint64_t w = 0;
-
-	for (; idx < s->nelems; idx += 64) {
-		w = window_bits(s, idx);
-		if (w)
-			break;
-	}
-	open_window(s, idx, w);
+	open_first_window(s, 0);
 }
 
 uint32_t gch_span_close_window(struct gch_span *s)
@@ -177,19 +186,8 @@ uint32_t gch_span_close_window(struct gch_span *s)
  */
 uint32_t gch_span_next_window(struct gch_span *s)
 {
-	uint32_t idx = s->win_index;
-
 	gch_span_close_window(s);
-	for (idx += 64; idx < s->nelems; idx += 64) {
-		uint64_t w = window_bits(s, idx);
-
-		if (w) {
-			open_window(s, idx, w);
-			return s->win_free;
-		}
-	}
-	open_window(s, idx, 0);
-	return 0;
+	return open_first_window(s, s->win_index + 64);
 }
 
 /* The typed bit of @obj's slot and its words in ptrbits (see below). */
