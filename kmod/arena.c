@@ -555,13 +555,16 @@ static int gch_populate_step(struct gch_heap *heap, struct gch_arena *arena,
 	bitmap_zero(mine, GCH_POPULATE_BATCH);
 	/* memory for the entries that look empty; the table decides below */
 	for (i = 0; i < n;) {
+		/* a run no longer than one allocation can take */
+		unsigned int most = blocks ? 1U << GCH_POPULATE_ORDER : 1;
 		unsigned int len = 1, taken;
 
 		if (READ_ONCE(arena->pages[pos + i])) {
 			pages[i++] = NULL;
 			continue;
 		}
-		while (i + len < n && !READ_ONCE(arena->pages[pos + i + len]))
+		while (len < most && i + len < n &&
+		       !READ_ONCE(arena->pages[pos + i + len]))
 			len++;
 		taken = gch_populate_alloc(heap, pages + i, len, &blocks);
 		if (!taken) {
