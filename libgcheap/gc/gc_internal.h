@@ -350,7 +350,9 @@ bool gc_mark_only(struct gc_work *w, uintptr_t base);
  * page layer, fights it for the central locks and, by emptying the lists
  * it would have refilled from, makes it grow the heap.  What the program
  * does not sweep within the delay -- classes it stopped using, an idle
- * heap -- the sweeper still returns.
+ * heap -- the sweeper still returns, and a class that runs out of spans
+ * meanwhile sweeps the others before it takes new pages
+ * (gc_sweep_reclaim).
  */
 #define GC_SWEEP_DELAY_NS	(20 * 1000000LL)
 
@@ -359,6 +361,8 @@ struct gch_span;
 /* Lazy sweep for an mcache refill (Go's cacheSpan), or NULL. */
 struct gch_span *gc_sweep_for_cache(struct gch_heap *h,
 				    struct gch_mcentral *c);
+/* Before the heap grows by @npages: sweep some first (sweep.c). */
+void gc_sweep_reclaim(struct gch_heap *h, uint32_t npages);
 /* With the world stopped: sweep everything still unswept. */
 void gc_sweep_finish(struct gch_heap *h);
 /* Background: sweep up to @max spans; false when nothing is left. */

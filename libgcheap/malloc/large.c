@@ -14,15 +14,15 @@
  * here or in the collector depends on where arenas begin: the span's base,
  * length and the page map are all it uses.
  *
- * Reclaim first: an object over an arena asks for a run that only
- * coalesced free pages give, and the dead objects of the last cycle may be
- * waiting for the sweeper (20 ms after the cycle, or for the allocations
- * that sweep).  Taking new arenas while a dead gigabyte waits would double
- * the footprint of a program that drops one huge buffer and makes the next,
- * so before such a span is asked for, unswept spans are swept until as many
- * bytes went back to the page layer as the object needs, or none is left
- * (Go's mheap.reclaim, which every span allocation does; smaller objects
- * leave it to the sweeper, their spans fit in the holes anyway).
+ * Reclaim first (gc_sweep_reclaim, Go's mheap.reclaim): while the last
+ * cycle's sweep is pending, dead objects may be waiting for the sweeper
+ * (20 ms after the cycle, or for the allocations that sweep), so before a
+ * span is asked for, a batch of unswept spans is swept.  An object over an
+ * arena asks for a run that only coalesced free pages give: for it the
+ * sweep goes on until as many bytes went back to the page layer as the
+ * object needs, or none is left.  Taking new arenas while a dead gigabyte
+ * waits would double the footprint of a program that drops one huge
+ * buffer and makes the next.
  *
  * Zeroing: the page layer says whether the span is known to be zero (never
  * touched since the kernel got the pages); only otherwise is it cleared.
@@ -34,19 +34,6 @@
 
 #include "internal.h"
 #include "gc_internal.h"
-
-/* Sweep until @bytes of spans went back to the page layer or none is left. */
-static void reclaim(struct gch_heap *h, uint64_t bytes)
-{
-	uint64_t start = gch_load(&h->span_bytes);
-
-	while (gc_sweep_some(h, 64)) {
-		uint64_t now = gch_load(&h->span_bytes);
-
-		if (now < start && start - now >= bytes)
-			break;
-	}
-}
 
 void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
 {
@@ -64,8 +51,7 @@ void *gch_large_try(struct gch_heap *h, size_t size, unsigned noscan)
 		return NULL;
 	}
 	npages = (uint32_t)((size + GCH_PAGE_SIZE - 1) >> GCH_PAGE_SHIFT);
-	if (npages > GCH_MAX_SPAN_PAGES)
-		reclaim(h, (uint64_t)npages << GCH_PAGE_SHIFT);
+	gc_sweep_reclaim(h, npages);
 	s = gch_span_new(h, sc, npages);
 	if (!s)
 		return NULL;

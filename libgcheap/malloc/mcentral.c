@@ -72,6 +72,8 @@ struct gch_span *gch_mcentral_cache_span(struct gch_heap *h,
 		s->incache = 1;
 		return s;
 	}
+	/* and other classes' spans before growing the heap */
+	gc_sweep_reclaim(h, gch_classes[cls].npages);
 	s = gch_span_new(h, c->spanclass, gch_classes[cls].npages);
 	if (!s)
 		return NULL;
