@@ -14,6 +14,9 @@
 /* Latch the collector without a barrier for this process (before
  * gch_open): concurrent with the module's dirty bits, else stop-the-world. */
 void compat_force_nobarrier(void);
+/* Before gch_open: heap-profile sampling off unless GCHEAP_PROFILE is set
+ * (GCHEAP_PROFILE_RATE still wins). */
+void compat_profile_default(void);
 /* Stop-the-world cycles from now on (mark procedures); waits for a
  * concurrent cycle to end. */
 void compat_procs_stw(void);

@@ -22,6 +22,8 @@
  *    (gc_internal.h) until a public API needs them.
  *  - objects scanned by a procedure (custom kinds, kinds.c): allocation
  *    with a descriptor, the collector's scan hook, marking a pointer.
+ *  - the heap profile's default rate: off unless GCHEAP_PROFILE names a
+ *    file for it (init.c).
  *  - bdwgc's collector controls: a section no stop of the world enters
  *    (GC_call_with_alloc_lock, the allocator's no-preemption section), a
  *    sweep step (GC_collect_a_little), a floor under the goal
@@ -33,6 +35,7 @@
  * while the object is allocated (the caller holds a pointer to it).
  */
 #define _GNU_SOURCE
+#include <stdlib.h>
 
 #include "internal.h"
 #include "gc_internal.h"
@@ -41,6 +44,14 @@
 void compat_force_nobarrier(void)
 {
 	gc_mode_force_nobarrier();
+}
+
+void compat_profile_default(void)
+{
+	const char *e = getenv("GCHEAP_PROFILE");
+
+	if (!e || !*e)
+		gch_profile_default_rate = 0;
 }
 
 void compat_procs_stw(void)

@@ -95,6 +95,7 @@ static void open_heap(void)
 
 	read_env();
 	compat_force_nobarrier();
+	compat_profile_default();
 	compat_set_proc_hook();
 	compat_latch_extra_bytes();
 	pthread_mutex_lock(&settings_lock);

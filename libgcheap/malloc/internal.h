@@ -435,6 +435,9 @@ void *gch_large_alloc(struct gch_heap *h, size_t size, unsigned noscan)
 struct gch_profile;
 struct gch_prof_special;
 
+/* The rate without GCHEAP_PROFILE_RATE (profile.c; libgc.so.1 may set 0
+ * before the first gch_open). */
+extern uint64_t gch_profile_default_rate GCH_HIDDEN;
 /* gch_open: read GCHEAP_PROFILE_RATE and GCHEAP_PROFILE, set h->prof and
  * h->prof_rate (0: sampling off).  0 or -ENOMEM. */
 int gch_profile_open(struct gch_heap *h) GCH_HIDDEN;

@@ -102,6 +102,15 @@
 #define PROF_DEFAULT_RATE	(512 * 1024)
 #define PROF_MAX_NEXT		(1ULL << 40)
 
+/*
+ * The rate a heap opens with when GCHEAP_PROFILE_RATE is not set:
+ * libgc.so.1 makes it 0 unless GCHEAP_PROFILE is set (compat/init.c), for
+ * its callers cannot read a profile any other way, and a sample costs a
+ * backtrace() whose unwinder reads every library's unwind tables (0.3-0.5
+ * MB of Guile's peak RSS).  Written before the first heap opens.
+ */
+uint64_t gch_profile_default_rate GCH_HIDDEN = PROF_DEFAULT_RATE;
+
 struct gch_prof_special {
 	struct gch_prof_special *next;
 	struct prof_bucket *b;
@@ -501,11 +510,14 @@ static void prof_env(struct gch_profile *p)
 	const char *e = getenv("GCHEAP_PROFILE_RATE");
 	int fd;
 
-	p->rate = PROF_DEFAULT_RATE;
-	if (e && *e && parse_rate(e, &p->rate))
+	p->rate = gch_profile_default_rate;
+	if (e && *e && parse_rate(e, &p->rate)) {
+		p->rate = gch_profile_default_rate;
 		fprintf(stderr, "libgcheap: ignoring bad GCHEAP_PROFILE_RATE=%s "
 			"(want bytes per sample: 0 (off) to 2^40); sampling "
-			"every %u bytes on average\n", e, PROF_DEFAULT_RATE);
+			"every %llu bytes on average (0: off)\n", e,
+			(unsigned long long)p->rate);
+	}
 	e = getenv("GCHEAP_PROFILE");
 	if (!e || !*e)
 		return;

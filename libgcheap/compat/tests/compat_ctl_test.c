@@ -4,7 +4,7 @@
  * collector controls Guile imports: GC_call_with_alloc_lock,
  * GC_collect_a_little, GC_expand_hp, GC_get_heap_usage_safe, GC_dump, the
  * start callback, java finalization, GC_is_visible and the plausible heap
- * bounds.  Compiled against Debian's <gc.h> and linked to our libgc.so.1,
+ * bounds; and when the heap profile samples (README.md, 19.).  Compiled against Debian's <gc.h> and linked to our libgc.so.1,
  * like compat_api_test (whose conventions it follows: reclamation is seen
  * through finalizers, objects are made in noinline helpers, the stack is
  * wiped before collecting).
@@ -17,12 +17,15 @@
 #include <gc/gc_mark.h>
 
 #include <pthread.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -307,6 +310,113 @@ static void test_java_finalization(void)
 	GC_set_java_finalization(1);
 }
 
+/* ---- the heap profile: sampled only when it can be read ------------------ */
+
+static NOINLINE void churn_for_profile(void)
+{
+	for (int i = 0; i < 100000; i++)
+		GC_malloc(80);
+}
+
+/*
+ * The child this program re-executes itself as (argv[1] "profile-child"):
+ * allocate 8 MB and report on stdout whether glibc's backtrace() loaded its
+ * unwinder, libgcc_s (it does so on its first call: each heap-profile
+ * sample makes one).  The profile, if GCHEAP_PROFILE asks, is written at
+ * exit.
+ */
+static int profile_child(void)
+{
+	char line[512];
+	bool unwinder = false;
+	FILE *maps;
+
+	GC_INIT();
+	churn_for_profile();
+	maps = fopen("/proc/self/maps", "r");
+	while (maps && fgets(line, sizeof(line), maps))
+		unwinder |= strstr(line, "libgcc_s") != NULL;
+	if (maps)
+		fclose(maps);
+	printf("unwinder=%d\n", unwinder);
+	return 0;
+}
+
+/* Run the child with @env (NULL-terminated "NAME=value" strings added to
+ * ours); its "unwinder=" answer, or -1. */
+static int run_profile_child(char *const env[])
+{
+	char out[64] = { 0 };
+	int pfd[2], st;
+	pid_t pid;
+
+	if (pipe(pfd))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = { "compat_ctl_test", "profile-child", NULL };
+
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		unsetenv("GCHEAP_PROFILE");
+		unsetenv("GCHEAP_PROFILE_RATE");
+		for (int i = 0; env[i]; i++)
+			putenv(env[i]);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], out, sizeof(out) - 1) < 0)
+		out[0] = 0;
+	close(pfd[0]);
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) || strncmp(out, "unwinder=", 9))
+		return -1;
+	return out[9] == '1';
+}
+
+static long file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) ? -1 : (long)sb.st_size;
+}
+
+static void test_profile(void)
+{
+	char dir[] = "/tmp/compat_prof_XXXXXX", on[80], off[80];
+	char *none[] = { NULL };
+	char *rate0[] = { off, "GCHEAP_PROFILE_RATE=0", NULL };
+	char *dflt[] = { on, NULL };
+	char *rate_only[] = { "GCHEAP_PROFILE_RATE=65536", NULL };
+	long son, soff;
+	char path[64];
+
+	if (!mkdtemp(dir)) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(on, sizeof(on), "GCHEAP_PROFILE=%s/on.pb.gz", dir);
+	snprintf(off, sizeof(off), "GCHEAP_PROFILE=%s/off.pb.gz", dir);
+	CHECK(run_profile_child(none) == 0,
+	      "no GCHEAP_PROFILE: nothing can read a profile, yet it sampled");
+	CHECK(run_profile_child(rate_only) == 1,
+	      "GCHEAP_PROFILE_RATE set: no sample taken");
+	CHECK(run_profile_child(dflt) == 1,
+	      "GCHEAP_PROFILE set: no sample taken at the default rate");
+	CHECK(run_profile_child(rate0) == 0, "GCHEAP_PROFILE_RATE=0: sampled");
+	snprintf(path, sizeof(path), "%s/on.pb.gz", dir);
+	son = file_size(path);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/off.pb.gz", dir);
+	soff = file_size(path);
+	unlink(path);
+	rmdir(dir);
+	/* samples bring their stacks' locations and functions along */
+	CHECK(soff > 0 && son > soff + 200,
+	      "profile with samples %ld bytes, without %ld", son, soff);
+}
+
 /* Last: it leaves room and a maximum heap size behind. */
 static void test_expand(void)
 {
@@ -322,8 +432,10 @@ static void test_expand(void)
 	CHECK(GC_expand_hp(8u << 20) == 0, "expanded past the maximum size");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "profile-child"))
+		return profile_child();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	GC_INIT();
 	test_typed_small();
@@ -336,6 +448,7 @@ int main(void)
 	test_dump();
 	test_visible();
 	test_java_finalization();
+	test_profile();
 	test_expand();
 	return report("compat_ctl_test");
 }
