@@ -228,33 +228,39 @@ bool gc_sweep_some(struct gch_heap *h, unsigned max)
 /*
  * Before the heap grows by @npages for a new span (Go's mheap.reclaim,
  * which every span allocation runs): while a cycle's sweep is pending,
- * sweep until as many pages went back to the page layer, or one batch of
- * RECLAIM_SPANS spans is swept, or nothing is left.  Without it a class
- * whose own unswept spans ran out took fresh pages while other classes'
- * dead spans waited for the background sweeper (GC_SWEEP_DELAY_NS), and
- * the heap's pages outgrew its goal: binary-trees' peak RSS 250 MB against
- * 203-221 with it, GCBench's 30-33 MB against 22-25, Guile's arena 17.0 to
- * 18.8 MB from run to run against 17.0 every run (bench/gc-results.md,
- * sixth session).  Bounded, because it runs in the allocating thread: a
- * heap whose unswept spans are all partly live would otherwise sweep all
- * of them in one allocation.  A span longer than an arena needs a run
- * that only coalesced free pages give, so for it the sweep goes on until
- * enough went back or nothing is left (large.c).  No sweep is wasted:
- * every span is swept once a cycle whoever does it.
+ * sweep, RECLAIM_STEP spans at a time, until as many pages went back to
+ * the page layer, or RECLAIM_SPANS spans are swept, or nothing is left.
+ * Without it a class whose own unswept spans ran out took fresh pages
+ * while other classes' dead spans waited for the background sweeper
+ * (GC_SWEEP_DELAY_NS), and the heap's pages outgrew its goal, by a
+ * different amount each run.  With it, peak RSS (medians of interleaved
+ * runs on the host): binary-trees 220 -> 211 MB, GCBench 25.0 -> 23.3 MB,
+ * Guile's arena 17.0 MB every run where it was 17.0 to 18.8
+ * (bench/gc-results.md, sixth session).  Bounded, because it runs in the
+ * allocating thread: a heap whose unswept spans are all partly live would
+ * otherwise sweep all of them in one allocation; and in small steps, so
+ * that an allocation stops sweeping once its pages are back (one batch of
+ * 64 cost GCBench 5% of its time, steps of 8 about 2%).  A span longer
+ * than an arena needs a run that only coalesced free pages give, so for
+ * it the sweep goes on until enough went back or nothing is left
+ * (large.c).  No sweep is wasted: every span is swept once a cycle,
+ * whoever does it.
  */
 #define RECLAIM_SPANS	64
+#define RECLAIM_STEP	8
 
 void gc_sweep_reclaim(struct gch_heap *h, uint32_t npages)
 {
 	struct gc_heap *g = gc_of(h);
 	uint64_t start, need = (uint64_t)npages << GCH_PAGE_SHIFT;
-	bool bounded = npages <= GCH_MAX_SPAN_PAGES;
+	unsigned left = npages <= GCH_MAX_SPAN_PAGES ?
+			RECLAIM_SPANS / RECLAIM_STEP : UINT32_MAX;
 
 	if (!g || !atomic_load_explicit(&g->sweep_pending,
 					memory_order_relaxed))
 		return;
 	start = gch_load(&h->span_bytes);
-	while (gc_sweep_some(h, RECLAIM_SPANS) && !bounded) {
+	while (left-- && gc_sweep_some(h, RECLAIM_STEP)) {
 		uint64_t now = gch_load(&h->span_bytes);
 
 		if (now < start && start - now >= need)
