@@ -3,8 +3,9 @@
  * The public allocation entry points and object lookups.
  *
  * Dispatch: size 1..15 noscan -> tiny block; size <= 32 KiB -> one table
- * load for the size class, then the span-window fast path (internal.h);
- * larger -> large.c.  Everything that can fail ends in gch_alloc_failed(),
+ * load for the size class, then the span-window fast path (internal.h),
+ * a restartable sequence outside any no-preemption section; larger ->
+ * large.c.  Everything but that fast path runs in a no-preemption section.  Everything that can fail ends in gch_alloc_failed(),
  * which runs the out-of-memory handler (no lock held) and retries once.
  *
  * Lookups go address -> page map -> span slot -> span, then divide by
@@ -37,31 +38,49 @@ static inline unsigned small_class(size_t size)
 	return gch_size_to_class[(size + 7) >> 3];
 }
 
-/* collector: allocation runs in a no-preemption section (gc_internal.h) */
-void *gch_malloc(gch_heap *h, size_t size)
+/*
+ * Everything but a small object from a window with a free slot: in a
+ * no-preemption section (gc_internal.h), as the collector needs.
+ */
+static __attribute__((noinline)) void *gch_malloc_slow(gch_heap *h, size_t size,
+						       unsigned noscan)
 {
 	void *p;
 
 	gc_alloc_enter();
-	if (likely(size <= GCH_MAX_SMALL))
-		p = gch_alloc_small(h, gch_spanclass(small_class(size), 0));
+	if (noscan && size - 1 < GCH_TINY_SIZE - 1)
+		p = gch_alloc_tiny(h, size);
+	else if (likely(size <= GCH_MAX_SMALL))
+		p = gch_alloc_small(h, gch_spanclass(small_class(size),
+						     noscan));
 	else
-		p = gch_large_alloc(h, size, 0);
+		p = gch_large_alloc(h, size, noscan);
 	return gc_alloc_exit(p);
+}
+
+/* The window's fast path needs no section: it restarts (internal.h). */
+void *gch_malloc(gch_heap *h, size_t size)
+{
+	if (likely(size <= GCH_MAX_SMALL)) {
+		void *p = gch_alloc_fast(gch_mcache_of(h),
+					 gch_spanclass(small_class(size), 0));
+
+		if (likely(p))
+			return p;
+	}
+	return gch_malloc_slow(h, size, 0);
 }
 
 void *gch_malloc_noscan(gch_heap *h, size_t size)
 {
-	void *p;
+	if (likely(size - GCH_TINY_SIZE <= GCH_MAX_SMALL - GCH_TINY_SIZE)) {
+		void *p = gch_alloc_fast(gch_mcache_of(h),
+					 gch_spanclass(small_class(size), 1));
 
-	gc_alloc_enter();
-	if (size - 1 < GCH_TINY_SIZE - 1)
-		p = gch_alloc_tiny(h, size);
-	else if (likely(size <= GCH_MAX_SMALL))
-		p = gch_alloc_small(h, gch_spanclass(small_class(size), 1));
-	else
-		p = gch_large_alloc(h, size, 1);
-	return gc_alloc_exit(p);
+		if (likely(p))
+			return p;
+	}
+	return gch_malloc_slow(h, size, 1);
 }
 
 /*
