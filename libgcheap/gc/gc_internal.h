@@ -90,6 +90,14 @@ struct gc_thread {
  */
 struct gc_tls {
 	volatile sig_atomic_t nopreempt;
+	/*
+	 * Set (to 1, never counted) for the length of the allocation fast
+	 * path (gc_alloc_fast): the section without its counter.  A counter
+	 * incremented and decremented in every allocation chains each
+	 * allocation to the last through memory (two store-to-load
+	 * forwards); two stores of constants do not.
+	 */
+	volatile uint8_t in_fast;
 	union {
 		struct {
 			volatile uint8_t preempt;	/* set by the handler */
@@ -142,7 +150,10 @@ static inline void gc_nopreempt_exit(void)
 	(void)gc_nopreempt_exit_p(NULL);
 }
 
-/* The allocator's public entry points: gc_alloc_enter(); ...; return gc_alloc_exit(p); */
+/*
+ * The allocator's public entry points: gc_alloc_enter(); ...; return
+ * gc_alloc_exit(p); except the small-object fast path (gc_alloc_fast).
+ */
 #define gc_alloc_enter()	gc_nopreempt_enter()
 #define gc_alloc_exit(p)	gc_nopreempt_exit_p(p)
 

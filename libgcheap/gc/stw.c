@@ -29,7 +29,8 @@
  *
  * Safe points.  A thread interrupted inside the allocator may be half-way
  * through updating its cache or may hold a central lock the collector needs.
- * The allocator therefore runs with gc_tls.nopreempt set; the handler then
+ * The allocator therefore runs with gc_tls.nopreempt set (its fast path
+ * with gc_tls.in_fast, the same without a counter); the handler then
  * returns at once without parking, leaving pending.b.preempt set, and the
  * thread parks itself when it leaves the section (gc_nopreempt_exit); the
  * collector also re-sends the signal after a growing delay, in case a
@@ -127,7 +128,7 @@ static void suspend_handler(int sig, siginfo_t *si, void *uctx_v)
 		errno = saved_errno;
 		return;
 	}
-	if (gc_tls.nopreempt) {
+	if (gc_tls.nopreempt || gc_tls.in_fast) {
 		/* Not at a safe point: park on leaving the section. */
 		gc_tls.pending.b.preempt = 1;
 		errno = saved_errno;

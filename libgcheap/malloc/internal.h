@@ -557,65 +557,6 @@ static inline struct gch_mcache *gch_mcache_of(struct gch_heap *h)
 	return gch_tls_mcache[h->slot];
 }
 
-/*
- * The public entry points' fast path: the lowest free slot of the window of
- * span class @sc in the calling thread's cache @c, or NULL when the window
- * is empty (the caller then takes the slow path, in a no-preemption
- * section).  It runs outside any no-preemption section, so a stop of the
- * world may land inside it, and is therefore a restartable sequence, as
- * gch_store()'s fast path is (gc/barrier.c): one asm block, registered in
- * this module's gch_barrier_sites section, whose only side effect is its
- * last instruction, the store of the window's new free bits.  A thread
- * stopped before that store is moved back to the block's start and
- * reloads the span when it resumes (the collector may have taken it from
- * the cache meanwhile); one stopped after it has the object's address in
- * a register, which the stop scans (it is computed before the store for
- * that reason), and the window it closes counts the slot allocated.
- * Leaving out the no-preemption section's counter and pending check (a
- * thread-local increment, decrement and load, and their compiler fences)
- * saved 2 ns of 16 per allocation (alloc_bench, 16 B objects) and 5% of
- * binary-trees.  Sanitizer builds and other architectures always take
- * the slow path, which does the same in C.
- */
-static inline __attribute__((always_inline)) void *
-gch_alloc_fast(struct gch_mcache *c, unsigned sc)
-{
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
-	!defined(__SANITIZE_THREAD__)
-	uintptr_t p, s, bits, rest;
-
-	_Static_assert(offsetof(struct gch_span, cache) == 0,
-		       "the sequence reads the window's bits at offset 0");
-	__asm__ volatile("0:	movq (%[slot]), %[s]\n"
-			 "	movq (%[s]), %[bits]\n"
-			 "	xorl %k[p], %k[p]\n"
-			 "	testq %[bits], %[bits]\n"
-			 "	jz 1f\n"
-			 "	tzcntq %[bits], %[p]\n"
-			 "	imulq %c[esz](%[s]), %[p]\n"
-			 "	addq %c[wa](%[s]), %[p]\n"
-			 "	leaq -1(%[bits]), %[rest]\n"
-			 "	andq %[bits], %[rest]\n"
-			 "	movq %[rest], (%[s])\n"
-			 "1:\n"
-			 "	.pushsection gch_barrier_sites, \"aw\"\n"
-			 "	.balign 8\n"
-			 "	.quad 0b, 1b\n"
-			 "	.popsection\n"
-			 : [p] "=&r" (p), [s] "=&r" (s), [bits] "=&r" (bits),
-			   [rest] "=&r" (rest)
-			 : [slot] "r" (&c->alloc[sc]),
-			   [esz] "i" (offsetof(struct gch_span, elemsize)),
-			   [wa] "i" (offsetof(struct gch_span, win_addr))
-			 : "memory", "cc");
-	return (void *)p;
-#else
-	(void)c;
-	(void)sc;
-	return NULL;
-#endif
-}
-
 /* Small object of span class @sc: take the lowest free bit of the window. */
 static inline void *gch_alloc_small(struct gch_heap *h, unsigned sc)
 {
