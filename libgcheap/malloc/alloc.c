@@ -5,8 +5,9 @@
  * Dispatch: size 1..15 noscan -> tiny block; size <= 32 KiB -> one table
  * load for the size class, then the span-window fast path (below); larger
  * -> large.c.  All of it runs in a no-preemption section (gc_internal.h),
- * the fast path in its cheaper form (gc_alloc_fast).  Everything that can fail ends in gch_alloc_failed(),
- * which runs the out-of-memory handler (no lock held) and retries once.
+ * the fast path in its cheaper form (gc_alloc_fast).  Everything that can
+ * fail ends in gch_alloc_failed(), which runs the out-of-memory handler
+ * (no lock held) and retries once.
  *
  * Lookups go address -> page map -> span slot -> span, then divide by
  * multiplication to the slot index, and check the slot is allocated: O(1)
