@@ -7,7 +7,7 @@ GC_HDRS := gc/gc_internal.h
 GC_TESTS := gc_stw_test gc_basic_test gc_model_test gc_threads_test gc_pacer_test \
 	    gc_barrier_test gc_pause_test gc_verify_test gc_limiter_test \
 	    gc_concurrent_test gc_trace_test gc_cgroup_test gc_wslot_test \
-	    gc_dirty_test gc_wbverify_test
+	    gc_dirty_test gc_wbverify_test gc_signal_test
 # ThreadSanitizer holds asynchronous signals back from a thread blocked in
 # pthread_mutex_lock() until the call returns; the library's own waits are
 # "blocked" waits that a stop of the world needs no signal for (stw.c), so
