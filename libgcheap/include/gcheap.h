@@ -298,7 +298,11 @@ const char *gch_backend_name(gch_heap *h);
  * thread, a signal (SIGPWR) parks it wherever it is -- even blocked in a
  * system call; sleeps and polls may then return EINTR, as with any signal;
  * SIGXCPU restarts it, so a program must leave both signals to the
- * library.  An allocation that reaches the heap goal while a cycle still
+ * library.  The program's own signal handlers need not block them: a
+ * thread that a handler interrupted inside an allocation, stopped while
+ * the handler runs, parks only once that allocation has finished
+ * (tests/gc_signal_test.c); gch_store() asks more (see "Write barrier").
+ * An allocation that reaches the heap goal while a cycle still
  * marks does not return before the cycle ends (it marks whatever gray
  * work it can take meanwhile), so the program cannot outrun it (unless
  * the GC CPU limiter is on: see below).
