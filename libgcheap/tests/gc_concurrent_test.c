@@ -232,6 +232,13 @@ static void dirty_check(void)
 }
 #endif
 
+static bool enough_cycles(void)
+{
+	struct gch_gc_stats st;
+
+	return gch_gc_stats(h, &st) || st.cycles >= 20;
+}
+
 int main(int argc, char **argv)
 {
 	struct gch_options o = { .size = sizeof(o), .gc_percent = 25 };
@@ -250,17 +257,9 @@ int main(int argc, char **argv)
 	for (uintptr_t i = 0; i < NTHREADS; i++)
 		pthread_create(&th[i], NULL, mutator, (void *)i);
 	pthread_create(&th[NTHREADS], NULL, collector, NULL);
-	/*
-	 * At least @seconds, and until 20 cycles have run beside the
-	 * mutators: under ThreadSanitizer on a loaded machine 4 s can hold
-	 * fewer (the cap keeps a collector that stopped from hanging).
-	 */
-	for (int ms = 0; ms < seconds * 1000 * 15; ms += 100) {
-		if (ms >= seconds * 1000 &&
-		    (gch_gc_stats(h, &st) || st.cycles >= 20))
-			break;
-		usleep(100 * 1000);
-	}
+	/* under ThreadSanitizer on a loaded machine 4 s can hold fewer
+	 * than 20 cycles beside the mutators */
+	gct_run_until(seconds, enough_cycles);
 	atomic_store(&stop, 1);
 	for (int i = 0; i <= NTHREADS; i++)
 		pthread_join(th[i], NULL);

@@ -172,6 +172,15 @@ static void *collector(void *arg)
 	return NULL;
 }
 
+/* 20 cycles and 1000 handler runs beside the mutators */
+static bool enough_seen(void)
+{
+	struct gch_gc_stats st;
+
+	return gch_gc_stats(h, &st) ||
+	       (st.cycles >= 20 && atomic_load(&handled) >= 1000);
+}
+
 int main(int argc, char **argv)
 {
 	struct gch_options o = { .size = sizeof(o), .gc_percent = 25 };
@@ -192,18 +201,8 @@ int main(int argc, char **argv)
 	for (uintptr_t i = 0; i < NTHREADS; i++)
 		pthread_create(&th[i], NULL, mutator, (void *)(i + 1));
 	pthread_create(&th[NTHREADS], NULL, collector, NULL);
-	/*
-	 * At least @seconds, and until 20 cycles have run and the handler
-	 * 1000 times: a debug kernel under TCG gives 3 s about 23 cycles
-	 * (the cap keeps a collector that stopped from hanging).
-	 */
-	for (int ms = 0; ms < seconds * 1000 * 15; ms += 100) {
-		if (ms >= seconds * 1000 &&
-		    (gch_gc_stats(h, &st) || (st.cycles >= 20 &&
-					     atomic_load(&handled) >= 1000)))
-			break;
-		usleep(100 * 1000);
-	}
+	/* a debug kernel under TCG gives 3 s about 23 cycles */
+	gct_run_until(seconds, enough_seen);
 	atomic_store(&stop, 1);
 	for (int i = 0; i <= NTHREADS; i++)
 		pthread_join(th[i], NULL);

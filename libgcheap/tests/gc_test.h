@@ -7,8 +7,10 @@
 #ifndef GC_TEST_H
 #define GC_TEST_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static int gct_pass, gct_fail;
 
@@ -56,6 +58,23 @@ static __attribute__((noinline, unused)) void gct_clear_stack(void)
 
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = 0;
+}
+
+/*
+ * A stress test's run: at least @seconds, then on until @enough() says the
+ * run saw what it needs (cycles, signals), at most 15 times as long --
+ * under ThreadSanitizer or a debug kernel in the VM the seconds alone can
+ * hold too few cycles, and the cap keeps a collector that stopped from
+ * hanging the test.
+ */
+static inline __attribute__((unused)) void gct_run_until(int seconds,
+							 bool (*enough)(void))
+{
+	for (int ms = 0; ms < seconds * 1000 * 15; ms += 100) {
+		if (ms >= seconds * 1000 && enough())
+			break;
+		usleep(100 * 1000);
+	}
 }
 
 /* Collect heap @h with the stack below the caller wiped first: a macro,
