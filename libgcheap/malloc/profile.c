@@ -512,7 +512,6 @@ static void prof_env(struct gch_profile *p)
 
 	p->rate = gch_profile_default_rate;
 	if (e && *e && parse_rate(e, &p->rate)) {
-		p->rate = gch_profile_default_rate;
 		fprintf(stderr, "libgcheap: ignoring bad GCHEAP_PROFILE_RATE=%s "
 			"(want bytes per sample: 0 (off) to 2^40); sampling "
 			"every %llu bytes on average (0: off)\n", e,

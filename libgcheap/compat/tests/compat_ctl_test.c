@@ -4,8 +4,9 @@
  * collector controls Guile imports: GC_call_with_alloc_lock,
  * GC_collect_a_little, GC_expand_hp, GC_get_heap_usage_safe, GC_dump, the
  * start callback, java finalization, GC_is_visible and the plausible heap
- * bounds; and when the heap profile samples (README.md, 19.).  Compiled against Debian's <gc.h> and linked to our libgc.so.1,
- * like compat_api_test (whose conventions it follows: reclamation is seen
+ * bounds; and when the heap profile samples (README.md, 19.).  Compiled
+ * against Debian's <gc.h> and linked to our libgc.so.1, like
+ * compat_api_test (whose conventions it follows: reclamation is seen
  * through finalizers, objects are made in noinline helpers, the stack is
  * wiped before collecting).
  */
