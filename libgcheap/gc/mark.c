@@ -746,6 +746,39 @@ out:
 	view_flush(&v, w);
 }
 
+/*
+ * An untyped small object, conservatively.  The commonest sizes -- pairs,
+ * list cells and tree nodes of two to four words -- get straight-line
+ * code: the loop's exit after two or four iterations was mispredicted
+ * about once per object (cachegrind's branch simulation: 0.56
+ * mispredictions per node of a binary tree, 0.07 without the loop),
+ * and marking such a tree with one marker took 5-9% less time.
+ */
+GC_INLINE void scan_small(struct gc_work *w, struct mark_view *v,
+			  uintptr_t base, unsigned cls)
+{
+	const uintptr_t *o = (const uintptr_t *)base;
+
+	if (cls == GCH_CLASS_16B) {
+		mark_word(w, v, o[0]);
+		mark_word(w, v, o[1]);
+		v->bytes_scanned += 16;
+	} else if (cls == GCH_CLASS_32B) {
+		mark_word(w, v, o[0]);
+		mark_word(w, v, o[1]);
+		mark_word(w, v, o[2]);
+		mark_word(w, v, o[3]);
+		v->bytes_scanned += 32;
+	} else if (cls == GCH_CLASS_24B) {
+		mark_word(w, v, o[0]);
+		mark_word(w, v, o[1]);
+		mark_word(w, v, o[2]);
+		v->bytes_scanned += 24;
+	} else {
+		scan_conservative(w, v, base, base + gch_classes[cls].size);
+	}
+}
+
 /* Scan the object of work-buffer entry @e (see gray_entry). */
 GC_INLINE void scan_gray(struct gc_work *w, struct mark_view *v, uintptr_t e)
 {
@@ -755,7 +788,7 @@ GC_INLINE void scan_gray(struct gc_work *w, struct mark_view *v, uintptr_t e)
 	if (cls == GRAY_OBLET)
 		scan_oblet(w, v, base);
 	else if (cls)
-		scan_conservative(w, v, base, base + gch_classes[cls].size);
+		scan_small(w, v, base, cls);
 	else
 		scan_looked_up(w, v, base);
 }

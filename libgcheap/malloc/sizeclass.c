@@ -32,6 +32,8 @@
  */
 #include <pthread.h>
 
+#include <assert.h>
+
 #include "internal.h"
 
 #define C(sz, np) { (sz), (np), (np) * GCH_PAGE_SIZE / (sz), \
@@ -68,6 +70,9 @@ static void sizeclass_build(void)
 {
 	unsigned cls = 1;
 
+	assert(gch_classes[GCH_CLASS_16B].size == 16 &&
+	       gch_classes[GCH_CLASS_24B].size == 24 &&
+	       gch_classes[GCH_CLASS_32B].size == 32);
 	for (unsigned i = 0; i <= GCH_MAX_SMALL / 8; i++) {
 		while (gch_classes[cls].size < i * 8)
 			cls++;
