@@ -33,6 +33,7 @@
 
 #include "gcheap.h"
 #include "gc_test.h"
+#include "gc_internal.h"
 
 #define OBJ		64
 #define LIVE		(24u << 20)
@@ -42,6 +43,7 @@
 static gch_heap *h;
 static atomic_int stop;
 static atomic_ulong allocs;
+static atomic_uint finished;	/* allocator threads that have returned */
 
 static double now_s(void)
 {
@@ -135,7 +137,28 @@ static void *allocator(void *arg)
 		}
 		atomic_fetch_add(&allocs, 256);
 	}
+	atomic_fetch_add(&finished, 1);
 	return NULL;
+}
+
+/*
+ * Join the allocators once they have finished, waiting for that in
+ * blocking naps: this thread is attached, and under ThreadSanitizer the
+ * stop signal of a cycle never reaches a thread blocked in pthread_join()
+ * (TSan delivers it at the thread's next intercepted call): with the limit
+ * driving cycles back to back the test hung there, the collector waiting
+ * for this thread and the allocator waiting in its assist for the world to
+ * start.  A stop takes a napping thread as parked (gc_wbverify_test does
+ * the same).
+ */
+static void join_allocators(pthread_t *th, int n)
+{
+	const struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
+
+	while (atomic_load(&finished) < (unsigned)n)
+		gc_nap_blocking(&ms);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
 }
 
 /* The guest scripts/vm boots names itself gcheap-vm. */
@@ -180,8 +203,7 @@ static void check_limiter(void)
 	gch_gc_stats(h, &s1);
 	cpu = process_cpu_s() - c0;
 	atomic_store(&stop, 1);
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(th[i], NULL);
+	join_allocators(th, NTHREADS);
 	gc = (s1.gc_cpu_ns - s0.gc_cpu_ns) / 1e9;
 	share = cpu > 0 ? gc / cpu : 1;
 	printf("# limiter: %llu cycles, GC %.2f of %.2f CPU s (%.0f%%), "
