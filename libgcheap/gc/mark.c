@@ -754,8 +754,8 @@ out:
  * mispredictions per node of a binary tree, 0.07 without the loop),
  * and marking such a tree with one marker took 5-9% less time.
  */
-GC_INLINE void scan_small(struct gc_work *w, struct mark_view *v,
-			  uintptr_t base, unsigned cls)
+GC_SCAN_INLINE void scan_small(struct gc_work *w, struct mark_view *v,
+			       uintptr_t base, unsigned cls)
 {
 	const uintptr_t *o = (const uintptr_t *)base;
 
