@@ -30,9 +30,8 @@
  * divmul = 2^32 / size rounded up, exact for every offset inside a span of
  * its class (checked by the test for every object of every class).
  */
-#include <pthread.h>
-
 #include <assert.h>
+#include <pthread.h>
 
 #include "internal.h"
 
