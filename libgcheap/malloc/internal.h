@@ -135,7 +135,7 @@ static inline unsigned gch_popcount64(uint64_t x)
 #define GCH_CLASS_32B		4
 #define GCH_MAX_SMALL		32768
 #define GCH_TINY_SIZE		16
-#define GCH_TINY_CLASS		2	/* the 16 B class backs tiny blocks */
+#define GCH_TINY_CLASS		GCH_CLASS_16B	/* backs tiny blocks */
 #define GCH_MAX_SPAN_OBJS	1024	/* 8 B objects in one 8 KiB page */
 #define GCH_BITMAP_WORDS	(GCH_MAX_SPAN_OBJS / 64)
 
