@@ -133,6 +133,9 @@ static inline unsigned gch_popcount64(uint64_t x)
 #define GCH_CLASS_16B		2
 #define GCH_CLASS_24B		3
 #define GCH_CLASS_32B		4
+/* The largest class whose objects fit one cache line when aligned; the
+ * marker prefetches the further lines of larger ones (gc/mark.c). */
+#define GCH_CLASS_64B		6
 #define GCH_MAX_SMALL		32768
 #define GCH_TINY_SIZE		16
 #define GCH_TINY_CLASS		GCH_CLASS_16B	/* backs tiny blocks */

@@ -71,7 +71,8 @@ static void sizeclass_build(void)
 
 	assert(gch_classes[GCH_CLASS_16B].size == 16 &&
 	       gch_classes[GCH_CLASS_24B].size == 24 &&
-	       gch_classes[GCH_CLASS_32B].size == 32);
+	       gch_classes[GCH_CLASS_32B].size == 32 &&
+	       gch_classes[GCH_CLASS_64B].size == 64);
 	for (unsigned i = 0; i <= GCH_MAX_SMALL / 8; i++) {
 		while (gch_classes[cls].size < i * 8)
 			cls++;
