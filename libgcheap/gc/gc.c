@@ -414,7 +414,7 @@ static void cycle_stopped(struct gc_heap *g, struct gc_work *w)
  * and it never changes again.
  *   GC_MODE_BARRIER  concurrent, the program calls gch_store() (default)
  *   GC_MODE_DIRTY    concurrent without a barrier, the module's dirty bits
- *                    in its place (GCHEAP_BARRIER=dirty; dirty.c); a heap
+ *                    in its place (GCHEAP_BARRIER=dirty; dirtyscan.c); a heap
  *                    whose module cannot track (or the host backend) is
  *                    collected with the world stopped
  *   GC_MODE_STW      stop-the-world (GCHEAP_GCMODE=stw)
@@ -585,7 +585,7 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 	if (gc_verify_enabled())
 		gc_verify_mark(g);	/* GCHEAP_GCVERIFY=1 (verify.c) */
 	if (g->cycle_verify && !g->dirty_lost)
-		gc_dirty_verify(g);	/* GCHEAP_GCVERIFY=barrier (dirty.c) */
+		gc_dirty_verify(g);	/* GCHEAP_GCVERIFY=barrier (dirtyscan.c) */
 	gc_barrier_disable();
 	g->last_scan_work = gc_assist_scan_done();
 	if (g->cycle_reason == GC_REASON_HEAP) {
@@ -614,7 +614,7 @@ static void mark_termination(struct gc_heap *g, struct gc_work *w)
 #define GC_DIRTY_PAUSE_BUDGET	(1 << 20)
 
 /*
- * Pause 2 of a cycle without a barrier (dirty.c), the world stopped:
+ * Pause 2 of a cycle without a barrier (dirtyscan.c), the world stopped:
  * close the allocation windows (what they handed out turns black), rescan
  * the marked objects on the last dirty set and every root, and drain up
  * to the pause's budget.  True when gray work is left, which marking

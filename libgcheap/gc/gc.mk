@@ -2,7 +2,7 @@
 # The collector's part of the libgcheap build (included by ../Makefile).
 GC_SRCS := $(addprefix gc/,stw.c barrier.c assist.c roots.c mark.c sweep.c \
 	   pacer.c finalizer.c gctrace.c pauses.c verify.c limiter.c cgroup.c \
-	   pressure_answer.c dirty.c bgmark.c gc.c)
+	   pressure_answer.c dirtyscan.c bgmark.c gc.c)
 GC_HDRS := gc/gc_internal.h
 GC_TESTS := gc_stw_test gc_basic_test gc_model_test gc_threads_test gc_pacer_test \
 	    gc_barrier_test gc_pause_test gc_verify_test gc_limiter_test \

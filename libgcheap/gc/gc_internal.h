@@ -471,7 +471,7 @@ struct gc_heap {
 	uint64_t last_scan_work;	/* bytes the last concurrent mark
 					 * scanned, all markers (0: none) */
 	/*
-	 * Marking without a barrier (dirty.c): whether this cycle tracks
+	 * Marking without a barrier (dirtyscan.c): whether this cycle tracks
 	 * dirty pages instead (set when it starts, under gc_lock), whether
 	 * the kernel's tracking is armed, the collected bitmap, and what
 	 * the cycle's tracking cost (gctrace).  The worker's alone.
@@ -510,7 +510,7 @@ void gc_announce_pause(struct gch_heap *h, unsigned kind, uint64_t cycle,
 void gc_for_each_heap(void (*fn)(struct gc_heap *g, void *arg), void *arg);
 
 /*
- * dirty.c: marking beside a program without a write barrier, the kernel's
+ * dirtyscan.c: marking beside a program without a write barrier, the kernel's
  * dirty bits in its place (GCHEAP_BARRIER=dirty, libgc.so.1), and the
  * barrier verifier on the same bits (GCHEAP_GCVERIFY=barrier).
  */

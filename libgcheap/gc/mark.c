@@ -172,7 +172,7 @@ void gc_work_init(struct gc_work *w, struct gch_heap *h)
  * Take in the arenas mapped since gc_work_init(w).  Marking may leave them
  * out (everything in them was allocated since the cycle began: black), but
  * a rescan of dirty pages may not: without a barrier, the objects on a new
- * arena's pages hold pointers no scan has seen (dirty.c).
+ * arena's pages hold pointers no scan has seen (dirtyscan.c).
  */
 void gc_work_extend(struct gc_work *w)
 {
@@ -703,7 +703,7 @@ void gc_scan_object(struct gc_work *w, uintptr_t obj)
 
 /*
  * Heap page @page was written since dirty tracking last reported it
- * (dirty.c): scan again the part of every marked object that lies on the
+ * (dirtyscan.c): scan again the part of every marked object that lies on the
  * page -- or, with @all, of every allocated one, for while the program
  * runs an object allocated since pause 1 is marked only when its window
  * closes.  Only the page's part, even of a large object: its other pages

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * gc_wbverify_test - the barrier verifier (GCHEAP_GCVERIFY=barrier,
- * gc/dirty.c): with the barrier and the module's dirty tracking both on,
+ * gc/dirtyscan.c): with the barrier and the module's dirty tracking both on,
  * pause 2 finds a pointer from a marked object on a page written during
  * the cycle to an unmarked object, names the slot, and aborts.
  *

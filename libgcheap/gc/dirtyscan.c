@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * dirty.c - marking beside a program that calls no write barrier, with the
- * kernel's dirty bits (GCH_IOC_DIRTY) in its place; and the barrier
- * verifier built on the same bits.
+ * dirtyscan.c - marking beside a program that calls no write barrier,
+ * with the kernel's dirty bits (GCH_IOC_DIRTY) in its place; and the
+ * barrier verifier built on the same bits.
  *
  * Mostly-concurrent marking (Boehm, Demers and Shenker, 1991)
  * ----------------------------------------------------------
