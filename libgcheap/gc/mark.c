@@ -559,13 +559,14 @@ GC_SCAN_INLINE void scan_conservative(struct gc_work *w, struct mark_view *v,
 /*
  * A long range conservatively (an oblet, a large object, a stack, a data
  * segment), SCAN_BATCH words at a time in three passes: find each word's
- * span and prefetch its first line; find each slot and prefetch its mark
- * word; mark.  Word by word, each candidate's span and mark word were two
- * dependent misses paid in series -- churn's 1 MiB table of pointers to
- * objects all over the heap was a fifth of its run (scan_oblet_at); in
- * passes the misses of a batch overlap.  Short objects keep the plain
- * loop: their words are mostly not pointers, and the passes would only
- * add work.
+ * span and prefetch its first line, keeping the words that have one; find
+ * their slots and prefetch the mark words; mark them.  Word by word, each
+ * candidate's span and mark word were two dependent misses paid in series
+ * -- churn's 1 MiB table of pointers to objects all over the heap was a
+ * fifth of its run (scan_oblet_at); in passes the misses of a batch
+ * overlap.  The words that are not candidates (most of a data segment's)
+ * leave the first pass, which costs them what the plain loop does.  Short
+ * objects keep the plain loop: their words are mostly not pointers either.
  */
 #define SCAN_BATCH		16
 #define SCAN_BATCH_MIN_BYTES	512
@@ -589,30 +590,31 @@ GC_SCAN_INLINE void scan_batched(struct gc_work *w, struct mark_view *v,
 	size_t n = (hi - lo) / GC_WORD;
 
 	for (size_t at = 0; at < n; at += SCAN_BATCH) {
-		size_t m = n - at < SCAN_BATCH ? n - at : SCAN_BATCH;
+		size_t m = n - at < SCAN_BATCH ? n - at : SCAN_BATCH, k = 0;
 		struct gch_span *sp[SCAN_BATCH];
 		uintptr_t c[SCAN_BATCH];
 
+		/* the candidates only: most words of a root are not */
 		for (size_t i = 0; i < m; i++) {
-			c[i] = word[at + i];
-			sp[i] = span_slot(v, c[i]);
-			if (sp[i])
-				__builtin_prefetch(sp[i]);
-		}
-		for (size_t i = 0; i < m; i++) {
-			const struct gch_span *s = sp[i];
-			uint32_t idx;
+			uintptr_t x = word[at + i];
+			struct gch_span *s = span_slot(v, x);
 
-			if (!s)
-				continue;
-			idx = (uint32_t)(((uint64_t)(c[i] - s->base) *
-					  s->divmul) >> 32);
+			if (s) {
+				__builtin_prefetch(s);
+				c[k] = x;
+				sp[k++] = s;
+			}
+		}
+		for (size_t j = 0; j < k; j++) {
+			const struct gch_span *s = sp[j];
+			uint32_t idx = (uint32_t)(((uint64_t)(c[j] - s->base) *
+						   s->divmul) >> 32);
+
 			if (idx < s->nelems)
 				__builtin_prefetch(&s->markbits[idx / 64]);
 		}
-		for (size_t i = 0; i < m; i++)
-			if (sp[i])
-				mark_word(w, v, c[i]);
+		for (size_t j = 0; j < k; j++)
+			mark_word(w, v, c[j]);
 	}
 	v->bytes_scanned += hi - lo;
 }
