@@ -223,14 +223,9 @@ struct gch_span {
 	uint32_t nalloc;	/* slots allocated, windows counted when left */
 	uint32_t pad;
 	struct gch_span *next;	/* mcentral list or span pool */
-	/*
-	 * Objects scanned by a procedure (libgc.so.1's custom kinds): per
-	 * slot, the descriptor the collector's scan hook gets (gc/mark.c);
-	 * allocated on the first such object.  A slot's entry means something
-	 * only while its typed bit is set: such a slot's ptrbits are all
-	 * clear, and a slot given a pointer layout has its entry cleared.
-	 */
-	uint64_t *procdescr;
+	/* sampled objects of the span (profile.c), written by its owner or
+	 * by the sweeper that claimed it; on the line sweeping reads anyway */
+	struct gch_prof_special *samples;
 	uint64_t *allocbits;
 	uint64_t *typedbits;	/* slot has a pointer layout */
 	uint64_t *bitmem;	/* the block of all three (gcbits.c) */
@@ -241,12 +236,20 @@ struct gch_span {
 	 * cache at close was allocated meanwhile (black allocation, span.c).
 	 */
 	uint64_t black_from;
-	/* sampled objects of the span (profile.c), written by its owner or
-	 * by the sweeper that claimed it */
-	struct gch_prof_special *samples;
+	/*
+	 * Objects scanned by a procedure (libgc.so.1's custom kinds): per
+	 * slot, the descriptor the collector's scan hook gets (gc/mark.c);
+	 * allocated on the first such object.  A slot's entry means something
+	 * only while its typed bit is set: such a slot's ptrbits are all
+	 * clear, and a slot given a pointer layout has its entry cleared.
+	 */
+	uint64_t *procdescr;
 } __attribute__((aligned(GCH_CACHELINE)));	/* fast path in one line */
 _Static_assert(offsetof(struct gch_span, ptrbits) + sizeof(uint64_t *) <=
 	       GCH_CACHELINE, "the fast path's and the marker's fields share a line");
+_Static_assert(offsetof(struct gch_span, samples) / GCH_CACHELINE == 1 &&
+	       offsetof(struct gch_span, typedbits) / GCH_CACHELINE == 1,
+	       "what sweeping reads past the first line is on the second");
 
 /*
  * While a cycle marks beside the program: the address range of the heap it

@@ -39,6 +39,10 @@ struct gch_span *gch_span_list_pop(struct gch_span_list *l)
 		l->first = s->next;
 		s->next = NULL;
 		l->count--;
+		/* the next pop reads the new head's link, out of the line
+		 * the fast path and the marker keep warm: load it early */
+		if (l->first)
+			__builtin_prefetch(&l->first->next);
 	}
 	return s;
 }
