@@ -768,8 +768,8 @@ void gc_scan_object(struct gc_work *w, uintptr_t obj)
 
 /*
  * Heap page @page was written since dirty tracking last reported it
- * (dirtyscan.c): scan again the part of every marked object that lies on the
- * page -- or, with @all, of every allocated one, for while the program
+ * (dirtyscan.c): scan again the part of every marked object that lies on
+ * the page -- or, with @all, of every allocated one, for while the program
  * runs an object allocated since pause 1 is marked only when its window
  * closes.  Only the page's part, even of a large object: its other pages
  * are rescanned when they are dirty.  Objects scanned by a procedure are
@@ -907,18 +907,12 @@ void gc_drain(struct gc_work *w)
 }
 
 /*
- * Drain until about @budget bytes have been scanned; true when it stopped
- * for the budget (work may be left: the prefetch ring goes back into w's
- * buffers), false when the gray set ran dry.  Assists and the background
- * worker drain in such steps to account their work as they go.
- */
-/*
  * Prefetch what the scan of entry @e reads first: its object's first line,
  * and for a small object over a line up to PREFETCH_LINES more.  Objects
  * of 80 to 512 bytes scattered over the heap (churn's) missed on every
  * line: the first line's prefetch hid the first miss only, and the lines
  * after it were too few for the hardware's stream prefetcher to start.
- * Prefetching them all cut churn's run by 7-10%; more than four lines
+ * Prefetching them too took 3-7% off churn's run; more than four lines
  * gained nothing (larger objects' later lines stream well), and objects of
  * a line or less pay one compare (markbench's 16-byte nodes).
  */
@@ -940,6 +934,12 @@ static inline void prefetch_gray(uintptr_t e)
 	}
 }
 
+/*
+ * Drain until about @budget bytes have been scanned; true when it stopped
+ * for the budget (work may be left: the prefetch ring goes back into w's
+ * buffers), false when the gray set ran dry.  Assists and the background
+ * worker drain in such steps to account their work as they go.
+ */
 bool gc_drain_budget(struct gc_work *w, uint64_t budget)
 {
 	uintptr_t ring[PREFETCH_RING], obj;
