@@ -336,16 +336,23 @@ static inline void view_flush(struct mark_view *v, struct gc_work *w)
  * every candidate pointer, a fifth of the time per object when marking a
  * tree (bench/markbench.c).
  */
-static inline struct gch_span *lookup(const struct mark_view *v, uintptr_t p,
-				      uintptr_t *span_base)
+static inline struct gch_span *span_slot(const struct mark_view *v,
+					 uintptr_t p)
 {
 	uintptr_t off = p - v->heap_base;
-	struct gch_span *s;
 
 	if (off >= v->heap_limit)
 		return NULL;
-	s = (struct gch_span *)(uintptr_t)
+	return (struct gch_span *)(uintptr_t)
 		gch_load_acq(&v->spanslots[off >> GCH_PAGE_SHIFT]);
+}
+
+/* span_slot(), and the span's base in *@span_base. */
+static inline struct gch_span *lookup(const struct mark_view *v, uintptr_t p,
+				      uintptr_t *span_base)
+{
+	struct gch_span *s = span_slot(v, p);
+
 	if (s)
 		*span_base = s->base;
 	return s;
@@ -472,51 +479,62 @@ void gc_mark_ptr(struct gc_work *w, uintptr_t p)
 }
 
 /*
- * Mark a batch of candidate pointers: a write barrier buffer, flushed in
- * the program's path.  Each one costs two dependent cache misses -- its
- * span, then its slot's mark and alloc words -- which one pointer at a time
- * are paid in series: a full buffer took tens of microseconds, and the
- * operation that flushed it waited that long.  In passes over a few dozen
- * at a time (find each span and prefetch it; find each slot and prefetch
- * its bit words; mark) the misses of a pass overlap.
+ * Mark @n candidate pointers read from @words (a write barrier buffer, or
+ * a long range being scanned: scan_batched), SCAN_BATCH at a time in three
+ * passes: find each one's span and prefetch its first two lines, keeping
+ * the candidates that have one; find their slots and prefetch their mark
+ * and alloc words; mark them.  One at a time, each costs two dependent
+ * cache misses -- its span, then its slot's bit words -- paid in series:
+ * a full barrier buffer took tens of microseconds in the program's path,
+ * and churn's 1 MiB table of pointers to objects all over the heap was a
+ * fifth of its run.  In passes the misses of a batch overlap.  A word
+ * that is not a candidate (most of a data segment's) leaves the first
+ * pass, which costs it what the plain loop does.  Each word is read once
+ * (uninstrumented, as every scan loop: see GC_SCAN_INLINE).
  */
-#define MARK_BATCH	32
+#define SCAN_BATCH		16
 
-void gc_mark_ptrs(struct gc_work *w, const uintptr_t *ptrs, unsigned n)
+GC_SCAN_INLINE void mark_batch(struct gc_work *w, struct mark_view *v,
+			       const uintptr_t *words, size_t n)
 {
-	struct gch_span *sp[MARK_BATCH];
-	uintptr_t sb[MARK_BATCH];
-	struct mark_view v;
+	for (size_t at = 0; at < n; at += SCAN_BATCH) {
+		size_t m = n - at < SCAN_BATCH ? n - at : SCAN_BATCH, k = 0;
+		struct gch_span *sp[SCAN_BATCH];
+		uintptr_t c[SCAN_BATCH];
 
-	view_init(&v, w);
-	for (unsigned at = 0; at < n; at += MARK_BATCH) {
-		unsigned m = n - at < MARK_BATCH ? n - at : MARK_BATCH;
+		for (size_t i = 0; i < m; i++) {
+			uintptr_t x = words[at + i];
+			struct gch_span *s = span_slot(v, x);
 
-		for (unsigned i = 0; i < m; i++) {
-			sp[i] = lookup(&v, ptrs[at + i], &sb[i]);
-			if (sp[i]) {
-				__builtin_prefetch(sp[i]);
-				__builtin_prefetch((const char *)sp[i] +
+			if (s) {
+				__builtin_prefetch(s);
+				__builtin_prefetch((const char *)s +
 						   GCH_CACHELINE);
+				c[k] = x;
+				sp[k++] = s;
 			}
 		}
-		for (unsigned i = 0; i < m; i++) {
-			const struct gch_span *s = sp[i];
-			uint32_t idx;
+		for (size_t j = 0; j < k; j++) {
+			const struct gch_span *s = sp[j];
+			uint32_t idx = (uint32_t)(((uint64_t)(c[j] - s->base) *
+						   s->divmul) >> 32);
 
-			if (!s)
-				continue;
-			idx = (uint32_t)(((uint64_t)(ptrs[at + i] - sb[i]) *
-					  s->divmul) >> 32);
 			if (idx >= s->nelems)
 				continue;
 			__builtin_prefetch(&s->markbits[idx / 64]);
 			__builtin_prefetch(&s->allocbits[idx / 64]);
 		}
-		for (unsigned i = 0; i < m; i++)
-			if (sp[i])
-				mark_word(w, &v, ptrs[at + i]);
+		for (size_t j = 0; j < k; j++)
+			mark_word(w, v, c[j]);
 	}
+}
+
+void gc_mark_ptrs(struct gc_work *w, const uintptr_t *ptrs, unsigned n)
+{
+	struct mark_view v;
+
+	view_init(&v, w);
+	mark_batch(w, &v, ptrs, n);
 	view_flush(&v, w);
 }
 
@@ -557,65 +575,16 @@ GC_SCAN_INLINE void scan_conservative(struct gc_work *w, struct mark_view *v,
 }
 
 /*
- * A long range conservatively (an oblet, a large object, a stack, a data
- * segment), SCAN_BATCH words at a time in three passes: find each word's
- * span and prefetch its first line, keeping the words that have one; find
- * their slots and prefetch the mark words; mark them.  Word by word, each
- * candidate's span and mark word were two dependent misses paid in series
- * -- churn's 1 MiB table of pointers to objects all over the heap was a
- * fifth of its run (scan_oblet_at); in passes the misses of a batch
- * overlap.  The words that are not candidates (most of a data segment's)
- * leave the first pass, which costs them what the plain loop does.  Short
- * objects keep the plain loop: their words are mostly not pointers either.
+ * A long range conservatively (an oblet, a large object's part, a stack, a
+ * data segment), its words marked in batches (mark_batch).  Short objects
+ * keep the plain loop: their words are mostly not pointers.
  */
-#define SCAN_BATCH		16
 #define SCAN_BATCH_MIN_BYTES	512
-
-/* The span slot of @p (no load through it), or NULL. */
-static inline struct gch_span *span_slot(const struct mark_view *v,
-					 uintptr_t p)
-{
-	uintptr_t off = p - v->heap_base;
-
-	if (off >= v->heap_limit)
-		return NULL;
-	return (struct gch_span *)(uintptr_t)
-		gch_load_acq(&v->spanslots[off >> GCH_PAGE_SHIFT]);
-}
 
 GC_SCAN_INLINE void scan_batched(struct gc_work *w, struct mark_view *v,
 				 uintptr_t lo, uintptr_t hi)
 {
-	const uintptr_t *word = (const uintptr_t *)lo;
-	size_t n = (hi - lo) / GC_WORD;
-
-	for (size_t at = 0; at < n; at += SCAN_BATCH) {
-		size_t m = n - at < SCAN_BATCH ? n - at : SCAN_BATCH, k = 0;
-		struct gch_span *sp[SCAN_BATCH];
-		uintptr_t c[SCAN_BATCH];
-
-		/* the candidates only: most words of a root are not */
-		for (size_t i = 0; i < m; i++) {
-			uintptr_t x = word[at + i];
-			struct gch_span *s = span_slot(v, x);
-
-			if (s) {
-				__builtin_prefetch(s);
-				c[k] = x;
-				sp[k++] = s;
-			}
-		}
-		for (size_t j = 0; j < k; j++) {
-			const struct gch_span *s = sp[j];
-			uint32_t idx = (uint32_t)(((uint64_t)(c[j] - s->base) *
-						   s->divmul) >> 32);
-
-			if (idx < s->nelems)
-				__builtin_prefetch(&s->markbits[idx / 64]);
-		}
-		for (size_t j = 0; j < k; j++)
-			mark_word(w, v, c[j]);
-	}
+	mark_batch(w, v, (const uintptr_t *)lo, (hi - lo) / GC_WORD);
 	v->bytes_scanned += hi - lo;
 }
 
@@ -914,7 +883,8 @@ void gc_drain(struct gc_work *w)
  * after it were too few for the hardware's stream prefetcher to start.
  * Prefetching them too took 3-7% off churn's run; more than four lines
  * gained nothing (larger objects' later lines stream well), and objects of
- * a line or less pay one compare (markbench's 16-byte nodes).
+ * a line or less pay one compare (markbench's 16-byte nodes).  Oblet
+ * entries never come here: the drain scans them as it pops them.
  */
 #define PREFETCH_LINES	3
 
@@ -924,7 +894,7 @@ static inline void prefetch_gray(uintptr_t e)
 	uintptr_t p = e & GRAY_ADDR_MASK;
 
 	__builtin_prefetch((const void *)p);
-	if (cls > GCH_CLASS_64B && cls != GRAY_OBLET) {
+	if (cls > GCH_CLASS_64B) {
 		uintptr_t end = p + gch_classes[cls].size;
 		uintptr_t a = (p | (GCH_CACHELINE - 1)) + 1;
 
